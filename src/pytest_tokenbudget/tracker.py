@@ -1,0 +1,334 @@
+"""Per-test token accounting behind the ``token_tracker`` fixture, and attribution.
+
+Attribution is process-wide: a pytest process (or xdist worker) runs one test at a time, so the
+tracker of "the test running now" is one module-level slot, set when a test starts and cleared
+when its teardown has been reported. Usage recorded from any thread while a test runs belongs to
+that test; usage recorded outside any test goes to the ``<session>`` bucket.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator, Mapping, Protocol
+
+from .usage import (
+    NO_MODEL,
+    NO_OPERATION,
+    Extracted,
+    Part,
+    Usage,
+    add_into,
+    make_usage,
+    usd_to_pico,
+)
+
+SESSION_BUCKET = "<session>"
+
+
+class Pricer(Protocol):
+    def cost_pico(
+        self, model: str | None, usage: Usage, *, cache_write_1h_tokens: int = 0
+    ) -> int | None:
+        """Cost of ``usage`` on ``model`` in picodollars, or None when the model is unpriced."""
+
+
+class _NoPrices:
+    def cost_pico(
+        self, model: str | None, usage: Usage, *, cache_write_1h_tokens: int = 0
+    ) -> int | None:
+        return None
+
+
+_operation: ContextVar[str | None] = ContextVar("tokenbudget_operation", default=None)
+
+
+class TokenTracker:
+    """Usage of one test (or of the session bucket), thread-safe.
+
+    Cells are keyed by (model, operation) so that both breakdowns, and what grew in a
+    regression, can be derived from one table.
+    """
+
+    def __init__(self, nodeid: str, pricer: Pricer | None = None) -> None:
+        self.nodeid = nodeid
+        self._pricer: Pricer = pricer or _NoPrices()
+        self._lock = threading.Lock()
+        self._cells: dict[tuple[str, str], Usage] = {}
+        self._seen_ids: set[str] = set()
+        self._op_stack: list[str] = []
+        #: Notes for the summary (never ``warnings.warn``: suites run with filterwarnings=error).
+        self.notes: dict[str, int] = {}
+
+    # -- recording -------------------------------------------------------------------------
+    def record(
+        self,
+        response: object = None,
+        /,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        model: str | None = None,
+        operation: str | None = None,
+        response_id: str | None = None,
+        cost_usd: float | None = None,
+    ) -> Usage:
+        """Record one call's usage; returns what was counted (empty when a duplicate).
+
+        With ``response`` (an SDK response object or dict), usage, model and id are read from
+        it; keyword figures are then not allowed, but ``model``/``operation`` may label it.
+        """
+        if response is not None:
+            from .capture.parse import extract
+
+            if input_tokens or output_tokens or cache_read_tokens or cache_write_tokens or (
+                reasoning_tokens
+            ):
+                raise ValueError(
+                    "record(response) reads the token figures from the response; "
+                    "do not pass input_tokens/output_tokens/... as well"
+                )
+            found = extract(response)
+            if found is None:
+                raise ValueError(
+                    f"record() found no usage in {type(response).__name__} object: pass an "
+                    "OpenAI/Anthropic response (or dict) with a `usage`, or give the figures "
+                    "as input_tokens=..., output_tokens=..."
+                )
+            if model is not None:
+                found = Extracted(
+                    tuple(Part(p.usage, model, p.cache_write_1h_tokens) for p in found.parts),
+                    found.response_id,
+                )
+            cost = None if cost_usd is None else usd_to_pico(cost_usd)
+            return self.add_extracted(
+                found, operation=operation, response_id=response_id, cost_pico=cost
+            )
+        usage = make_usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+        )
+        if model is not None and not isinstance(model, str):
+            raise ValueError(f"model must be a string, got {model!r}")
+        if operation is not None and not isinstance(operation, str):
+            raise ValueError(f"operation must be a string, got {operation!r}")
+        cost = None if cost_usd is None else usd_to_pico(cost_usd)
+        return self.add(
+            usage, model=model, operation=operation, response_id=response_id, cost_pico=cost
+        )
+
+    def add(
+        self,
+        usage: Usage,
+        *,
+        model: str | None = None,
+        operation: str | None = None,
+        response_id: str | None = None,
+        cost_pico: int | None = None,
+    ) -> Usage:
+        """Count one validated call's usage (priced unless ``cost_pico`` is given)."""
+        return self.add_extracted(
+            Extracted((Part(usage, model),), response_id),
+            operation=operation,
+            cost_pico=cost_pico,
+        )
+
+    def add_extracted(
+        self,
+        found: Extracted,
+        *,
+        operation: str | None = None,
+        response_id: str | None = None,
+        cost_pico: int | None = None,
+    ) -> Usage:
+        """Count one response: price each part, label it, deduplicate by response id.
+
+        The single entry point for manual records and automatic capture alike. A response
+        already counted in this test (same id) counts nothing and returns empty usage.
+        """
+        op = operation or self.current_operation() or NO_OPERATION
+        priced = [
+            ((part.model or NO_MODEL, op), self._priced(part, cost_pico)) for part in found.parts
+        ]
+        rid = response_id or found.response_id
+        counted = Usage()
+        with self._lock:
+            if rid is not None:
+                if rid in self._seen_ids:
+                    return counted
+                self._seen_ids.add(rid)
+            for key, usage in priced:
+                add_into_cells(self._cells, key, usage)
+                counted += usage
+        return counted
+
+    def _priced(self, part: Part, cost_pico: int | None) -> Usage:
+        usage = part.usage
+        if cost_pico is None:
+            cost_pico = self._pricer.cost_pico(
+                part.model, usage, cache_write_1h_tokens=part.cache_write_1h_tokens
+            )
+        if cost_pico is None:
+            return _replace_cost(usage, 0, unpriced=usage.calls)
+        return _replace_cost(usage, cost_pico, unpriced=0)
+
+    def note(self, message: str) -> None:
+        with self._lock:
+            self.notes[message] = self.notes.get(message, 0) + 1
+
+    def refuse(self, model: str | None = None) -> None:
+        """Count one request that enforcement refused to send."""
+        self.add(Usage(refused_calls=1), model=model, cost_pico=0)
+
+    # -- operations ------------------------------------------------------------------------
+    @contextmanager
+    def operation(self, name: str) -> Iterator[None]:
+        """Label everything recorded inside, automatic capture included."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"operation name must be a non-empty string, got {name!r}")
+        token = _operation.set(name)
+        with self._lock:
+            self._op_stack.append(name)
+        try:
+            yield
+        finally:
+            _operation.reset(token)
+            with self._lock:
+                self._op_stack.remove(name)
+
+    def current_operation(self) -> str | None:
+        """The caller's operation: its own context first, else the latest one opened (threads)."""
+        name = _operation.get()
+        if name is None and self._op_stack:
+            return self._op_stack[-1]
+        return name
+
+    # -- tokenizer -------------------------------------------------------------------------
+    def count(self, text: str, *, model: str | None = None, encoding: str | None = None) -> int:
+        from .tokenizer import count_tokens
+
+        return count_tokens(text, model=model, encoding=encoding)
+
+    def record_text(
+        self, text: str, *, model: str | None = None, operation: str | None = None
+    ) -> Usage:
+        """Count ``text`` with tiktoken and record it as one call's input."""
+        tokens = self.count(text, model=model)
+        return self.record(input_tokens=tokens, model=model, operation=operation)
+
+    # -- reading ---------------------------------------------------------------------------
+    def cells(self) -> dict[tuple[str, str], Usage]:
+        with self._lock:
+            return dict(self._cells)
+
+    @property
+    def usage(self) -> Usage:
+        return sum(self.cells().values(), Usage())
+
+    @property
+    def by_model(self) -> dict[str, Usage]:
+        return group(self.cells(), 0)
+
+    @property
+    def by_operation(self) -> dict[str, Usage]:
+        return group(self.cells(), 1)
+
+    def __repr__(self) -> str:
+        u = self.usage
+        return f"<TokenTracker {self.nodeid} {u.total_tokens} tokens in {u.calls} calls>"
+
+
+def _replace_cost(usage: Usage, cost_pico: int, *, unpriced: int) -> Usage:
+    if usage.cost_pico == cost_pico and usage.unpriced_calls == unpriced:
+        return usage
+    data = {name: getattr(usage, name) for name in Usage.__dataclass_fields__}
+    data.update(cost_pico=cost_pico, unpriced_calls=unpriced)
+    return Usage(**data)
+
+
+def add_into_cells(cells: dict[tuple[str, str], Usage], key: tuple[str, str], u: Usage) -> None:
+    cells[key] = cells[key] + u if key in cells else u
+
+
+def group(cells: Mapping[tuple[str, str], Usage], index: int) -> dict[str, Usage]:
+    out: dict[str, Usage] = {}
+    for key, usage in cells.items():
+        add_into(out, key[index], usage)
+    return out
+
+
+# -- attribution: "the test running now" ------------------------------------------------------
+class Attribution:
+    """Which tracker receives usage now; one per process, driven by the plugin."""
+
+    def __init__(self) -> None:
+        self.pricer: Pricer = _NoPrices()
+        self.current: TokenTracker | None = None
+        self._nodeid: str | None = None
+        self.session = TokenTracker(SESSION_BUCKET, self.pricer)
+        #: Called before each request that capture recognises (spend protection); may raise.
+        self.before_request: Callable[[TokenTracker], None] | None = None
+
+    def reset(self, pricer: Pricer | None = None) -> None:
+        self.pricer = pricer or _NoPrices()
+        self.current = None
+        self.session = TokenTracker(SESSION_BUCKET, self.pricer)
+
+    def start(self, nodeid: str) -> None:
+        self.current = None
+        self._nodeid = nodeid
+
+    def tracker(self) -> TokenTracker:
+        """The running test's tracker (created on first use), else the session bucket."""
+        current = self.current
+        if current is not None:
+            return current
+        nodeid = self._nodeid
+        if nodeid is None:
+            return self.session
+        with _create_lock:
+            if self.current is None:
+                self.current = TokenTracker(nodeid, self.pricer)
+            return self.current
+
+    def finish(self) -> TokenTracker | None:
+        """End the running test; returns its tracker if anything used it."""
+        tracker, self.current, self._nodeid = self.current, None, None
+        return tracker
+
+
+_create_lock = threading.Lock()
+ATTRIBUTION = Attribution()
+
+
+def record_usage(found: Extracted) -> Usage:
+    """Record one response's usage for whatever test is running now (capture's entry point)."""
+    return ATTRIBUTION.tracker().add_extracted(found)
+
+
+def current_tracker() -> TokenTracker:
+    return ATTRIBUTION.tracker()
+
+
+def tracker_payload(tracker: TokenTracker) -> dict[str, Any]:
+    """Built-in types only, for the test report (crosses execnet under xdist)."""
+    cells = tracker.cells()
+    return {
+        "cells": [[model, op, _cell(u)] for (model, op), u in sorted(cells.items())],
+        "notes": dict(tracker.notes),
+    }
+
+
+def _cell(u: Usage) -> list[int]:
+    return [getattr(u, name) for name in Usage.__dataclass_fields__]
+
+
+def cells_from_payload(payload: Mapping[str, Any]) -> dict[tuple[str, str], Usage]:
+    return {(m, o): Usage(*values) for m, o, values in payload["cells"]}

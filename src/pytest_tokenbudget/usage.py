@@ -1,0 +1,215 @@
+"""The usage value type and its arithmetic (pure: no pytest, no I/O).
+
+Costs are kept as integer picodollars (1e-12 USD) so that adding usage up is exact and
+associative: a run's total is the same whatever order or grouping the parts arrive in
+(serial, ``-n 2``, ``-n 4`` or merged shards). Prices with up to six decimals per million
+tokens are exact in this unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
+PICO_PER_USD = 10**12
+
+#: Token-count fields a caller may pass, in report order.
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+#: Integer fields serialised in a usage record besides the token fields.
+COUNT_FIELDS = ("calls", "unpriced_calls", "refused_calls")
+
+NO_MODEL = "(unknown)"
+NO_OPERATION = "(none)"
+
+
+def check_count(name: str, value: object) -> int:
+    """Return ``value`` if it is a non-negative int, else raise a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(
+            f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})"
+        )
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def usd_to_pico(value: object, name: str = "cost_usd") -> int:
+    """Convert a dollar amount (int, float or str) to integer picodollars, exactly as written."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueError(f"{name} must be a non-negative number of dollars, got {value!r}")
+    try:
+        dec = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a non-negative number of dollars, got {value!r}") from None
+    if not dec.is_finite() or dec < 0:
+        raise ValueError(f"{name} must be a non-negative number of dollars, got {value!r}")
+    return int((dec * PICO_PER_USD).to_integral_value())
+
+
+def pico_to_usd(pico: int) -> float:
+    return pico / PICO_PER_USD
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens, calls and cost of one call, one test or a whole run.
+
+    ``input_tokens`` is all input, cache reads and writes included; ``cache_*`` are parts of it.
+    ``output_tokens`` includes reasoning tokens; ``reasoning_tokens`` is that part of it.
+    ``cost_pico`` is the cost of the priced calls only; ``cost_usd`` is None while any call is
+    unpriced, so an unknown model never reads as $0.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    calls: int = 0
+    unpriced_calls: int = 0
+    refused_calls: int = 0
+    cost_pico: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cost_usd(self) -> float | None:
+        return None if self.unpriced_calls else pico_to_usd(self.cost_pico)
+
+    @property
+    def priced_cost_usd(self) -> float:
+        """Cost of the calls that could be priced (a lower bound when some are unpriced)."""
+        return pico_to_usd(self.cost_pico)
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.calls + other.calls,
+            self.unpriced_calls + other.unpriced_calls,
+            self.refused_calls + other.refused_calls,
+            self.cost_pico + other.cost_pico,
+        )
+
+    def __bool__(self) -> bool:
+        return self != EMPTY
+
+    def figure(self, metric: str) -> float | int | None:
+        """The named figure (``total_tokens``, ``cost_usd``, ``calls`` ...)."""
+        value: float | int | None = getattr(self, metric)
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: getattr(self, name) for name in TOKEN_FIELDS + COUNT_FIELDS}
+        out["total_tokens"] = self.total_tokens
+        out["cost_usd"] = self.cost_usd
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
+        """Rebuild from :meth:`to_dict` output; raises ValueError naming a bad field."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"usage must be an object, got {type(data).__name__}")
+        kwargs: dict[str, int] = {}
+        for name in TOKEN_FIELDS + COUNT_FIELDS:
+            if name in data:
+                kwargs[name] = check_count(name, data[name])
+        usage = cls(**kwargs)
+        total = data.get("total_tokens", usage.total_tokens)
+        if total != usage.total_tokens:
+            raise ValueError(
+                f"total_tokens {total!r} != input_tokens + output_tokens ({usage.total_tokens})"
+            )
+        cost = data.get("cost_usd")
+        if cost is not None:
+            usage = cls(**kwargs, cost_pico=usd_to_pico(cost))
+        elif not usage.unpriced_calls and "cost_usd" in data and usage.calls:
+            raise ValueError("cost_usd is null but unpriced_calls is 0")
+        return usage
+
+
+EMPTY = Usage()
+USAGE_FIELDS = tuple(f.name for f in fields(Usage))
+
+
+def make_usage(
+    *,
+    input_tokens: object = 0,
+    output_tokens: object = 0,
+    cache_read_tokens: object = 0,
+    cache_write_tokens: object = 0,
+    reasoning_tokens: object = 0,
+    calls: int = 1,
+) -> Usage:
+    """Validated usage of ``calls`` calls; raises ValueError naming the bad field."""
+    values = {
+        "input_tokens": check_count("input_tokens", input_tokens),
+        "output_tokens": check_count("output_tokens", output_tokens),
+        "cache_read_tokens": check_count("cache_read_tokens", cache_read_tokens),
+        "cache_write_tokens": check_count("cache_write_tokens", cache_write_tokens),
+        "reasoning_tokens": check_count("reasoning_tokens", reasoning_tokens),
+    }
+    cached = values["cache_read_tokens"] + values["cache_write_tokens"]
+    if cached > values["input_tokens"]:
+        raise ValueError(
+            f"cache_read_tokens + cache_write_tokens ({cached}) exceed input_tokens "
+            f"({values['input_tokens']}): input_tokens counts all input, cache included"
+        )
+    if values["reasoning_tokens"] > values["output_tokens"]:
+        raise ValueError(
+            f"reasoning_tokens ({values['reasoning_tokens']}) exceed output_tokens "
+            f"({values['output_tokens']}): output_tokens includes reasoning"
+        )
+    return Usage(**values, calls=calls)
+
+
+@dataclass(frozen=True)
+class Part:
+    """The usage of one billed pass of a response, attributed to its own model."""
+
+    usage: Usage
+    model: str | None = None
+    #: Anthropic 1-hour cache writes (part of ``cache_write_tokens``), priced at their own rate.
+    cache_write_1h_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What one provider response billed: one part, or one per iteration (compaction...)."""
+
+    parts: tuple[Part, ...]
+    response_id: str | None = None
+
+
+def add_into(table: dict[str, Usage], key: str, usage: Usage) -> None:
+    table[key] = table[key] + usage if key in table else usage
+
+
+def breakdown_to_dict(table: Mapping[str, Usage]) -> dict[str, dict[str, Any]]:
+    return {key: table[key].to_dict() for key in sorted(table)}
+
+
+def breakdown_from_dict(data: object, what: str) -> dict[str, Usage]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what} must be an object, got {type(data).__name__}")
+    out: dict[str, Usage] = {}
+    for key, value in data.items():
+        try:
+            out[str(key)] = Usage.from_dict(value)
+        except ValueError as exc:
+            raise ValueError(f"{what}[{key!r}]: {exc}") from None
+    return out
