@@ -47,13 +47,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if setting.flag:
             # default None, not False: a flag left out must not mask the config value
             group.addoption(
-                setting.option, action="store_true", default=None, dest=_dest(setting),
+                setting.option,
+                action="store_true",
+                default=None,
+                dest=_dest(setting),
                 help=help_text,
             )
         else:
             group.addoption(
-                setting.option, default=None, dest=_dest(setting), type=_argparse_type(setting),
-                metavar=setting.metavar, help=help_text,
+                setting.option,
+                default=None,
+                dest=_dest(setting),
+                type=_argparse_type(setting),
+                metavar=setting.metavar,
+                help=help_text,
             )
 
 
@@ -72,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingsError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     pricer = None
-    ATTRIBUTION.reset(pricer)
+    config.add_cleanup(ATTRIBUTION.reset(pricer))
     session = TokenBudgetSession(config, settings, ATTRIBUTION.pricer)
     config.stash[session_key] = session
     config.pluginmanager.register(session, SESSION_PLUGIN)

@@ -52,9 +52,9 @@ class PerTestHooks:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if report.when == "call" or not report.passed:
-            if self.status not in ("failed", "error"):
-                self.status = test_status(report)
+        failed_already = self.status in ("failed", "error")
+        if (report.when == "call" or not report.passed) and not failed_already:
+            self.status = test_status(report)
         if report.when == "teardown":
             tracker = ATTRIBUTION.finish()
             if tracker is not None:

@@ -35,7 +35,10 @@ def describe(usage: Mapping[str, Any]) -> str:
     parts = [f"input {fmt_int(usage['input_tokens'])}"]
     cache = [
         f"{fmt_int(usage[key])} {label}"
-        for key, label in (("cache_read_tokens", "cache read"), ("cache_write_tokens", "cache write"))
+        for key, label in (
+            ("cache_read_tokens", "cache read"),
+            ("cache_write_tokens", "cache write"),
+        )
         if usage.get(key)
     ]
     if cache:
