@@ -16,10 +16,23 @@ from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
+from .budget import (
+    LIMITS,
+    BudgetExceeded,
+    Limits,
+    Verdict,
+    check,
+    marker_limits,
+    message,
+    reached,
+    unpriced_note,
+    violation,
+)
 from .config import Settings
 from .reports.text import summary_lines
 from .run import RunUsage
-from .tracker import ATTRIBUTION, Pricer, tracker_payload
+from .tracker import ATTRIBUTION, Pricer, TokenTracker, tracker_payload
+from .usage import Usage
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -37,15 +50,18 @@ def test_status(report: pytest.TestReport) -> str:
 
 
 class PerTestHooks:
-    """Serial run or xdist worker: attribute usage to the running test and ship it."""
+    """Serial run or xdist worker: attribute usage to the running test, check its budget and
+    ship its usage on the teardown report."""
 
     def __init__(self, owner: TokenBudgetSession) -> None:
         self.owner = owner
         self.status = "passed"
+        self.budget_reported = False
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         ATTRIBUTION.start(nodeid)
         self.status = "passed"
+        self.budget_reported = False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -55,14 +71,38 @@ class PerTestHooks:
         failed_already = self.status in ("failed", "error")
         if (report.when == "call" or not report.passed) and not failed_already:
             self.status = test_status(report)
+        limits = self.owner.limits.get(item.nodeid)
+        if report.when == "call" and limits:
+            self.check_budget(report, limits, ATTRIBUTION.current)
         if report.when == "teardown":
             tracker = ATTRIBUTION.finish()
             if tracker is not None:
                 payload = tracker_payload(tracker)
+                if limits:
+                    self.check_budget(report, limits, tracker)
+                    payload["budget"] = self.owner.budget_payload(item.nodeid, tracker, limits)
                 payload["status"] = self.status
                 setattr(report, REPORT_ATTR, payload)
-                self.owner.collect(report.nodeid, payload)
+                self.owner.collect(report.nodeid, payload, tracker.usage)
         return report
+
+    def check_budget(
+        self, report: pytest.TestReport, limits: Limits, tracker: TokenTracker | None
+    ) -> None:
+        """Fail the report of a test over its budget; an earlier failure stays visible."""
+        if tracker is None or self.budget_reported or self.owner.settings["warn_only"]:
+            return
+        exceeded = check(tracker.usage, limits)
+        if not exceeded:
+            return
+        self.budget_reported = True
+        text = message(exceeded, tracker.usage, tracker.cells())
+        if report.failed:
+            report.sections.append(("tokenbudget", text))
+            return
+        report.outcome = "failed"
+        report.longrepr = text
+        self.status = "failed" if report.when == "call" else "error"
 
 
 class ControllerHooks:
@@ -92,11 +132,68 @@ class TokenBudgetSession:
         self.is_worker = hasattr(config, "workerinput")
         self.is_controller = False
         self.report: dict[str, Any] | None = None
+        #: Per-test limits by node id, from markers and the default (collection time).
+        self.limits: dict[str, Limits] = {}
+        self.run_limits = run_limits(settings)
+        self.violations: list[dict[str, Any]] = []
+        self.run_messages: list[str] = []
+        #: Usage of the tests this process finished (spend protection's running total).
+        self.finished = Usage()
+        if settings["enforce"] or settings["max_tokens"] or settings["max_cost_usd"]:
+            ATTRIBUTION.before_request = self.before_request
 
-    def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
+    def collect(self, nodeid: str, payload: dict[str, Any], usage: Usage) -> None:
         """A test finished in this process; a worker leaves the adding up to the controller."""
+        self.finished += usage
         if not self.is_worker:
             self.run.add_test(nodeid, payload)
+
+    # -- budgets ---------------------------------------------------------------------------
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Read each test's limits once; a malformed marker stops the run before any test."""
+        default = self.settings["test_max_tokens"]
+        errors = []
+        for item in items:
+            marker = item.get_closest_marker("token_budget")
+            if marker is None and default is None:
+                continue
+            args, kwargs = (marker.args, marker.kwargs) if marker else ((), {})
+            try:
+                self.limits[item.nodeid] = marker_limits(args, kwargs, default)
+            except ValueError as exc:
+                errors.append(f"{item.nodeid}: {exc}")
+        if errors:
+            raise pytest.UsageError("tokenbudget: bad token_budget marker\n" + "\n".join(errors))
+
+    def budget_payload(self, nodeid: str, tracker: TokenTracker, limits: Limits) -> dict[str, Any]:
+        usage, cells = tracker.usage, tracker.cells()
+        verdicts = check(usage, limits, self.settings["warn_at"])
+        exceeded = [v for v in verdicts if v.exceeded]
+        text = message(exceeded, usage, cells) if exceeded else ""
+        return {
+            **limits.to_dict(),
+            "violations": [violation("test_budget", nodeid, v, text) for v in exceeded],
+            "near": [v.headline().replace(" > ", " of ") for v in verdicts if not v.exceeded],
+            "note": unpriced_note(usage, limits),
+        }
+
+    def before_request(self, tracker: TokenTracker) -> None:
+        """Spend protection: refuse a request once the test or the run reached a limit."""
+        limits = self.limits.get(tracker.nodeid)
+        enforce = self.settings["enforce"]
+        if limits is not None and limits.enforce is not None:
+            enforce = limits.enforce
+        if not enforce:
+            return
+        usage = tracker.usage
+        for scope, used, lim in (
+            ("test", usage, limits),
+            ("run", self.finished + usage, self.run_limits),
+        ):
+            verdict = reached(used, lim) if lim else None
+            if verdict is not None:
+                tracker.refuse()
+                raise BudgetExceeded(scope, verdict)
 
     # -- run-level hooks -------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -121,10 +218,31 @@ class TokenBudgetSession:
         """Controller or serial run: build the report, write files, set the exit status."""
         if not self.run and not self.settings_given():
             return
-        self.report = self.run.to_report(pricing=self.pricing_info)
+        self.check_run()
+        self.report = self.run.to_report(
+            pricing=self.pricing_info, violations=self.violations, passed=not self.violations
+        )
+        failing = self.run_messages and not self.settings["warn_only"]
+        if failing and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         path = self.settings["json"]
         if path:
             write_json_atomic(self.config.rootpath / path, self.report)
+
+    def check_run(self) -> None:
+        """Collect per-test violations and check the run's own budget."""
+        for nodeid in sorted(self.run.tests):
+            budget = self.run.tests[nodeid].budget or {}
+            self.violations += budget.get("violations", [])
+        totals = self.run.totals
+        exceeded = check(totals, self.run_limits)
+        if exceeded:
+            text = message(exceeded, totals, self.run.cells(), "run budget exceeded")
+            self.run_messages.append(text)
+            self.violations += [violation("run_budget", None, v, text) for v in exceeded]
+        note = unpriced_note(totals, self.run_limits)
+        if note:
+            self.run.notes[f"run {note}"] = 1
 
     def settings_given(self) -> bool:
         return any(self.settings.given(key) for key in self.settings.values)
@@ -138,9 +256,55 @@ class TokenBudgetSession:
         else:
             for line in summary_lines(self.report):
                 terminalreporter.write_line(line)
+        for line in budget_lines(self.report, self.run_limits, self.settings["warn_only"]):
+            terminalreporter.write_line(line)
         path = self.settings["json"]
         if path:
             terminalreporter.write_line(f"report written to {self.config.rootpath / path}")
+
+
+def run_limits(settings: Settings) -> Limits:
+    values, sources = {}, {}
+    for key, name in (("max_tokens", "max_tokens"), ("max_cost_usd", "max_cost_usd")):
+        if settings[key] is not None:
+            values[name] = settings[key]
+            sources[name] = settings.sources[key]
+    return Limits(values, sources)
+
+
+def budget_lines(report: dict[str, Any], limits: Limits, warn_only: bool) -> list[str]:
+    """Run budget use, violations and tests near their budget, for the summary."""
+    lines = []
+    totals = Usage.from_dict(report["totals"])
+    for name, limit in limits.values.items():
+        verdict = Verdict(name, limit, getattr(totals, LIMITS[name][0]), "", exceeded=False)
+        share = verdict.actual / limit
+        lines.append(
+            f"run budget {name}: {verdict.figure(verdict.actual)} of "
+            f"{verdict.figure(limit)} ({share:.0%})"
+        )
+    violations = report["violations"]
+    if violations:
+        heading = "budget violations (warn-only: not failing)" if warn_only else "budget violations"
+        lines.append(f"{heading}:")
+        lines += [f"  {v['nodeid'] or 'run'}: {v['message']}" for v in violations]
+    near = [
+        (nodeid, entry["budget"]["near"])
+        for nodeid, entry in report["tests"].items()
+        if entry.get("budget") and entry["budget"].get("near")
+    ]
+    if near:
+        lines.append("near budget:")
+        lines += [f"  {nodeid}: {'; '.join(items)}" for nodeid, items in near]
+    notes = [
+        f"  {nodeid}: {entry['budget']['note']}"
+        for nodeid, entry in report["tests"].items()
+        if entry.get("budget") and entry["budget"].get("note")
+    ]
+    if notes:
+        lines.append("cost limits not fully checkable:")
+        lines += notes
+    return lines
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
