@@ -71,6 +71,9 @@ class PerTestHooks:
         failed_already = self.status in ("failed", "error")
         if (report.when == "call" or not report.passed) and not failed_already:
             self.status = test_status(report)
+        if report.when == "setup" and item.nodeid in self.owner.bad_markers:
+            report.outcome, report.longrepr = "failed", self.owner.bad_markers[item.nodeid]
+            self.status = "error"
         limits = self.owner.limits.get(item.nodeid)
         if report.when == "call" and limits:
             self.check_budget(report, limits, ATTRIBUTION.current)
@@ -134,6 +137,7 @@ class TokenBudgetSession:
         self.report: dict[str, Any] | None = None
         #: Per-test limits by node id, from markers and the default (collection time).
         self.limits: dict[str, Limits] = {}
+        self.bad_markers: dict[str, str] = {}
         self.run_limits = run_limits(settings)
         self.violations: list[dict[str, Any]] = []
         self.run_messages: list[str] = []
@@ -150,9 +154,9 @@ class TokenBudgetSession:
 
     # -- budgets ---------------------------------------------------------------------------
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Read each test's limits once; a malformed marker stops the run before any test."""
+        """Read each test's limits once; a test with a malformed marker errors in setup (a
+        UsageError raised here would crash xdist workers, and runs must agree)."""
         default = self.settings["test_max_tokens"]
-        errors = []
         for item in items:
             marker = item.get_closest_marker("token_budget")
             if marker is None and default is None:
@@ -161,9 +165,7 @@ class TokenBudgetSession:
             try:
                 self.limits[item.nodeid] = marker_limits(args, kwargs, default)
             except ValueError as exc:
-                errors.append(f"{item.nodeid}: {exc}")
-        if errors:
-            raise pytest.UsageError("tokenbudget: bad token_budget marker\n" + "\n".join(errors))
+                self.bad_markers[item.nodeid] = f"tokenbudget: bad token_budget marker: {exc}"
 
     def budget_payload(self, nodeid: str, tracker: TokenTracker, limits: Limits) -> dict[str, Any]:
         usage, cells = tracker.usage, tracker.cells()
@@ -256,7 +258,10 @@ class TokenBudgetSession:
         else:
             for line in summary_lines(self.report):
                 terminalreporter.write_line(line)
-        for line in budget_lines(self.report, self.run_limits, self.settings["warn_only"]):
+        lines = budget_lines(
+            self.report, self.run.totals, self.run_limits, self.settings["warn_only"]
+        )
+        for line in lines:
             terminalreporter.write_line(line)
         path = self.settings["json"]
         if path:
@@ -272,10 +277,11 @@ def run_limits(settings: Settings) -> Limits:
     return Limits(values, sources)
 
 
-def budget_lines(report: dict[str, Any], limits: Limits, warn_only: bool) -> list[str]:
+def budget_lines(
+    report: dict[str, Any], totals: Usage, limits: Limits, warn_only: bool
+) -> list[str]:
     """Run budget use, violations and tests near their budget, for the summary."""
     lines = []
-    totals = Usage.from_dict(report["totals"])
     for name, limit in limits.values.items():
         verdict = Verdict(name, limit, getattr(totals, LIMITS[name][0]), "", exceeded=False)
         share = verdict.actual / limit

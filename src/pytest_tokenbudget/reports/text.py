@@ -27,7 +27,8 @@ def fmt_usd(value: float) -> str:
         return "$0"
     if value >= 100:
         return f"${value:,.2f}"
-    return f"${value:.6f}".rstrip("0") if value < 0.01 else f"${value:.4f}"
+    whole, _, decimals = f"{value:.6f}".partition(".")
+    return f"${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
 def describe(usage: Mapping[str, Any]) -> str:
