@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import ast
@@ -305,12 +306,17 @@ def encoding_blobs(name: str) -> tuple[Blob, ...] | None:
     return blobs
 
 
-def _openai_public_names() -> frozenset[str]:
+def _openai_public() -> Any:
+    """tiktoken's module of OpenAI encodings (untyped, hence Any); None if absent."""
     try:
-        from tiktoken_ext import openai_public  # type: ignore[import-untyped]
+        return importlib.import_module("tiktoken_ext.openai_public")
     except ImportError:
-        return frozenset()
-    return frozenset(openai_public.ENCODING_CONSTRUCTORS)
+        return None
+
+
+def _openai_public_names() -> frozenset[str]:
+    module = _openai_public()
+    return frozenset(module.ENCODING_CONSTRUCTORS) if module is not None else frozenset()
 
 
 @functools.lru_cache(maxsize=1)
@@ -319,9 +325,10 @@ def _blobs_from_source() -> dict[str, tuple[Blob, ...]] | None:
     import inspect
 
     try:
-        from tiktoken_ext import openai_public  # type: ignore[import-untyped]
-
-        tree = ast.parse(inspect.getsource(openai_public))
+        module = _openai_public()
+        if module is None:
+            return None
+        tree = ast.parse(inspect.getsource(module))
     except (ImportError, OSError, TypeError, SyntaxError):
         return None
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
