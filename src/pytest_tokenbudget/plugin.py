@@ -78,9 +78,15 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve(cli, read_pyproject(pyproject), str(pyproject))
     except SettingsError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
-    pricer = None
+    from .pricing import LazyPricer
+
+    origin = f"[tool.tokenbudget.prices] of {pyproject}"
+    try:
+        pricer = LazyPricer(settings["prices"], origin)
+    except ValueError as exc:
+        raise pytest.UsageError(f"tokenbudget: {exc}") from None
     config.add_cleanup(ATTRIBUTION.reset(pricer))
-    session = TokenBudgetSession(config, settings, ATTRIBUTION.pricer)
+    session = TokenBudgetSession(config, settings, pricer)
     config.stash[session_key] = session
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if settings["capture"] == "auto":

@@ -29,9 +29,10 @@ from .budget import (
     violation,
 )
 from .config import Settings
+from .pricing import LazyPricer
 from .reports.text import summary_lines
 from .run import RunUsage
-from .tracker import ATTRIBUTION, Pricer, TokenTracker, tracker_payload
+from .tracker import ATTRIBUTION, TokenTracker, tracker_payload
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -123,14 +124,10 @@ class ControllerHooks:
 class TokenBudgetSession:
     """The run's state and its run-level hooks (registered as ``tokenbudget-session``)."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, pricer: Pricer) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, pricer: LazyPricer) -> None:
         self.config = config
         self.settings = settings
         self.pricer = pricer
-        self.pricing_info: dict[str, str] = {
-            "source": str(getattr(pricer, "source", "none")),
-            "version": str(getattr(pricer, "version", "")),
-        }
         self.run = RunUsage()
         self.is_worker = hasattr(config, "workerinput")
         self.is_controller = False
@@ -222,7 +219,7 @@ class TokenBudgetSession:
             return
         self.check_run()
         self.report = self.run.to_report(
-            pricing=self.pricing_info, violations=self.violations, passed=not self.violations
+            pricing=self.pricing_info(), violations=self.violations, passed=not self.violations
         )
         failing = self.run_messages and not self.settings["warn_only"]
         if failing and session.exitstatus == pytest.ExitCode.OK:
@@ -230,6 +227,10 @@ class TokenBudgetSession:
         path = self.settings["json"]
         if path:
             write_json_atomic(self.config.rootpath / path, self.report)
+
+    def pricing_info(self) -> dict[str, str]:
+        table = self.pricer.get()
+        return {"source": table.source, "version": table.version}
 
     def check_run(self) -> None:
         """Collect per-test violations and check the run's own budget."""
