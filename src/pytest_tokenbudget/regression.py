@@ -121,7 +121,8 @@ class TestChange:
 
     @property
     def message(self) -> str:
-        text = f"{self.nodeid}: {describe_change(self.metric, self.before, self.after)}"
+        label = "total of the tests in both" if self.nodeid == TOTAL else self.nodeid
+        text = f"{label}: {describe_change(self.metric, self.before, self.after)}"
         return text + (": " + ", ".join(self.details) if self.details else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -352,7 +353,8 @@ def compare(
         result.common_before, result.common_after, metric, pct, min_tokens
     )
     if result.total_regressed:
-        result.total_details = tuple(c.nodeid for c in _by_growth(result.regressions, metric)[:3])
+        grown = [c.nodeid for c in _by_growth(result.regressions, metric)[:3]]
+        result.total_details = (f"most growth in {', '.join(grown)}",) if grown else ()
 
     result.regressions = _by_growth(result.regressions, metric)
     result.improvements = _by_growth(result.improvements, metric)[::-1]

@@ -99,7 +99,7 @@ def render_comparison(summary: Mapping[str, Any], *, limit: int = 20) -> str:
         if len(improvements) > limit:
             lines.append(f"  ... and {len(improvements) - limit:,} more")
         lines.append("  Refresh the baseline to lock them in: tokenbudget baseline update REPORT")
-    for key, label in (("new", "New tests (no baseline)"), ("missing", "Missing tests")):
+    for key, label in (("new", "New tests, no baseline"), ("missing", "Missing tests")):
         ids = list(summary.get(key) or [])
         if ids:
             lines.append("")

@@ -47,7 +47,7 @@ def _usage_row(label: str, u: Mapping[str, Any]) -> list[str]:
 
 def _more(lines: list[str], shown: int, total: int) -> None:
     if total > shown:
-        lines.append(f"\n_… and {total - shown:,} more (see the JSON report)._")
+        lines.append(f"\n_... and {total - shown:,} more (see the JSON report)._")
 
 
 def render_comparison_markdown(summary: Mapping[str, Any], *, limit: int = 20) -> list[str]:
