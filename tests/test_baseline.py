@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reportfactory import make_test, report_doc, simple
 
 from pytest_tokenbudget.baseline import (
     BASELINE_SCHEMA,
@@ -23,6 +22,7 @@ from pytest_tokenbudget.baseline import (
     write_json_atomic,
 )
 from pytest_tokenbudget.usage import Usage
+from reportfactory import make_test, report_doc, simple
 
 
 def write(path: Path, data: Any) -> Path:
