@@ -357,14 +357,20 @@ def dumps(data: Any) -> str:
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    """Write ``data`` so that readers only ever see the old file or the complete new one.
+    """Write ``data`` in the file format (see :func:`dumps`), atomically."""
+    write_text_atomic(path, dumps(data))
+
+
+def write_text_atomic(path: str | os.PathLike[str], content: str) -> None:
+    """Write ``content`` so that readers only ever see the old file or the complete new one.
 
     A temp file in the same folder (same file system, so ``os.replace`` is atomic), flushed to
     disk before the rename: a run killed mid-write leaves the previous file intact.
     """
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
-    text = dumps(data).encode("utf-8")
+    os.makedirs(folder, exist_ok=True)
+    text = content.encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:

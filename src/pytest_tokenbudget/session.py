@@ -8,14 +8,21 @@ sums what the workers shipped). Serial and xdist runs add up the very same paylo
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
+from .baseline import (
+    Baseline,
+    BaselineError,
+    Report,
+    baseline_from_report,
+    load_baseline,
+    report_from_dict,
+    update_baseline,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .budget import (
     LIMITS,
     BudgetExceeded,
@@ -30,6 +37,10 @@ from .budget import (
 )
 from .config import Settings
 from .pricing import LazyPricer
+from .regression import Comparison, compare
+from .reports.compare_text import summary_lines as comparison_lines
+from .reports.compare_text import verdict
+from .reports.markdown import render_markdown
 from .reports.text import summary_lines
 from .run import RunUsage
 from .tracker import ATTRIBUTION, TokenTracker, tracker_payload
@@ -142,6 +153,15 @@ class TokenBudgetSession:
         self.finished = Usage()
         if settings["enforce"] or settings["max_tokens"] or settings["max_cost_usd"]:
             ATTRIBUTION.before_request = self.before_request
+        self.baseline_path = config.rootpath / settings["baseline"]
+        self.baseline: Baseline | None = None
+        self.comparison: Comparison | None = None
+        self.baseline_written: int | None = None
+        if not self.is_worker:  # a corrupt baseline stops the run before any test (exit 4)
+            try:
+                self.baseline = load_baseline(self.baseline_path)
+            except BaselineError as exc:
+                raise pytest.UsageError(f"tokenbudget: {exc}") from None
 
     def collect(self, nodeid: str, payload: dict[str, Any], usage: Usage) -> None:
         """A test finished in this process; a worker leaves the adding up to the controller."""
@@ -214,19 +234,53 @@ class TokenBudgetSession:
         return (yield)
 
     def finish_run(self, session: pytest.Session) -> None:
-        """Controller or serial run: build the report, write files, set the exit status."""
+        """Controller or serial run: build the report, compare, write files, set exit status."""
         if not self.run and not self.settings_given():
             return
         self.check_run()
-        self.report = self.run.to_report(
-            pricing=self.pricing_info(), violations=self.violations, passed=not self.violations
-        )
+        report = self.run.to_report(pricing=self.pricing_info())
+        this_run = report_from_dict(report, "<this run>")
+        if self.baseline is not None:
+            self.compare(this_run)
+            assert self.comparison is not None
+            report["baseline"] = {"path": str(self.baseline_path), **self.comparison.to_dict()}
+        report["violations"] = self.violations
+        report["passed"] = not self.violations
+        self.report = report
         failing = self.run_messages and not self.settings["warn_only"]
         if failing and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        path = self.settings["json"]
-        if path:
-            write_json_atomic(self.config.rootpath / path, self.report)
+        self.write_files(this_run)
+
+    def compare(self, this_run: Report) -> None:
+        assert self.baseline is not None
+        self.comparison = compare(
+            self.baseline,
+            this_run,
+            regression=self.settings["regression"],
+            min_tokens=self.settings["regression_min_tokens"],
+            metric=self.settings["regression_metric"],
+            pricer=self.pricer.get(),
+        )
+        regressions = self.comparison.violations()
+        self.violations += regressions
+        # Updating the baseline accepts this run's figures: shown, but not failing.
+        if regressions and not self.settings["update_baseline"]:
+            self.run_messages += [v["message"] for v in regressions]
+
+    def write_files(self, this_run: Report) -> None:
+        assert self.report is not None
+        root = self.config.rootpath
+        if self.settings["json"]:
+            write_json_atomic(root / self.settings["json"], self.report)
+        if self.settings["markdown"]:
+            this_run.baseline = self.report["baseline"]
+            this_run.violations, this_run.passed = self.violations, self.report["passed"]
+            write_text_atomic(root / self.settings["markdown"], render_markdown(this_run))
+        if self.settings["update_baseline"]:
+            updated = update_baseline(self.baseline, baseline_from_report(this_run))
+            write_json_atomic(self.baseline_path, updated.to_dict())
+            self.baseline_written = len(updated.tests)
 
     def pricing_info(self) -> dict[str, str]:
         table = self.pricer.get()
@@ -264,9 +318,26 @@ class TokenBudgetSession:
         )
         for line in lines:
             terminalreporter.write_line(line)
-        path = self.settings["json"]
-        if path:
-            terminalreporter.write_line(f"report written to {self.config.rootpath / path}")
+        if self.comparison is not None:
+            terminalreporter.write_line(
+                f"baseline {self.baseline_path.name}: {verdict(self.comparison.to_dict())} "
+                f"(rule: {self.comparison.rule()})"
+            )
+            for line in comparison_lines(self.comparison.to_dict()):
+                terminalreporter.write_line(line)
+        elif self.run:
+            terminalreporter.write_line(
+                f"baseline: none at {self.baseline_path} (nothing to compare; create it with "
+                "--tokenbudget-update-baseline)"
+            )
+        if self.baseline_written is not None:
+            terminalreporter.write_line(
+                f"baseline updated: {self.baseline_path} ({self.baseline_written} tests)"
+            )
+        for key in ("json", "markdown"):
+            if self.settings[key]:
+                path = self.config.rootpath / self.settings[key]
+                terminalreporter.write_line(f"{key} report written to {path}")
 
 
 def run_limits(settings: Settings) -> Limits:
@@ -290,7 +361,7 @@ def budget_lines(
             f"run budget {name}: {verdict.figure(verdict.actual)} of "
             f"{verdict.figure(limit)} ({share:.0%})"
         )
-    violations = report["violations"]
+    violations = [v for v in report["violations"] if v["kind"] != "regression"]
     if violations:
         heading = "budget violations (warn-only: not failing)" if warn_only else "budget violations"
         lines.append(f"{heading}:")
@@ -312,19 +383,3 @@ def budget_lines(
         lines.append("cost limits not fully checkable:")
         lines += notes
     return lines
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
