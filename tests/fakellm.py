@@ -51,6 +51,9 @@ class Reply:
     status: int = 200
     #: Anthropic ``usage.iterations``, wire shape, sent as-is (the test states the figures).
     iterations: list[dict[str, Any]] | None = None
+    #: Streams: send this many events, then wait for :meth:`FakeLLM.release` (early-break tests
+    #: need the rest of the body to be really unsent, not merely unread).
+    pause_after: int | None = None
 
     def header(self) -> dict[str, str]:
         """``extra_headers=`` for an SDK call that should get this reply."""
@@ -82,6 +85,7 @@ class FakeLLM:
     _background: dict[str, dict[str, Any]] = field(default_factory=dict)
     _polled: set[str] = field(default_factory=set)
     _ids: Iterator[int] = field(default_factory=itertools.count)
+    _gate: threading.Event = field(default_factory=threading.Event)
 
     @property
     def openai_url(self) -> str:
@@ -112,7 +116,12 @@ class FakeLLM:
         out["total_tokens"] = out["input_tokens"] + out["output_tokens"]
         return out
 
+    def release(self) -> None:
+        """Let paused streams (``Reply(pause_after=N)``) send the rest."""
+        self._gate.set()
+
     def clear(self) -> None:
+        self._gate = threading.Event()
         with self._lock:
             self.log.clear()
             self._queue.clear()
@@ -365,7 +374,7 @@ class Handler(BaseHTTPRequestHandler):
         served.usage = counted_usage if served.counted else None
         fake._log(served)
         if isinstance(result, list):
-            return self._sse(result, anthropic)
+            return self._sse(result, anthropic, reply.pause_after)
         return self._json(200, result)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -378,19 +387,27 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _sse(self, events: list[Any], anthropic: bool) -> None:
-        lines = []
+    def _sse(self, events: list[Any], anthropic: bool, pause_after: int | None) -> None:
+        chunks = []
         for event in events:
             head = f"event: {event['type']}\n" if "type" in event else ""
-            lines.append(f"{head}data: {json.dumps(event)}\n\n")
+            chunks.append(f"{head}data: {json.dumps(event)}\n\n".encode())
         if not anthropic:
-            lines.append("data: [DONE]\n\n")
-        data = "".join(lines).encode()
+            chunks.append(b"data: [DONE]\n\n")
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("content-length", str(len(data)))
+        self.send_header("content-length", str(sum(map(len, chunks))))
         self.end_headers()
-        self.wfile.write(data)
+        if pause_after is None:
+            self.wfile.write(b"".join(chunks))
+            return
+        self.wfile.write(b"".join(chunks[:pause_after]))
+        self.wfile.flush()
+        self.server.fake._gate.wait(timeout=10)
+        try:
+            self.wfile.write(b"".join(chunks[pause_after:]))
+        except OSError:  # the client hung up: that is the point
+            self.close_connection = True
 
     def _error(self, status: int, anthropic: bool) -> None:
         message = f"fake error {status}"
