@@ -27,7 +27,7 @@ def fmt_usd(value: float) -> str:
         return "$0"
     if value >= 100:
         return f"${value:,.2f}"
-    whole, _, decimals = f"{value:.6f}".partition(".")
+    whole, _, decimals = f"{value:.8f}".partition(".")
     return f"${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
