@@ -8,6 +8,8 @@ sums what the workers shipped). Serial and xdist runs add up the very same paylo
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
@@ -277,6 +279,8 @@ class TokenBudgetSession:
             this_run.baseline = self.report["baseline"]
             this_run.violations, this_run.passed = self.violations, self.report["passed"]
             write_text_atomic(root / self.settings["markdown"], render_markdown(this_run))
+        if self.settings["history"]:
+            append_history(root / self.settings["history"], self.report)
         if self.settings["update_baseline"]:
             updated = update_baseline(self.baseline, baseline_from_report(this_run))
             write_json_atomic(self.baseline_path, updated.to_dict())
@@ -338,6 +342,20 @@ class TokenBudgetSession:
             if self.settings[key]:
                 path = self.config.rootpath / self.settings[key]
                 terminalreporter.write_line(f"{key} report written to {path}")
+
+
+def append_history(path: Path, report: dict[str, Any]) -> None:
+    """One JSON line per run (totals, verdict), for trends across runs."""
+    line = {
+        "created": report["created"],
+        "totals": report["totals"],
+        "tests": len(report["tests"]),
+        "violations": len(report["violations"]),
+        "passed": report["passed"],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, sort_keys=True) + "\n")
 
 
 def run_limits(settings: Settings) -> Limits:
