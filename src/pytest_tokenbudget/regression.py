@@ -14,35 +14,19 @@ a pricer is given, so a provider's price change never shows as a regression.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
 from .baseline import Baseline, Report, TestRecord, sum_usage
+from .config import METRICS, parse_percent
 from .tracker import Pricer
 from .usage import NO_MODEL, NO_OPERATION, Usage, pico_to_usd
 
-METRICS = ("total_tokens", "input_tokens", "output_tokens", "cost_usd", "calls")
 TOKEN_METRICS = ("total_tokens", "input_tokens", "output_tokens")
 DEFAULT_REGRESSION = 0.10
 DEFAULT_REGRESSION_MIN = 0
 DEFAULT_METRIC = "total_tokens"
 TOTAL = "(total)"
-
-
-def parse_percent(value: object) -> float:
-    """``"10%"`` -> 0.1, ``"0%"`` -> 0.0 (any growth), a plain fraction ``"0.1"`` -> 0.1."""
-    accepted = "a percentage like '10%' (or '0%' for any growth) or a fraction like 0.1"
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"invalid percentage {value!r}: expected {accepted}")
-    text = str(value).strip()
-    try:
-        number = Decimal(text[:-1].strip()) / 100 if text.endswith("%") else Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"invalid percentage {value!r}: expected {accepted}") from None
-    if not number.is_finite() or number < 0:
-        raise ValueError(f"invalid percentage {value!r}: expected {accepted}, not negative")
-    return float(number)
 
 
 def parse_metric(value: str) -> str:
