@@ -200,6 +200,7 @@ class TokenBudgetSession:
 
     def before_request(self, tracker: TokenTracker) -> None:
         """Spend protection: refuse a request once the test or the run reached a limit."""
+        __tracebackhide__ = True
         limits = self.limits.get(tracker.nodeid)
         enforce = self.settings["enforce"]
         if limits is not None and limits.enforce is not None:
