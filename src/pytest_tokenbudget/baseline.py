@@ -16,6 +16,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .usage import Usage, usd_to_pico
@@ -92,11 +93,13 @@ class TestRecord:
         return out
 
 
+_FIELD_GETTERS = [attrgetter(name) for name in Usage.__dataclass_fields__]
+
+
 def sum_usage(usages: Iterable[Usage]) -> Usage:
-    total = Usage()
-    for u in usages:
-        total = total + u
-    return total
+    """Exact sum, field by field (several times faster than chained ``+`` on 100,000 tests)."""
+    items = usages if isinstance(usages, list) else list(usages)
+    return Usage(*[sum(map(get, items)) for get in _FIELD_GETTERS])
 
 
 @dataclass
@@ -168,27 +171,41 @@ def _cost_pico(cost: object) -> int:
     return usd_to_pico(cost)
 
 
+_get_ints = itemgetter(*_INT_FIELDS)
+_INT_ONLY = {int}
+#: Usage is immutable, so equal records share one object (a test, its only model and its only
+#: operation usually hold the same figures): fewer objects, faster loads of big reports.
+_cache: dict[tuple[Any, ...], Usage] = {}
+
+
 def _usage(data: Any, where: str) -> Usage:
     """Fast path for well-formed records (100,000-test reports); Usage.from_dict explains errors."""
     if type(data) is dict:
         try:
-            values = [data[name] for name in _INT_FIELDS]
+            values = _get_ints(data)
             total = data["total_tokens"]
             cost = data["cost_usd"]
         except KeyError:
             pass
         else:
-            if all(type(v) is int and v >= 0 for v in values) and total == values[0] + values[1]:
+            ok = set(map(type, values)) <= _INT_ONLY and min(values) >= 0
+            if ok and total == values[0] + values[1]:
+                key = (*values, cost)
+                found = _cache.get(key)
+                if found is not None:
+                    return found
+                usage: Usage | None = None
                 if cost is None:
                     if values[6] or not values[5]:
-                        return Usage(*values)
+                        usage = Usage(*values)
                 elif type(cost) in (float, int):
-                    try:
-                        values.append(_cost_pico(cost))
-                    except ValueError:
-                        pass
-                    else:
-                        return Usage(*values)
+                    with contextlib.suppress(ValueError):
+                        usage = Usage(*values, _cost_pico(cost))  # type: ignore[call-arg]
+                if usage is not None:
+                    if len(_cache) > 100_000:
+                        _cache.clear()
+                    _cache[key] = usage
+                    return usage
     try:
         return Usage.from_dict(data)
     except ValueError as exc:
