@@ -369,8 +369,66 @@ def load_baseline_or_report(path: str | os.PathLike[str]) -> Baseline | None:
 
 # -- writing ------------------------------------------------------------------------------------
 def dumps(data: Any) -> str:
-    """The file format: sorted keys, 2-space indent, trailing newline (readable in a PR diff)."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """The file format: sorted keys, 2-space indent, trailing newline (readable in a PR diff).
+
+    Same text as ``json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)``; the
+    standard library falls back to its pure-Python encoder whenever ``indent`` is set, which
+    takes tens of seconds on a 100,000-test report, so this writer is specialised.
+    """
+    parts: list[str] = []
+    _emit(data, parts, "\n")
+    parts.append("\n")
+    return "".join(parts)
+
+
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _emit(obj: Any, parts: list[str], newline: str) -> None:
+    kind = type(obj)
+    if kind is str:
+        parts.append(_encode_str(obj))
+    elif kind is dict:
+        if not obj:
+            parts.append("{}")
+            return
+        inner = newline + "  "
+        sep = "{" + inner
+        for key in sorted(obj):
+            if type(key) is not str:
+                raise TypeError(f"keys must be str, got {type(key).__name__}")
+            parts.append(sep)
+            parts.append(_encode_str(key))
+            parts.append(": ")
+            _emit(obj[key], parts, inner)
+            sep = "," + inner
+        parts.append(newline + "}")
+    elif kind is list or kind is tuple:
+        if not obj:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        sep = "[" + inner
+        for item in obj:
+            parts.append(sep)
+            _emit(item, parts, inner)
+            sep = "," + inner
+        parts.append(newline + "]")
+    elif obj is None:
+        parts.append("null")
+    elif obj is True:
+        parts.append("true")
+    elif obj is False:
+        parts.append("false")
+    elif kind is int:
+        parts.append(int.__repr__(obj))
+    elif kind is float:
+        parts.append(json.dumps(obj) if obj != obj or obj in (_INF, -_INF) else float.__repr__(obj))
+    else:
+        parts.append(json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False))
+
+
+_INF = float("inf")
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
