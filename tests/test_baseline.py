@@ -278,3 +278,14 @@ def test_fast_path_agrees_with_usage_from_dict() -> None:
 
 def test_baseline_object_defaults() -> None:
     assert Baseline({}).totals == Usage()
+
+
+def test_dumps_matches_the_standard_library() -> None:
+    docs: list[Any] = [
+        report_doc({"t::agent": AGENT, "t::é|`x`": simple(3, status="failed")}),
+        {"b": [1, 2.5, None, True, False, [], {}, {"z": '\u2028\n"q"'}], "a": 1e300, "c": -0.0},
+        [],
+        "text",
+    ]
+    for doc in docs:
+        assert dumps(doc) == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"

@@ -16,6 +16,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .usage import Usage, usd_to_pico
@@ -92,11 +93,13 @@ class TestRecord:
         return out
 
 
+_FIELD_GETTERS = [attrgetter(name) for name in Usage.__dataclass_fields__]
+
+
 def sum_usage(usages: Iterable[Usage]) -> Usage:
-    total = Usage()
-    for u in usages:
-        total = total + u
-    return total
+    """Exact sum, field by field (several times faster than chained ``+`` on 100,000 tests)."""
+    items = usages if isinstance(usages, list) else list(usages)
+    return Usage(*[sum(map(get, items)) for get in _FIELD_GETTERS])
 
 
 @dataclass
@@ -168,27 +171,41 @@ def _cost_pico(cost: object) -> int:
     return usd_to_pico(cost)
 
 
+_get_ints = itemgetter(*_INT_FIELDS)
+_INT_ONLY = {int}
+#: Usage is immutable, so equal records share one object (a test, its only model and its only
+#: operation usually hold the same figures): fewer objects, faster loads of big reports.
+_cache: dict[tuple[Any, ...], Usage] = {}
+
+
 def _usage(data: Any, where: str) -> Usage:
     """Fast path for well-formed records (100,000-test reports); Usage.from_dict explains errors."""
     if type(data) is dict:
         try:
-            values = [data[name] for name in _INT_FIELDS]
+            values = _get_ints(data)
             total = data["total_tokens"]
             cost = data["cost_usd"]
         except KeyError:
             pass
         else:
-            if all(type(v) is int and v >= 0 for v in values) and total == values[0] + values[1]:
+            ok = set(map(type, values)) <= _INT_ONLY and min(values) >= 0
+            if ok and total == values[0] + values[1]:
+                key = (*values, cost)
+                found = _cache.get(key)
+                if found is not None:
+                    return found
+                usage: Usage | None = None
                 if cost is None:
                     if values[6] or not values[5]:
-                        return Usage(*values)
+                        usage = Usage(*values)
                 elif type(cost) in (float, int):
-                    try:
-                        values.append(_cost_pico(cost))
-                    except ValueError:
-                        pass
-                    else:
-                        return Usage(*values)
+                    with contextlib.suppress(ValueError):
+                        usage = Usage(*values, _cost_pico(cost))  # type: ignore[call-arg]
+                if usage is not None:
+                    if len(_cache) > 100_000:
+                        _cache.clear()
+                    _cache[key] = usage
+                    return usage
     try:
         return Usage.from_dict(data)
     except ValueError as exc:
@@ -352,8 +369,66 @@ def load_baseline_or_report(path: str | os.PathLike[str]) -> Baseline | None:
 
 # -- writing ------------------------------------------------------------------------------------
 def dumps(data: Any) -> str:
-    """The file format: sorted keys, 2-space indent, trailing newline (readable in a PR diff)."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """The file format: sorted keys, 2-space indent, trailing newline (readable in a PR diff).
+
+    Same text as ``json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)``; the
+    standard library falls back to its pure-Python encoder whenever ``indent`` is set, which
+    takes tens of seconds on a 100,000-test report, so this writer is specialised.
+    """
+    parts: list[str] = []
+    _emit(data, parts, "\n")
+    parts.append("\n")
+    return "".join(parts)
+
+
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _emit(obj: Any, parts: list[str], newline: str) -> None:
+    kind = type(obj)
+    if kind is str:
+        parts.append(_encode_str(obj))
+    elif kind is dict:
+        if not obj:
+            parts.append("{}")
+            return
+        inner = newline + "  "
+        sep = "{" + inner
+        for key in sorted(obj):
+            if type(key) is not str:
+                raise TypeError(f"keys must be str, got {type(key).__name__}")
+            parts.append(sep)
+            parts.append(_encode_str(key))
+            parts.append(": ")
+            _emit(obj[key], parts, inner)
+            sep = "," + inner
+        parts.append(newline + "}")
+    elif kind is list or kind is tuple:
+        if not obj:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        sep = "[" + inner
+        for item in obj:
+            parts.append(sep)
+            _emit(item, parts, inner)
+            sep = "," + inner
+        parts.append(newline + "]")
+    elif obj is None:
+        parts.append("null")
+    elif obj is True:
+        parts.append("true")
+    elif obj is False:
+        parts.append("false")
+    elif kind is int:
+        parts.append(int.__repr__(obj))
+    elif kind is float:
+        parts.append(json.dumps(obj) if obj != obj or obj in (_INF, -_INF) else float.__repr__(obj))
+    else:
+        parts.append(json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False))
+
+
+_INF = float("inf")
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:

@@ -314,7 +314,7 @@ def compare(
         common_after.append(after)
         if metric == "cost_usd" and (before.unpriced_calls or after.unpriced_calls):
             unpriced.add(nodeid)
-        if before == after:
+        if before is after:
             continue
         if is_regression(before, after, metric, pct, min_tokens):
             details = explain(old_rec, new_rec, metric)
