@@ -330,3 +330,15 @@ def test_history_appends_one_line_per_run(pytester: pytest.Pytester) -> None:
     lines = (pytester.path / "h" / "runs.jsonl").read_text().splitlines()
     assert [json.loads(line)["totals"]["input_tokens"] for line in lines] == [7, 7]
     assert json.loads(lines[0])["passed"] is True
+
+
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    from pytest_tokenbudget.config import SETTINGS
+
+    result = pytester.runpytest("--help")
+    assert result.ret == pytest.ExitCode.OK
+    text = result.stdout.str()
+    for setting in SETTINGS:
+        if setting.option:
+            assert setting.option in text
+    result.stdout.fnmatch_lines(["*--tokenbudget-regression=PCT*", "*default 10%*"])

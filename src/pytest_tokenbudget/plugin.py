@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for setting in SETTINGS:
         if setting.option is None:
             continue
-        help_text = setting.help
+        help_text = setting.help.replace("%", "%%")  # argparse %-formats help strings
         if setting.key != "update_baseline":
             help_text += f" [config: {setting.key}]"
         if setting.flag:
