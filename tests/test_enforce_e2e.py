@@ -94,3 +94,40 @@ def test_run_budget_enforced_in_a_serial_run(pytester: pytest.Pytester, fake_llm
     result.assert_outcomes(passed=1, failed=1)  # test_b crosses 2,000 then is refused
     result.stdout.fnmatch_lines(["*run budget reached*"])
     assert len([s for s in fake_llm.log if s.counted]) == 4
+
+
+def test_run_budget_is_shared_by_xdist_workers(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    pytester.makepyfile(
+        test_run="""
+        import json, os
+        import openai
+        import pytest
+
+        URL = os.environ["TOKENBUDGET_FAKE_LLM"]
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_agent(i):
+            client = openai.OpenAI(base_url=URL + "/v1", api_key="k", max_retries=0)
+            for _ in range(5):
+                client.chat.completions.create(model="gpt-4o-mini", messages=[],
+                    extra_headers={"x-fake-reply": json.dumps(
+                        {"input_tokens": 95, "output_tokens": 5})})
+        """
+    )
+    result = pytester.runpytest(
+        "--tokenbudget-enforce",
+        "--tokenbudget-max-tokens=1000",
+        "-n",
+        "2",
+        "--tokenbudget-json=r.json",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    served = len([s for s in fake_llm.log if s.counted])
+    # 10 calls of 100 tokens reach the limit; each of the 2 workers may have one more in flight.
+    assert 10 <= served <= 12
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["totals"]["calls"] == served
+    # each refused test stopped at its first refused request
+    assert report["totals"]["refused_calls"] == result.parseoutcomes()["failed"] >= 5

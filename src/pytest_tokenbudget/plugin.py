@@ -96,7 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin("xdist"):
         from .xdist import XdistHooks
 
-        config.pluginmanager.register(XdistHooks(session), "tokenbudget-xdist")
+        config.pluginmanager.register(XdistHooks(session, config), "tokenbudget-xdist")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ sums what the workers shipped). Serial and xdist runs add up the very same paylo
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
 
@@ -50,6 +51,8 @@ from .usage import Usage
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
+
+    from .xdist import SharedTotals
 
 REPORT_ATTR = "tokenbudget"
 WORKER_OUTPUT_KEY = "tokenbudget_session"
@@ -100,7 +103,7 @@ class PerTestHooks:
                     payload["budget"] = self.owner.budget_payload(item.nodeid, tracker, limits)
                 payload["status"] = self.status
                 setattr(report, REPORT_ATTR, payload)
-                self.owner.collect(report.nodeid, payload, tracker.usage)
+                self.owner.collect(report.nodeid, payload)
         return report
 
     def check_budget(
@@ -151,10 +154,13 @@ class TokenBudgetSession:
         self.run_limits = run_limits(settings)
         self.violations: list[dict[str, Any]] = []
         self.run_messages: list[str] = []
-        #: Usage of the tests this process finished (spend protection's running total).
-        self.finished = Usage()
-        if settings["enforce"] or settings["max_tokens"] or settings["max_cost_usd"]:
-            ATTRIBUTION.before_request = self.before_request
+        #: All usage this process counted so far (spend protection's running total), and,
+        #: on an xdist worker, the other workers' totals (set by the xdist hooks).
+        self.running = Usage()
+        self._running_lock = threading.Lock()
+        self.shared: SharedTotals | None = None
+        ATTRIBUTION.listen(self.count_running)
+        ATTRIBUTION.before_request = self.before_request
         self.baseline_path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
         self.comparison: Comparison | None = None
@@ -165,9 +171,8 @@ class TokenBudgetSession:
             except BaselineError as exc:
                 raise pytest.UsageError(f"tokenbudget: {exc}") from None
 
-    def collect(self, nodeid: str, payload: dict[str, Any], usage: Usage) -> None:
+    def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
         """A test finished in this process; a worker leaves the adding up to the controller."""
-        self.finished += usage
         if not self.is_worker:
             self.run.add_test(nodeid, payload)
 
@@ -198,6 +203,12 @@ class TokenBudgetSession:
             "note": unpriced_note(usage, limits),
         }
 
+    def count_running(self, usage: Usage) -> None:
+        with self._running_lock:
+            self.running += usage
+            if self.shared is not None:
+                self.shared.publish(self.running)
+
     def before_request(self, tracker: TokenTracker) -> None:
         """Spend protection: refuse a request once the test or the run reached a limit."""
         __tracebackhide__ = True
@@ -207,10 +218,10 @@ class TokenBudgetSession:
             enforce = limits.enforce
         if not enforce:
             return
-        usage = tracker.usage
+        run_total = self.running if self.shared is None else self.shared.total(self.running)
         for scope, used, lim in (
-            ("test", usage, limits),
-            ("run", self.finished + usage, self.run_limits),
+            ("test", tracker.usage, limits),
+            ("run", run_total, self.run_limits),
         ):
             verdict = reached(used, lim) if lim else None
             if verdict is not None:

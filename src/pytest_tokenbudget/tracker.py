@@ -60,6 +60,8 @@ class TokenTracker:
         self._op_stack: list[str] = []
         #: Notes for the summary (never ``warnings.warn``: suites run with filterwarnings=error).
         self.notes: dict[str, int] = {}
+        #: Told of every usage counted (spend protection keeps the run's running total).
+        self.listener: Callable[[Usage], None] | None = None
 
     # -- recording -------------------------------------------------------------------------
     def record(
@@ -171,6 +173,8 @@ class TokenTracker:
             for key, usage in priced:
                 add_into_cells(self._cells, key, usage)
                 counted += usage
+        if self.listener is not None:
+            self.listener(counted)
         return counted
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
@@ -279,6 +283,8 @@ class Attribution:
         self.session = TokenTracker(SESSION_BUCKET, self.pricer)
         #: Called before each request that capture recognises (spend protection); may raise.
         self.before_request: Callable[[TokenTracker], None] | None = None
+        #: Given to every tracker: told of all usage counted in this process.
+        self.listener: Callable[[Usage], None] | None = None
 
     def reset(self, pricer: Pricer | None = None) -> Callable[[], None]:
         """Start a fresh run; returns a function restoring the previous state (nested runs,
@@ -289,7 +295,14 @@ class Attribution:
         self._nodeid = None
         self.session = TokenTracker(SESSION_BUCKET, self.pricer)
         self.before_request = None
+        self.listener = None
         return lambda: self.__dict__.update(saved)
+
+    def listen(self, listener: Callable[[Usage], None]) -> None:
+        """Tell ``listener`` of all usage counted from now on (tests and session bucket)."""
+        self.listener = self.session.listener = listener
+        if self.current is not None:
+            self.current.listener = listener
 
     def start(self, nodeid: str) -> None:
         self.current = None
@@ -306,6 +319,7 @@ class Attribution:
         with _create_lock:
             if self.current is None:
                 self.current = TokenTracker(nodeid, self.pricer)
+                self.current.listener = self.listener
             return self.current
 
     def finish(self) -> TokenTracker | None:
