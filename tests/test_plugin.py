@@ -321,3 +321,24 @@ def test_quiet_quiet_prints_no_section(pytester: pytest.Pytester) -> None:
     assert "tokenbudget" not in result.stdout.str()
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*= tokenbudget =*", "run total: 5 tokens*"])
+
+
+def test_history_appends_one_line_per_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(token_tracker): token_tracker.record(input_tokens=7)")
+    for _ in range(2):
+        pytester.runpytest("--tokenbudget-history=h/runs.jsonl").assert_outcomes(passed=1)
+    lines = (pytester.path / "h" / "runs.jsonl").read_text().splitlines()
+    assert [json.loads(line)["totals"]["input_tokens"] for line in lines] == [7, 7]
+    assert json.loads(lines[0])["passed"] is True
+
+
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    from pytest_tokenbudget.config import SETTINGS
+
+    result = pytester.runpytest("--help")
+    assert result.ret == pytest.ExitCode.OK
+    text = result.stdout.str()
+    for setting in SETTINGS:
+        if setting.option:
+            assert setting.option in text
+    result.stdout.fnmatch_lines(["*--tokenbudget-regression=PCT*", "*default 10%*"])

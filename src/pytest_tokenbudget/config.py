@@ -56,22 +56,17 @@ def parse_usd(value: object) -> int:
 
 
 def parse_percent(value: object) -> float:
-    """``10%``, ``0%`` or a plain fraction ``0.1`` -> 0.1."""
-    bad = ValueError(f"must be a percentage like '10%' or a fraction like 0.1, got {value!r}")
-    if isinstance(value, bool):
-        raise bad
-    if isinstance(value, (int, float)):
-        number = Decimal(str(value))
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            number = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
-        except InvalidOperation:
-            raise bad from None
-    else:
-        raise bad
+    """``"10%"`` -> 0.1, ``"0%"`` -> 0.0 (any growth), a plain fraction ``"0.1"`` -> 0.1."""
+    accepted = "a percentage like '10%' (or '0%' for any growth) or a fraction like 0.1"
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"invalid percentage {value!r}: expected {accepted}")
+    text = str(value).strip()
+    try:
+        number = Decimal(text[:-1].strip()) / 100 if text.endswith("%") else Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"invalid percentage {value!r}: expected {accepted}") from None
     if not number.is_finite() or number < 0:
-        raise bad
+        raise ValueError(f"invalid percentage {value!r}: expected {accepted}, not negative")
     return float(number)
 
 

@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for setting in SETTINGS:
         if setting.option is None:
             continue
-        help_text = setting.help
+        help_text = setting.help.replace("%", "%%")  # argparse %-formats help strings
         if setting.key != "update_baseline":
             help_text += f" [config: {setting.key}]"
         if setting.flag:
@@ -78,9 +78,15 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve(cli, read_pyproject(pyproject), str(pyproject))
     except SettingsError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
-    pricer = None
+    from .pricing import LazyPricer
+
+    origin = f"[tool.tokenbudget.prices] of {pyproject}"
+    try:
+        pricer = LazyPricer(settings["prices"], origin)
+    except ValueError as exc:
+        raise pytest.UsageError(f"tokenbudget: {exc}") from None
     config.add_cleanup(ATTRIBUTION.reset(pricer))
-    session = TokenBudgetSession(config, settings, ATTRIBUTION.pricer)
+    session = TokenBudgetSession(config, settings, pricer)
     config.stash[session_key] = session
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if settings["capture"] == "auto":

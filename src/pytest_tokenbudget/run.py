@@ -72,6 +72,13 @@ class RunUsage:
     def totals(self) -> Usage:
         return sum((t.usage for t in self.tests.values()), Usage())
 
+    def cells(self) -> dict[tuple[str, str], Usage]:
+        out: dict[tuple[str, str], Usage] = {}
+        for test in self.tests.values():
+            for key, usage in test.cells.items():
+                out[key] = out[key] + usage if key in out else usage
+        return out
+
     def by_model(self) -> dict[str, Usage]:
         return self._group(0)
 

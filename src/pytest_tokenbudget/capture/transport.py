@@ -219,6 +219,7 @@ def _forward(tee: Any, name: str) -> Any:
 
 def _begin(request: Any) -> Sink | None:
     """At request time: is this a provider call, and whose? Runs spend protection."""
+    __tracebackhide__ = True
     kind = classify(request.method, request.url.path)
     if kind is None:
         return None

@@ -27,7 +27,8 @@ def fmt_usd(value: float) -> str:
         return "$0"
     if value >= 100:
         return f"${value:,.2f}"
-    return f"${value:.6f}".rstrip("0") if value < 0.01 else f"${value:.4f}"
+    whole, _, decimals = f"{value:.8f}".partition(".")
+    return f"${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
 def describe(usage: Mapping[str, Any]) -> str:
@@ -85,7 +86,9 @@ def _merge(tests: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, dict[s
 def summary_lines(report: Mapping[str, Any], *, top: int = TOP_TESTS) -> list[str]:
     tests = report["tests"]
     lines = [f"run total: {describe(report['totals'])}"]
-    real_tests = {k: v for k, v in tests.items() if k != SESSION_BUCKET}
+    real_tests = {
+        k: v for k, v in tests.items() if k != SESSION_BUCKET and (v["calls"] or v["total_tokens"])
+    }
     if SESSION_BUCKET in tests:
         lines.append(f"outside tests ({SESSION_BUCKET}): {describe(tests[SESSION_BUCKET])}")
     if real_tests:
