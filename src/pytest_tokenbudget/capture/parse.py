@@ -31,6 +31,10 @@ _DATA_WITH_USAGE = re.compile(rb'^data: ?(.*"usage"\s*:\s*\{.*)$', re.MULTILINE)
 
 def field(obj: object, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` for SDK models; None when absent."""
+    if isinstance(obj, dict):  # the wire: checked first, a Mapping check costs ~0.3 µs
+        return obj.get(name)
+    if obj is None:
+        return None
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
