@@ -33,9 +33,20 @@ def usd(pico: int | None) -> Decimal | None:
 def test_table_is_dated_and_reports_its_source(table: PriceTable) -> None:
     assert table.version == "2026-11-23"
     assert table.source == "pytest-tokenbudget"
-    for model in ("gpt-4o", "gpt-4o-mini", "gpt-4.1-nano", "gpt-5-mini", "o4-mini", "o1",
-                  "text-embedding-3-small", "claude-opus-4-1", "claude-3-5-haiku",
-                  "claude-sonnet-4-5", "gemini-2.5-pro", "gemini-2.5-flash"):
+    for model in (
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1-nano",
+        "gpt-5-mini",
+        "o4-mini",
+        "o1",
+        "text-embedding-3-small",
+        "claude-opus-4-1",
+        "claude-3-5-haiku",
+        "claude-sonnet-4-5",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+    ):
         assert table.resolve(model) == model
 
 
@@ -132,7 +143,9 @@ def test_missing_cache_rate_makes_the_call_unpriced(table: PriceTable) -> None:
     assert table.cost_pico("o1-pro", make_usage(input_tokens=10)) == 10 * 150_000_000
     # OpenAI bills cache writes as plain input
     write = make_usage(input_tokens=1_000, cache_write_tokens=1_000)
-    assert table.cost_pico("gpt-4.1", write) == table.cost_pico("gpt-4.1", make_usage(input_tokens=1_000))
+    assert table.cost_pico("gpt-4.1", write) == table.cost_pico(
+        "gpt-4.1", make_usage(input_tokens=1_000)
+    )
     # 1-hour writes need the Anthropic-only rate
     assert table.cost_pico("gpt-4.1", write, cache_write_1h_tokens=10) is None
 
@@ -191,7 +204,8 @@ def test_every_table_entry_is_well_formed() -> None:
         assert rates.input is not None, name
         assert data.providers[name] in {"openai", "anthropic", "google"}, name
         if data.providers[name] == "anthropic":
-            assert rates.cache_read is not None and rates.cache_write_1h is not None, name
+            assert rates.cache_read is not None, name
+            assert rates.cache_write_1h is not None, name
             assert rates.cache_write_1h == 2 * rates.input, name
         if rates.cache_read is not None:
             assert rates.cache_read < rates.input, name
@@ -265,7 +279,8 @@ def test_cost_is_the_sum_of_its_parts_exactly(case: tuple[Usage, int], model: st
         + usage.output_tokens * mtok["output"]
     ) / 10**6
     cost = table.cost_pico(model, usage, cache_write_1h_tokens=one_hour)
-    assert cost is not None and usd(cost) == expected
+    assert cost is not None
+    assert usd(cost) == expected
 
 
 @given(st.lists(usages(), min_size=1, max_size=8))

@@ -14,11 +14,25 @@ from pytest_tokenbudget.tokenizer import count_tokens, encoding_name
 def mixed_text(size: int, seed: int = 7) -> str:
     """Deterministic prose, unicode, code and emoji, about ``size`` characters."""
     rng = random.Random(seed)
-    words = "the quick brown fox jumps over lazy dog token budget pytest".split()
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "lazy",
+        "dog",
+        "token",
+        "budget",
+        "pytest",
+    ]
     chunks = [
         lambda: " ".join(rng.choice(words) for _ in range(rng.randint(3, 30))) + ".\n",
         lambda: "Größe naïve café déjà vu — 東京 北京 서울 Москва ελληνικά عربى हिन्दी\n",
-        lambda: f"def f_{rng.randint(0, 999)}(x: int) -> int:\n    return x ** {rng.randint(2, 9)}\n",
+        lambda: (
+            f"def f_{rng.randint(0, 999)}(x: int) -> int:\n    return x ** {rng.randint(2, 9)}\n"
+        ),
         lambda: "🙂🚀 👩‍💻 🇫🇷 ✨ " * rng.randint(1, 4) + "\n",
         lambda: "".join(chr(rng.randint(0x20, 0x2FFF)) for _ in range(rng.randint(5, 40))) + "\n",
         lambda: "   \t\n\n" + "1234567890" * rng.randint(1, 5) + " <|endoftext|> \r\n",
