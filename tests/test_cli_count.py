@@ -98,7 +98,7 @@ def test_config_prices_are_used(project: Path, capsys: pytest.CaptureFixture[str
         (["count", "prompts", "--max", "-1"], "--max"),
         (["count", "prompts", "--max", "lots"], "--max"),
         (["count", "prompts", "--model", "claude-sonnet-4-5"], "--encoding"),
-        ([], "COMMAND is required"),
+        ([], "required: COMMAND"),
         (["frobnicate"], "invalid choice"),
     ],
 )

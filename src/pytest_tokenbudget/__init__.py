@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .budget import BudgetExceeded
 from .tracker import TokenTracker
 from .usage import Usage
 
 __version__ = "0.1.0"
 
-__all__ = ["TokenTracker", "Usage", "__version__"]
+__all__ = ["BudgetExceeded", "TokenTracker", "Usage", "__version__"]

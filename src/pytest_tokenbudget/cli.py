@@ -1,66 +1,316 @@
-"""The ``tokenbudget`` command: each subcommand is an ``add_*`` function that registers its parser.
+"""The ``tokenbudget`` command: compare, update the baseline, merge shards, render reports, count.
 
-Exit codes: 0 ok, 1 a budget or regression check failed, 2 bad usage.
+Runs without pytest. Each subcommand is one ``add_*`` function registered in ``COMMANDS``, so
+commands from other modules slot in with one line. Exit codes: 0 fine, 1 regression (compare),
+2 bad usage, including a missing, unreadable or corrupt file (the message says which and how to
+fix it).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
+from .baseline import (
+    DEFAULT_BASELINE,
+    STATS,
+    BaselineError,
+    Report,
+    baseline_from_reports,
+    load_baseline,
+    load_baseline_or_report,
+    load_report,
+    merge_reports,
+    update_baseline,
+    write_json_atomic,
+)
+from .regression import (
+    DEFAULT_METRIC,
+    DEFAULT_REGRESSION,
+    DEFAULT_REGRESSION_MIN,
+    METRICS,
+    compare,
+    parse_percent,
+)
+from .reports import _fmt
+from .reports.compare_text import render_comparison, summary_lines
 
-Handler = Callable[[argparse.Namespace], int]
+
+class UsageError(Exception):
+    """Bad usage found after parsing (exit 2)."""
 
 
-def non_negative_int(text: str) -> int:
+def _percent(value: str) -> float:
     try:
-        value = int(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of tokens, got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of tokens, got {text!r}")
-    return value
+        return parse_percent(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-# -- count ------------------------------------------------------------------------------------
-def add_count(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+def _non_negative_int(value: str) -> int:
+    text = value.strip().replace("_", "").replace(",", "")
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid number of tokens {value!r}: expected 0 or more")
+    return int(text)
+
+
+def _write_or_print(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+# -- compare ------------------------------------------------------------------------------------
+def add_compare(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare a report with a baseline (exit 1 on regression)",
+        description="Compare REPORT with BASELINE test by test and in total. BASELINE may be a "
+        "baseline file or another report. Exit 1 on regression, 0 otherwise, 2 on bad usage.",
+    )
+    p.add_argument("baseline", metavar="BASELINE", help="baseline file (or a report)")
+    p.add_argument("report", metavar="REPORT", help="report of this run (--tokenbudget-json)")
+    add_rule_options(p)
+    p.add_argument("--limit", type=_non_negative_int, default=20, help="rows per list (default 20)")
+    p.set_defaults(func=cmd_compare)
+
+
+def add_rule_options(p: argparse.ArgumentParser) -> None:
+    """The regression rule's options, with the plugin's defaults."""
+    p.add_argument(
+        "--regression",
+        type=_percent,
+        default=DEFAULT_REGRESSION,
+        metavar="PCT",
+        help="growth that counts as a regression: '10%%', '0%%' (any growth) or 0.1 (default 10%%)",
+    )
+    p.add_argument(
+        "--regression-min",
+        type=_non_negative_int,
+        default=DEFAULT_REGRESSION_MIN,
+        metavar="N",
+        help="ignore growth smaller than N tokens (noise floor, default 0)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        default=DEFAULT_METRIC,
+        help=f"figure to compare (default {DEFAULT_METRIC})",
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    baseline = load_baseline_or_report(args.baseline)
+    if baseline is None:
+        raise UsageError(
+            f"{args.baseline}: baseline file not found; create it with "
+            "`tokenbudget baseline update REPORT` or `pytest --tokenbudget-update-baseline`"
+        )
+    report = load_report(args.report)
+    result = compare(
+        baseline,
+        report,
+        regression=args.regression,
+        min_tokens=args.regression_min,
+        metric=args.metric,
+    )
+    sys.stdout.write(render_comparison(result.to_dict(), limit=args.limit))
+    return 1 if result.regressed else 0
+
+
+# -- baseline update ----------------------------------------------------------------------------
+def add_baseline(sub: Any) -> None:
+    p = sub.add_parser("baseline", help="manage the baseline file")
+    inner = p.add_subparsers(dest="baseline_command", metavar="ACTION")
+    inner.required = True
+    u = inner.add_parser(
+        "update",
+        help="write or merge reports into the baseline",
+        description="Merge REPORT(s) into the baseline: tests in the reports replace their "
+        "entries, others are kept. Several reports of the same suite (noisy live runs) are "
+        "combined per test and per figure with --stat. Failed, errored and skipped tests keep "
+        "their previous entry.",
+    )
+    u.add_argument("reports", nargs="+", metavar="REPORT")
+    u.add_argument(
+        "--baseline",
+        default=DEFAULT_BASELINE,
+        metavar="PATH",
+        help=f"baseline file (default {DEFAULT_BASELINE})",
+    )
+    u.add_argument(
+        "--stat",
+        choices=STATS,
+        default="max",
+        help="combine several reports per figure with max (default) or median",
+    )
+    u.set_defaults(func=cmd_baseline_update)
+
+
+def cmd_baseline_update(args: argparse.Namespace) -> int:
+    reports = [load_report(path) for path in args.reports]
+    old = load_baseline(args.baseline)
+    new = baseline_from_reports(reports, args.stat)
+    merged = update_baseline(old, new)
+    write_json_atomic(args.baseline, merged.to_dict())
+    old_ids = set(old.tests) if old is not None else set()
+    replaced = len(old_ids & set(new.tests))
+    added = len(new.tests) - replaced
+    kept = len(merged.tests) - len(new.tests)
+    action = "updated" if old is not None else "created"
+    sys.stdout.write(
+        f"{action} {args.baseline}: {replaced:,} test(s) replaced, {added:,} added, "
+        f"{kept:,} kept; {len(merged.tests):,} tests, "
+        f"{merged.totals.total_tokens:,} tokens\n"
+    )
+    return 0
+
+
+# -- merge --------------------------------------------------------------------------------------
+def add_merge(sub: Any) -> None:
+    p = sub.add_parser(
+        "merge",
+        help="merge the reports of CI shards into one",
+        description="Merge shard reports into one report whose totals are recomputed from the "
+        "tests: exactly the totals of the unsplit run.",
+    )
+    p.add_argument("reports", nargs="+", metavar="REPORT")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="merged report file")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="add up tests present in several reports instead of refusing",
+    )
+    p.set_defaults(func=cmd_merge)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    reports = [load_report(path) for path in args.reports]
+    merged = merge_reports(reports, allow_overlap=args.allow_overlap)
+    write_json_atomic(args.output, merged.to_dict())
+    sys.stdout.write(
+        f"merged {len(reports)} reports into {args.output}: {len(merged.tests):,} tests, "
+        f"{merged.totals.total_tokens:,} tokens, {merged.totals.calls:,} calls, "
+        f"cost {_fmt.usd(merged.totals.cost_usd)}\n"
+    )
+    return 0
+
+
+# -- report -------------------------------------------------------------------------------------
+def add_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="render a report as text or Markdown")
+    p.add_argument("report", metavar="REPORT")
+    p.add_argument("--format", choices=("text", "markdown"), default="text")
+    p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    p.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="recompute the comparison against this baseline (default: the report's own)",
+    )
+    add_rule_options(p)
+    p.add_argument("--top", type=_non_negative_int, default=10, help="rows per list (default 10)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = load_report(args.report)
+    summary = report.baseline
+    if args.baseline is not None:
+        baseline = load_baseline_or_report(args.baseline)
+        if baseline is None:
+            raise UsageError(f"{args.baseline}: baseline file not found")
+        summary = compare(
+            baseline,
+            report,
+            regression=args.regression,
+            min_tokens=args.regression_min,
+            metric=args.metric,
+        ).to_dict()
+    if args.format == "markdown":
+        from .reports.markdown import render_markdown
+
+        text = render_markdown(report, summary, top=args.top)
+    else:
+        text = render_text(report, summary, top=args.top)
+    _write_or_print(text, args.output)
+    return 0
+
+
+def render_text(report: Report, summary: Any = None, *, top: int = 10) -> str:
+    """A plain summary of a report (the terminal summary's content, without pytest)."""
+    t = report.totals
+    lines = [
+        f"tokenbudget report: {len(report.tests):,} tests, {t.total_tokens:,} tokens "
+        f"({t.input_tokens:,} input, {t.output_tokens:,} output), {t.calls:,} calls, "
+        f"cost {_fmt.usd(t.cost_usd)}" + ("" if report.passed else " -- FAILED")
+    ]
+    used = sorted(
+        ((n, r) for n, r in report.tests.items() if r.usage),
+        key=lambda kv: (-kv[1].usage.total_tokens, kv[0]),
+    )
+    if used:
+        lines.append("top tests:")
+        lines += [
+            f"  {r.usage.total_tokens:>12,}  {_fmt.usd(r.usage.cost_usd):>10}  {n}"
+            for n, r in used[:top]
+        ]
+    models: dict[str, Any] = {}
+    for rec in report.tests.values():
+        for m, u in rec.by_model.items():
+            models[m] = models[m] + u if m in models else u
+    if models:
+        lines.append("by model:")
+        for m, u in sorted(models.items(), key=lambda kv: (-kv[1].total_tokens, kv[0])):
+            lines.append(f"  {u.total_tokens:>12,}  {_fmt.usd(u.cost_usd):>10}  {m}")
+    if summary:
+        lines.append(f"baseline: regression when {summary.get('rule')}")
+        lines += [f"  {line}" for line in summary_lines(summary, limit=top)] or ["  no change"]
+    for v in report.violations:
+        lines.append(f"violation: {v.get('message')}")
+    lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+# -- entry point --------------------------------------------------------------------------------
+# -- count --------------------------------------------------------------------------------------
+def add_count(sub: Any) -> None:
+    p = sub.add_parser(
         "count",
         help="token footprint of prompt/context files",
         description=(
             "Count the tokens of files, folders (recursively) and globs, per file and in total, "
             "with the input cost for --model. Without PATH, check the [tool.tokenbudget.files] "
-            "limits of ./pyproject.toml. Exit 1 when a limit is exceeded."
+            "limits (glob = max tokens of the files it matches) of ./pyproject.toml. Exit 1 when "
+            "--max or a limit is exceeded."
         ),
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="file, folder or glob ('**' allowed)")
     p.add_argument("--model", help="model to count and price for (default: o200k_base, no cost)")
     p.add_argument("--encoding", help="tiktoken encoding (overrides the model's)")
     p.add_argument(
-        "--max", type=non_negative_int, metavar="N", help="exit 1 when the total exceeds N tokens"
+        "--max", type=_non_negative_int, metavar="N", help="exit 1 when the total exceeds N tokens"
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(handler=cmd_count)
+    p.set_defaults(func=cmd_count)
 
 
 def cmd_count(args: argparse.Namespace) -> int:
-    from .count_files import (
-        UsageError,
-        count_paths,
-        read_tokenbudget_config,
-        render_text,
-    )
+    import json
+    from pathlib import Path
+
+    from . import count_files
     from .pricing import load_pricer
 
     root = Path.cwd()
     try:
-        config = read_tokenbudget_config(root / "pyproject.toml")
+        config = count_files.read_tokenbudget_config(root / "pyproject.toml")
         limits = None
         if not args.paths:
             limits = config.get("files")
@@ -71,11 +321,10 @@ def cmd_count(args: argparse.Namespace) -> int:
                 )
         pricer = None
         if args.model is not None:
-            try:
-                pricer = load_pricer(config.get("prices"))
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-        result = count_paths(
+            pricer = load_pricer(
+                config.get("prices"), origin="pyproject.toml [tool.tokenbudget.prices]"
+            )
+        result = count_files.count_paths(
             args.paths,
             root=root,
             model=args.model,
@@ -84,31 +333,35 @@ def cmd_count(args: argparse.Namespace) -> int:
             max_tokens=args.max,
             limits=limits,
         )
-    except UsageError as exc:
-        print(f"tokenbudget count: error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # count_files.UsageError, bad prices
+        raise UsageError(str(exc)) from None
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_text(result))
+        sys.stdout.write(count_files.render_text(result))
     return 0 if result.passed else 1
 
 
-# -- the command ------------------------------------------------------------------------------
-#: Subcommands in help order; a new one adds its ``add_*`` function here.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+COMMANDS: list[Callable[[Any], None]] = [
+    add_compare,
+    add_baseline,
+    add_merge,
+    add_report,
     add_count,
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tokenbudget", description="Token budgets and reports for LLM test suites."
+        prog="tokenbudget",
+        description="LLM token usage of pytest runs: compare with a baseline, merge CI shards, "
+        "render reports.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in SUBCOMMANDS:
-        add(subparsers)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
@@ -116,15 +369,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help/--version
+    except SystemExit as exc:  # argparse: bad usage (2) or --help/--version (0)
         return exc.code if isinstance(exc.code, int) else 2
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_usage(sys.stderr)
-        print("tokenbudget: error: a COMMAND is required", file=sys.stderr)
+    try:
+        code: int = args.func(args)
+    except (BaselineError, UsageError) as exc:
+        sys.stderr.write(f"tokenbudget {args.command}: error: {exc}\n")
         return 2
-    return handler(args)
+    except OSError as exc:
+        name = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"tokenbudget {args.command}: error: {name}{exc.strerror or exc}\n")
+        return 2
+    sys.stdout.flush()
+    return code
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -442,3 +442,26 @@ def describe(rates: Rates | None) -> str:
 
 def _fmt(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
+
+
+class LazyPricer:
+    """Loads the price table on the first price asked: pytest start-up never pays for it.
+
+    Config overrides are validated at once (a bad price must stop the run before any test).
+    """
+
+    def __init__(self, prices_config: Mapping[str, Mapping[str, object]] | None, origin: str):
+        self._config, self._origin = prices_config, origin
+        self._pricer: PriceTable | None = None
+        if prices_config:
+            self._pricer = load_pricer(prices_config, origin=origin)
+
+    def get(self) -> PriceTable:
+        if self._pricer is None:
+            self._pricer = load_pricer(self._config, origin=self._origin)
+        return self._pricer
+
+    def cost_pico(
+        self, model: str | None, usage: Usage, *, cache_write_1h_tokens: int = 0
+    ) -> int | None:
+        return self.get().cost_pico(model, usage, cache_write_1h_tokens=cache_write_1h_tokens)

@@ -85,8 +85,12 @@ class TokenTracker:
         if response is not None:
             from .capture.parse import extract
 
-            if input_tokens or output_tokens or cache_read_tokens or cache_write_tokens or (
-                reasoning_tokens
+            if (
+                input_tokens
+                or output_tokens
+                or cache_read_tokens
+                or cache_write_tokens
+                or (reasoning_tokens)
             ):
                 raise ValueError(
                     "record(response) reads the token figures from the response; "
@@ -276,10 +280,16 @@ class Attribution:
         #: Called before each request that capture recognises (spend protection); may raise.
         self.before_request: Callable[[TokenTracker], None] | None = None
 
-    def reset(self, pricer: Pricer | None = None) -> None:
+    def reset(self, pricer: Pricer | None = None) -> Callable[[], None]:
+        """Start a fresh run; returns a function restoring the previous state (nested runs,
+        e.g. pytester's in-process runs, must not disturb the outer run's attribution)."""
+        saved = dict(self.__dict__)
         self.pricer = pricer or _NoPrices()
         self.current = None
+        self._nodeid = None
         self.session = TokenTracker(SESSION_BUCKET, self.pricer)
+        self.before_request = None
+        return lambda: self.__dict__.update(saved)
 
     def start(self, nodeid: str) -> None:
         self.current = None

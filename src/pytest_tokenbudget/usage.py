@@ -47,7 +47,9 @@ def usd_to_pico(value: object, name: str = "cost_usd") -> int:
     try:
         dec = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError(f"{name} must be a non-negative number of dollars, got {value!r}") from None
+        raise ValueError(
+            f"{name} must be a non-negative number of dollars, got {value!r}"
+        ) from None
     if not dec.is_finite() or dec < 0:
         raise ValueError(f"{name} must be a non-negative number of dollars, got {value!r}")
     return int((dec * PICO_PER_USD).to_integral_value())

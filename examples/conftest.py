@@ -1,0 +1,42 @@
+"""Demo set-up: a loopback fake LLM server and real OpenAI/Anthropic clients pointed at it.
+
+The fake answers in each provider's real wire format, with the usage figures the demo scripts,
+so the token report below is what pytest-tokenbudget would print against the real APIs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fakellm import FakeLLM, Reply, start
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLM]:
+    fake, server = start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def openai_client(fake_llm: FakeLLM) -> Any:
+    import openai
+
+    return openai.OpenAI(base_url=fake_llm.openai_url, api_key="demo-key")
+
+
+@pytest.fixture
+def anthropic_client(fake_llm: FakeLLM) -> Any:
+    import anthropic
+
+    return anthropic.Anthropic(base_url=fake_llm.url, api_key="demo-key")
+
+
+__all__ = ["Reply"]

@@ -1,0 +1,215 @@
+"""Budget verdicts (pure): limits from a marker or config, checks, and their messages.
+
+A limit is compared with ``actual > limit``: a test that uses exactly its budget passes.
+Cost limits only ever compare priced calls; unpriced calls make a cost limit not checkable
+for that part, reported as such, never counted as $0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from .config import parse_bool, parse_positive_int, parse_usd
+from .reports.text import fmt_int, fmt_usd
+from .usage import NO_OPERATION, Usage, pico_to_usd
+
+#: Marker keyword -> (usage figure, parser). Cost limits are held in picodollars.
+LIMITS: dict[str, tuple[str, Any]] = {
+    "max_tokens": ("total_tokens", parse_positive_int),
+    "max_input_tokens": ("input_tokens", parse_positive_int),
+    "max_output_tokens": ("output_tokens", parse_positive_int),
+    "max_cost_usd": ("cost_pico", parse_usd),
+    "max_calls": ("calls", parse_positive_int),
+}
+UNITS = {
+    "total_tokens": "tokens",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "calls": "calls",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one test (or of the run), each with where it came from."""
+
+    values: Mapping[str, int] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    enforce: bool | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in self.values.items():
+            out[name] = pico_to_usd(value) if name == "max_cost_usd" else value
+        return {"limits": out, "sources": dict(self.sources)}
+
+
+def marker_limits(
+    args: Sequence[object], kwargs: Mapping[str, object], default_max_tokens: int | None
+) -> Limits:
+    """Limits of a ``token_budget`` marker over the config default; ValueError if malformed."""
+    if len(args) > 1:
+        raise ValueError(
+            f"token_budget takes one positional argument (max_tokens), got {len(args)}: "
+            f"{list(args)!r}"
+        )
+    given = dict(kwargs)
+    if args:
+        if "max_tokens" in given:
+            raise ValueError("token_budget got max_tokens both as positional and as keyword")
+        given["max_tokens"] = args[0]
+    unknown = sorted(set(given) - set(LIMITS) - {"enforce"})
+    if unknown:
+        raise ValueError(
+            f"token_budget got unknown keyword {unknown[0]!r}; "
+            f"known: {', '.join([*LIMITS, 'enforce'])}"
+        )
+    values: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    if default_max_tokens is not None:
+        values["max_tokens"] = default_max_tokens
+        sources["max_tokens"] = "default"
+    for name, value in given.items():
+        if name == "enforce" or value is None:
+            continue
+        try:
+            values[name] = LIMITS[name][1](value)
+        except ValueError as exc:
+            raise ValueError(f"token_budget {name}={value!r}: {exc}") from None
+        sources[name] = "marker"
+    enforce = given.get("enforce")
+    if enforce is not None:
+        try:
+            enforce = parse_bool(enforce)
+        except ValueError as exc:
+            raise ValueError(f"token_budget enforce={enforce!r}: {exc}") from None
+    return Limits(values, sources, enforce)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    limit_name: str  # max_tokens, max_cost_usd, ...
+    limit: int
+    actual: int
+    source: str
+    exceeded: bool  # False: near the budget (>= warn_at share)
+
+    @property
+    def metric(self) -> str:
+        return LIMITS[self.limit_name][0].replace("cost_pico", "cost_usd")
+
+    def figure(self, value: int) -> str:
+        if self.limit_name == "max_cost_usd":
+            return fmt_usd(pico_to_usd(value))
+        return f"{fmt_int(value)} {UNITS[self.metric]}"
+
+    def limit_value(self) -> float | int:
+        return pico_to_usd(self.limit) if self.limit_name == "max_cost_usd" else self.limit
+
+    def actual_value(self) -> float | int:
+        return pico_to_usd(self.actual) if self.limit_name == "max_cost_usd" else self.actual
+
+    def headline(self) -> str:
+        limit = self.figure(self.limit).split(" ")[0]
+        return f"{self.figure(self.actual)} > {self.limit_name} {limit} ({self.source})"
+
+
+def check(usage: Usage, limits: Limits, warn_at: float = 1.0) -> list[Verdict]:
+    """Exceeded limits, then (when ``warn_at`` < 1) the ones at or above that share."""
+    out: list[Verdict] = []
+    for name, limit in limits.values.items():
+        actual = getattr(usage, LIMITS[name][0])
+        source = limits.sources.get(name, "")
+        if actual > limit:
+            out.append(Verdict(name, limit, actual, source, exceeded=True))
+        elif warn_at < 1 and actual >= limit * warn_at and actual > 0:
+            out.append(Verdict(name, limit, actual, source, exceeded=False))
+    return out
+
+
+def reached(usage: Usage, limits: Limits) -> Verdict | None:
+    """The first limit already reached (``actual >= limit``): spend protection stops here."""
+    for name, limit in limits.values.items():
+        actual = getattr(usage, LIMITS[name][0])
+        if actual >= limit:
+            return Verdict(name, limit, actual, limits.sources.get(name, ""), exceeded=True)
+    return None
+
+
+def unpriced_note(usage: Usage, limits: Limits) -> str | None:
+    """Cost limits skip unpriced calls: say so rather than treat them as $0."""
+    if "max_cost_usd" in limits.values and usage.unpriced_calls:
+        n = usage.unpriced_calls
+        return (
+            f"max_cost_usd checked on priced calls only ({fmt_usd(usage.priced_cost_usd)}): "
+            f"{n} unpriced call{'s' if n != 1 else ''} not checkable"
+        )
+    return None
+
+
+def contributors(cells: Mapping[tuple[str, str], Usage], metric: str, top: int = 3) -> str:
+    """``gpt-4o-mini 5,100 (operation "summarise")``: the biggest model/operation cells."""
+    figure = "cost_pico" if metric == "cost_usd" else metric
+    ranked = sorted(cells.items(), key=lambda kv: (-getattr(kv[1], figure), kv[0]))[:top]
+    parts = []
+    for (model, op), usage in ranked:
+        value = getattr(usage, figure)
+        shown = fmt_usd(pico_to_usd(value)) if figure == "cost_pico" else fmt_int(value)
+        label = f"{model} {shown}"
+        if op != NO_OPERATION:
+            label += f' (operation "{op}")'
+        parts.append(label)
+    return ", ".join(parts)
+
+
+def message(
+    verdicts: Sequence[Verdict],
+    usage: Usage,
+    cells: Mapping[tuple[str, str], Usage],
+    scope: str = "token budget exceeded",
+) -> str:
+    """``token budget exceeded: 5,321 tokens > max_tokens 5,000 (marker) — input 4,000, ...``"""
+    head = "; ".join(v.headline() for v in verdicts)
+    calls = usage.calls
+    detail = (
+        f"input {fmt_int(usage.input_tokens)}, output {fmt_int(usage.output_tokens)} "
+        f"in {fmt_int(calls)} call{'s' if calls != 1 else ''}"
+    )
+    text = f"{scope}: {head} — {detail}"
+    top = contributors(cells, verdicts[0].metric) if cells else ""
+    if top:
+        text += f"; top: {top}"
+    return text
+
+
+class BudgetExceeded(Exception):
+    """Raised by an LLM SDK call that spend protection refused to send.
+
+    ``scope`` is "test" or "run"; ``metric``, ``limit`` and ``actual`` say which limit.
+    """
+
+    def __init__(self, scope: str, verdict: Verdict) -> None:
+        self.scope = scope
+        self.metric = verdict.metric
+        self.limit = verdict.limit_value()
+        self.actual = verdict.actual_value()
+        super().__init__(
+            f"tokenbudget refused an LLM request: {scope} budget reached, "
+            f"{verdict.headline().replace(' > ', ' >= ')}"
+        )
+
+
+def violation(kind: str, nodeid: str | None, verdict: Verdict, text: str) -> dict[str, Any]:
+    """One entry of the report's ``violations`` (built-in types only)."""
+    return {
+        "kind": kind,
+        "nodeid": nodeid,
+        "metric": verdict.metric,
+        "limit": verdict.limit_value(),
+        "actual": verdict.actual_value(),
+        "message": text,
+    }

@@ -1,0 +1,310 @@
+"""Settings: one table of options shared by the pytest plugin and the ``tokenbudget`` command.
+
+Each setting has a parser that raises ValueError with a plain-language reason; callers add
+where the value came from (command line or ``[tool.tokenbudget]`` of a pyproject.toml).
+Precedence: command line > ``[tool.tokenbudget]`` > default.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .usage import usd_to_pico
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+
+def parse_positive_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a positive whole number, got a boolean")
+    if isinstance(value, str):
+        text = value.strip().replace("_", "").replace(",", "")
+        if not text.lstrip("-").isdigit():
+            raise ValueError(f"must be a positive whole number, got {value!r}")
+        value = int(text)
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"must be a positive whole number, got {value!r}")
+    return value
+
+
+def parse_non_negative_int(value: object) -> int:
+    if value in (0, "0"):
+        return 0
+    try:
+        return parse_positive_int(value)
+    except ValueError:
+        raise ValueError(f"must be a whole number >= 0, got {value!r}") from None
+
+
+def parse_usd(value: object) -> int:
+    """A positive dollar amount (``0.50``, ``"$2"``) as integer picodollars."""
+    text = value.strip().lstrip("$") if isinstance(value, str) else value
+    try:
+        pico = usd_to_pico(text)
+    except ValueError:
+        raise ValueError(f"must be a positive number of US dollars, got {value!r}") from None
+    if pico <= 0:
+        raise ValueError(f"must be a positive number of US dollars, got {value!r}")
+    return pico
+
+
+def parse_percent(value: object) -> float:
+    """``"10%"`` -> 0.1, ``"0%"`` -> 0.0 (any growth), a plain fraction ``"0.1"`` -> 0.1."""
+    accepted = "a percentage like '10%' (or '0%' for any growth) or a fraction like 0.1"
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"invalid percentage {value!r}: expected {accepted}")
+    text = str(value).strip()
+    try:
+        number = Decimal(text[:-1].strip()) / 100 if text.endswith("%") else Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"invalid percentage {value!r}: expected {accepted}") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"invalid percentage {value!r}: expected {accepted}, not negative")
+    return float(number)
+
+
+def parse_fraction(value: object) -> float:
+    """A share of a budget in (0, 1], like ``warn_at = 0.8`` (``80%`` also accepted)."""
+    share = parse_percent(value)
+    if not 0 < share <= 1:
+        raise ValueError(f"must be between 0 (exclusive) and 1, like 0.8 or '80%', got {value!r}")
+    return share
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def parse_path(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a file path, got {value!r}")
+    return value
+
+
+def choice(*allowed: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}; got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def parse_table(value: object) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table, got {value!r}")
+    return dict(value)
+
+
+METRICS = ("total_tokens", "input_tokens", "output_tokens", "cost_usd", "calls")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    parse: Callable[[object], Any]
+    default: Any
+    help: str
+    #: Command-line flag taking no value (store_true); None: config-only setting.
+    flag: bool = False
+    option: str | None = None
+    metavar: str | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "baseline",
+        parse_path,
+        "tokenbudget-baseline.json",
+        "baseline file (default: tokenbudget-baseline.json in rootdir)",
+        option="--tokenbudget-baseline",
+        metavar="PATH",
+    ),
+    Setting(
+        "update_baseline",
+        parse_bool,
+        False,
+        "write/merge this run into the baseline file",
+        flag=True,
+        option="--tokenbudget-update-baseline",
+    ),
+    Setting(
+        "regression",
+        parse_percent,
+        0.10,
+        "fail when tokens grow more than PCT over the baseline (default 10%)",
+        option="--tokenbudget-regression",
+        metavar="PCT",
+    ),
+    Setting(
+        "regression_min_tokens",
+        parse_non_negative_int,
+        0,
+        "ignore growth smaller than N tokens (noise floor)",
+        option="--tokenbudget-regression-min",
+        metavar="N",
+    ),
+    Setting(
+        "regression_metric",
+        choice(*METRICS),
+        "total_tokens",
+        "figure the regression rule compares: " + ", ".join(METRICS),
+        option="--tokenbudget-regression-metric",
+        metavar="M",
+    ),
+    Setting(
+        "max_tokens",
+        parse_positive_int,
+        None,
+        "whole-run token budget",
+        option="--tokenbudget-max-tokens",
+        metavar="N",
+    ),
+    Setting(
+        "max_cost_usd",
+        parse_usd,
+        None,
+        "whole-run cost budget in USD",
+        option="--tokenbudget-max-cost",
+        metavar="USD",
+    ),
+    Setting(
+        "test_max_tokens",
+        parse_positive_int,
+        None,
+        "default per-test token budget",
+        option="--tokenbudget-test-max-tokens",
+        metavar="N",
+    ),
+    Setting(
+        "json",
+        parse_path,
+        None,
+        "write the JSON report to PATH",
+        option="--tokenbudget-json",
+        metavar="PATH",
+    ),
+    Setting(
+        "markdown",
+        parse_path,
+        None,
+        "write a Markdown report to PATH",
+        option="--tokenbudget-markdown",
+        metavar="PATH",
+    ),
+    Setting(
+        "html",
+        parse_path,
+        None,
+        "write a self-contained HTML report to PATH",
+        option="--tokenbudget-html",
+        metavar="PATH",
+    ),
+    Setting(
+        "history",
+        parse_path,
+        None,
+        "append one JSON line per run to PATH",
+        option="--tokenbudget-history",
+        metavar="PATH",
+    ),
+    Setting(
+        "capture",
+        choice("auto", "off"),
+        "auto",
+        "automatic OpenAI/Anthropic SDK capture: auto (default) or off",
+        option="--tokenbudget-capture",
+        metavar="auto|off",
+    ),
+    Setting(
+        "warn_only",
+        parse_bool,
+        False,
+        "report budget violations but do not fail",
+        flag=True,
+        option="--tokenbudget-warn-only",
+    ),
+    Setting(
+        "enforce",
+        parse_bool,
+        False,
+        "refuse further LLM requests once a test or the run reached a budget",
+        flag=True,
+        option="--tokenbudget-enforce",
+    ),
+    Setting("warn_at", parse_fraction, 0.8, "share of a budget at which a test is near budget"),
+    Setting("prices", parse_table, None, "price overrides, USD per million tokens"),
+    Setting("files", parse_table, None, "globs -> max tokens for `tokenbudget count`"),
+)
+BY_KEY = {s.key: s for s in SETTINGS}
+
+
+class SettingsError(ValueError):
+    """A bad setting; the message names the key or option, the value and where it came from."""
+
+
+@dataclass
+class Settings:
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def given(self, key: str) -> bool:
+        return self.sources.get(key, "default") != "default"
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """The ``[tool.tokenbudget]`` table of ``path`` ({} when the file or table is absent)."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read {path}: {exc}") from None
+    table = data.get("tool", {}).get("tokenbudget", {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"[tool.tokenbudget] in {path} must be a table, got {table!r}")
+    return table
+
+
+def resolve(cli: Mapping[str, Any], file_table: Mapping[str, Any], file_name: str) -> Settings:
+    """Merge command line values (None = not given), the config table and the defaults."""
+    unknown = sorted(set(file_table) - (set(BY_KEY) - {"update_baseline"}))
+    if unknown:
+        known = ", ".join(s.key for s in SETTINGS if s.key != "update_baseline")
+        raise SettingsError(
+            f"unknown key {unknown[0]!r} in [tool.tokenbudget] of {file_name}; known keys: {known}"
+        )
+    settings = Settings({})
+    for setting in SETTINGS:
+        value = cli.get(setting.key)
+        if value is not None and value is not False:
+            settings.values[setting.key] = value
+            settings.sources[setting.key] = f"command line {setting.option}"
+        elif setting.key in file_table:
+            where = f"[tool.tokenbudget] of {file_name}"
+            try:
+                settings.values[setting.key] = setting.parse(file_table[setting.key])
+            except ValueError as exc:
+                raise SettingsError(
+                    f"bad value for {setting.key} = {file_table[setting.key]!r} in {where}: {exc}"
+                ) from None
+            settings.sources[setting.key] = where
+        else:
+            settings.values[setting.key] = setting.default
+            settings.sources[setting.key] = "default"
+    return settings

@@ -1,0 +1,107 @@
+"""pytest11 entry point ``tokenbudget``: options, config, marker, fixture and wiring.
+
+Importing this module must stay cheap: tiktoken, the price table and the HTTP clients are
+loaded only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+import pytest
+
+from .config import SETTINGS, Setting, SettingsError, read_pyproject, resolve
+from .session import TokenBudgetSession
+from .tracker import ATTRIBUTION, TokenTracker
+
+SESSION_PLUGIN = "tokenbudget-session"
+session_key = pytest.StashKey[TokenBudgetSession]()
+
+MARKER = (
+    "token_budget(max_tokens=None, *, max_input_tokens=None, max_output_tokens=None, "
+    "max_cost_usd=None, max_calls=None, enforce=None): fail the test when its LLM token "
+    "usage exceeds a limit (pytest-tokenbudget)"
+)
+
+
+def _argparse_type(setting: Setting) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return setting.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = setting.key  # argparse names the type in its messages
+    return parse
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tokenbudget", "LLM token usage (pytest-tokenbudget)")
+    for setting in SETTINGS:
+        if setting.option is None:
+            continue
+        help_text = setting.help.replace("%", "%%")  # argparse %-formats help strings
+        if setting.key != "update_baseline":
+            help_text += f" [config: {setting.key}]"
+        if setting.flag:
+            # default None, not False: a flag left out must not mask the config value
+            group.addoption(
+                setting.option,
+                action="store_true",
+                default=None,
+                dest=_dest(setting),
+                help=help_text,
+            )
+        else:
+            group.addoption(
+                setting.option,
+                default=None,
+                dest=_dest(setting),
+                type=_argparse_type(setting),
+                metavar=setting.metavar,
+                help=help_text,
+            )
+
+
+def _dest(setting: Setting) -> str:
+    return f"tokenbudget_{setting.key}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+    if config.pluginmanager.has_plugin(SESSION_PLUGIN):  # registered twice: count once
+        return
+    pyproject = config.rootpath / "pyproject.toml"
+    cli = {s.key: config.getoption(_dest(s)) for s in SETTINGS if s.option is not None}
+    try:
+        settings = resolve(cli, read_pyproject(pyproject), str(pyproject))
+    except SettingsError as exc:
+        raise pytest.UsageError(f"tokenbudget: {exc}") from None
+    from .pricing import LazyPricer
+
+    origin = f"[tool.tokenbudget.prices] of {pyproject}"
+    try:
+        pricer = LazyPricer(settings["prices"], origin)
+    except ValueError as exc:
+        raise pytest.UsageError(f"tokenbudget: {exc}") from None
+    config.add_cleanup(ATTRIBUTION.reset(pricer))
+    session = TokenBudgetSession(config, settings, pricer)
+    config.stash[session_key] = session
+    config.pluginmanager.register(session, SESSION_PLUGIN)
+    if settings["capture"] == "auto":
+        from . import capture
+
+        config.add_cleanup(capture.install())
+    if config.pluginmanager.has_plugin("xdist"):
+        from .xdist import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(session), "tokenbudget-xdist")
+
+
+@pytest.fixture
+def token_tracker() -> TokenTracker:
+    """Token usage of the running test: ``record(...)``, ``operation(name)``, ``usage``,
+    ``by_model``, ``by_operation``, ``count(text)``. LLM SDK calls are recorded automatically.
+    """
+    return ATTRIBUTION.tracker()

@@ -1,0 +1,1 @@
+"""Renderers: data in, text out (pure: no pytest, no I/O)."""

@@ -1,0 +1,48 @@
+"""Number formatting shared by the renderers, so every view shows the same figures."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def tokens(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "-"
+
+
+def usd(value: object) -> str:
+    if value is None:
+        return "unpriced"
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
+
+
+def signed_usd(value: object) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    sign = "-" if value < 0 else "+"
+    return sign + usd(abs(value))
+
+
+def pct(value: object) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "new usage"
+    return f"{value:+.1f}%" if abs(value) < 10 else f"{value:+.0f}%"
+
+
+def figure(metric: str, value: object) -> str:
+    return usd(value) if metric == "cost_usd" else tokens(value)
+
+
+def change(before: Mapping[str, Any], after: Mapping[str, Any], key: str) -> str:
+    """``+2,350 (+46%)`` between two usage records."""
+    b, a = before.get(key), after.get(key)
+    if key == "cost_usd":
+        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+            return "-"
+        rel = f" ({pct((a - b) * 100 / b)})" if b else ""
+        return signed_usd(a - b) + rel
+    if not isinstance(a, int) or not isinstance(b, int):
+        return "-"
+    rel = f" ({pct((a - b) * 100 / b)})" if b else ""
+    return f"{a - b:+,}{rel}"

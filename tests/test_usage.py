@@ -1,0 +1,111 @@
+"""Unit and property tests for the Usage value type (pure)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_tokenbudget.usage import Usage, make_usage, usd_to_pico
+
+counts = st.integers(min_value=0, max_value=10**9)
+usages = st.builds(
+    Usage,
+    input_tokens=counts,
+    output_tokens=counts,
+    cache_read_tokens=counts,
+    cache_write_tokens=counts,
+    reasoning_tokens=counts,
+    calls=st.integers(0, 1000),
+    unpriced_calls=st.integers(0, 3),
+    refused_calls=st.integers(0, 3),
+    cost_pico=st.integers(0, 10**15),
+)
+
+
+@given(st.lists(usages, max_size=30), st.randoms(use_true_random=False))
+def test_sum_is_independent_of_order_and_grouping(items: list[Usage], rnd: random.Random) -> None:
+    straight = sum(items, Usage())
+    shuffled = items[:]
+    rnd.shuffle(shuffled)
+    cut = rnd.randint(0, len(shuffled))
+    grouped = sum(shuffled[:cut], Usage()) + sum(shuffled[cut:], Usage())
+    assert grouped == straight
+    assert json.dumps(grouped.to_dict(), sort_keys=True) == json.dumps(
+        straight.to_dict(), sort_keys=True
+    )
+
+
+@given(usages)
+def test_dict_round_trip_is_exact(usage: Usage) -> None:
+    back = Usage.from_dict(json.loads(json.dumps(usage.to_dict())))
+    if usage.unpriced_calls:
+        assert back.cost_usd is None
+        assert back == Usage(**{**usage.__dict__, "cost_pico": 0})
+    else:
+        assert back == usage
+
+
+def test_total_is_input_plus_output() -> None:
+    usage = make_usage(input_tokens=1200, output_tokens=300, cache_read_tokens=1000)
+    assert usage.total_tokens == 1500
+    assert usage.to_dict()["total_tokens"] == 1500
+    assert usage.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("input_tokens", -1),
+        ("output_tokens", 1.5),
+        ("cache_read_tokens", True),
+        ("cache_write_tokens", "10"),
+        ("reasoning_tokens", None),
+    ],
+)
+def test_bad_counts_name_the_field(field: str, value: object) -> None:
+    kwargs: dict[str, object] = {"input_tokens": 100, "output_tokens": 100, field: value}
+    with pytest.raises(ValueError, match=field):
+        make_usage(**kwargs)  # type: ignore[arg-type]
+
+
+def test_cache_cannot_exceed_input_and_reasoning_cannot_exceed_output() -> None:
+    with pytest.raises(ValueError, match="input_tokens counts all input"):
+        make_usage(input_tokens=10, cache_read_tokens=8, cache_write_tokens=8)
+    with pytest.raises(ValueError, match="output_tokens includes reasoning"):
+        make_usage(output_tokens=10, reasoning_tokens=11)
+
+
+def test_unpriced_cost_is_null_never_zero() -> None:
+    priced = Usage(calls=1, cost_pico=5 * 10**9)
+    unpriced = Usage(calls=1, unpriced_calls=1)
+    assert priced.cost_usd == 0.005
+    assert (priced + unpriced).cost_usd is None
+    assert (priced + unpriced).priced_cost_usd == 0.005
+
+
+@pytest.mark.parametrize(
+    ("value", "pico"), [(0.001, 10**9), ("0.15", 15 * 10**10), (2, 2 * 10**12), (1e-12, 1)]
+)
+def test_usd_to_pico_is_exact(value: object, pico: int) -> None:
+    assert usd_to_pico(value) == pico
+
+
+@pytest.mark.parametrize("value", [-0.5, float("nan"), float("inf"), True, "abc", None])
+def test_usd_to_pico_rejects(value: object) -> None:
+    with pytest.raises(ValueError, match="cost_usd"):
+        usd_to_pico(value)
+
+
+def test_from_dict_rejects_inconsistent_totals() -> None:
+    data = make_usage(input_tokens=1, output_tokens=1).to_dict()
+    data["total_tokens"] = 3
+    with pytest.raises(ValueError, match="total_tokens"):
+        Usage.from_dict(data)
+    data = make_usage(input_tokens=1).to_dict()
+    data["input_tokens"] = -1
+    with pytest.raises(ValueError, match="input_tokens"):
+        Usage.from_dict(data)
