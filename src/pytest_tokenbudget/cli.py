@@ -1,4 +1,4 @@
-"""The ``tokenbudget`` command: compare, update the baseline, merge shards, render reports.
+"""The ``tokenbudget`` command: compare, update the baseline, merge shards, render reports, count.
 
 Runs without pytest. Each subcommand is one ``add_*`` function registered in ``COMMANDS``, so
 commands from other modules slot in with one line. Exit codes: 0 fine, 1 regression (compare),
@@ -279,7 +279,76 @@ def render_text(report: Report, summary: Any = None, *, top: int = 10) -> str:
 
 
 # -- entry point --------------------------------------------------------------------------------
-COMMANDS: list[Callable[[Any], None]] = [add_compare, add_baseline, add_merge, add_report]
+# -- count --------------------------------------------------------------------------------------
+def add_count(sub: Any) -> None:
+    p = sub.add_parser(
+        "count",
+        help="token footprint of prompt/context files",
+        description=(
+            "Count the tokens of files, folders (recursively) and globs, per file and in total, "
+            "with the input cost for --model. Without PATH, check the [tool.tokenbudget.files] "
+            "limits (glob = max tokens of the files it matches) of ./pyproject.toml. Exit 1 when "
+            "--max or a limit is exceeded."
+        ),
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="file, folder or glob ('**' allowed)")
+    p.add_argument("--model", help="model to count and price for (default: o200k_base, no cost)")
+    p.add_argument("--encoding", help="tiktoken encoding (overrides the model's)")
+    p.add_argument(
+        "--max", type=_non_negative_int, metavar="N", help="exit 1 when the total exceeds N tokens"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_count)
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from . import count_files
+    from .pricing import load_pricer
+
+    root = Path.cwd()
+    try:
+        config = count_files.read_tokenbudget_config(root / "pyproject.toml")
+        limits = None
+        if not args.paths:
+            limits = config.get("files")
+            if not limits:
+                raise UsageError(
+                    "give PATH arguments, or set [tool.tokenbudget.files] (glob = max tokens) "
+                    "in ./pyproject.toml"
+                )
+        pricer = None
+        if args.model is not None:
+            pricer = load_pricer(
+                config.get("prices"), origin="pyproject.toml [tool.tokenbudget.prices]"
+            )
+        result = count_files.count_paths(
+            args.paths,
+            root=root,
+            model=args.model,
+            encoding=args.encoding,
+            pricer=pricer,
+            max_tokens=args.max,
+            limits=limits,
+        )
+    except ValueError as exc:  # count_files.UsageError, bad prices
+        raise UsageError(str(exc)) from None
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(count_files.render_text(result))
+    return 0 if result.passed else 1
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    add_compare,
+    add_baseline,
+    add_merge,
+    add_report,
+    add_count,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
