@@ -342,3 +342,27 @@ def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
         if setting.option:
             assert setting.option in text
     result.stdout.fnmatch_lines(["*--tokenbudget-regression=PCT*", "*default 10%*"])
+
+
+def test_summary_names_unpriced_models_and_cache_savings(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_a(token_tracker):
+            token_tracker.record(
+                input_tokens=1_000_000, cache_read_tokens=800_000, model="gpt-4o-mini-2024-07-18"
+            )
+            token_tracker.record(input_tokens=10, model="my-local-llm")
+        """
+    )
+    result = pytester.runpytest("--tokenbudget-json=r.json")
+    result.stdout.fnmatch_lines(
+        [
+            "note: prompt caching saved $0.06 (40.0% of the input cost without caching)",
+            "note: unpriced model (cost unknown, not $0): my-local-llm; set prices in *",
+        ]
+    )
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["totals"]["cost_usd"] is None
+    priced = report["tests"]["test_summary_names_unpriced_models_and_cache_savings.py::test_a"]
+    # gpt-4o-mini: 200k uncached input at $0.15/M + 800k cache reads at $0.075/M
+    assert priced["by_model"]["gpt-4o-mini-2024-07-18"]["cost_usd"] == 0.09

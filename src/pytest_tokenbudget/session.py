@@ -39,12 +39,12 @@ from .budget import (
     violation,
 )
 from .config import Settings
-from .pricing import LazyPricer
+from .pricing import LazyPricer, cache_savings
 from .regression import Comparison, compare
 from .reports.compare_text import summary_lines as comparison_lines
 from .reports.compare_text import verdict
 from .reports.markdown import render_markdown
-from .reports.text import summary_lines
+from .reports.text import fmt_usd, summary_lines
 from .run import RunUsage
 from .tracker import ATTRIBUTION, TokenTracker, tracker_payload
 from .usage import Usage
@@ -316,6 +316,21 @@ class TokenBudgetSession:
         note = unpriced_note(totals, self.run_limits)
         if note:
             self.run.notes[f"run {note}"] = 1
+        by_model = self.run.by_model()
+        unpriced = sorted(m for m, u in by_model.items() if u.unpriced_calls)
+        if unpriced:
+            note = (
+                f"unpriced model{'s' if len(unpriced) > 1 else ''} (cost unknown, not $0): "
+                f'{", ".join(unpriced)}; set prices in [tool.tokenbudget.prices."MODEL"]'
+            )
+            self.run.notes[note] = 1
+        savings = cache_savings(self.pricer.get(), by_model)
+        if savings.saved_pico:
+            pct = savings.percent
+            self.run.notes[
+                f"prompt caching saved {fmt_usd(savings.saved_usd)}"
+                + (f" ({pct:.1f}% of the input cost without caching)" if pct is not None else "")
+            ] = 1
 
     def settings_given(self) -> bool:
         return any(self.settings.given(key) for key in self.settings.values)

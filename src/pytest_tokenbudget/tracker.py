@@ -184,7 +184,9 @@ class TokenTracker:
                 part.model, usage, cache_write_1h_tokens=part.cache_write_1h_tokens
             )
         if cost_pico is None:
-            return _replace_cost(usage, 0, unpriced=usage.calls)
+            # a secondary pass (calls=0, e.g. an advisor iteration) still makes the cost unknown
+            unpriced = usage.calls or (1 if usage.total_tokens else 0)
+            return _replace_cost(usage, 0, unpriced=unpriced)
         return _replace_cost(usage, cost_pico, unpriced=0)
 
     def note(self, message: str) -> None:
