@@ -26,17 +26,19 @@ def fake_llm() -> Iterator[FakeLLM]:
 
 
 @pytest.fixture
-def openai_client(fake_llm: FakeLLM) -> Any:
+def openai_client(fake_llm: FakeLLM) -> Iterator[Any]:
     import openai
 
-    return openai.OpenAI(base_url=fake_llm.openai_url, api_key="demo-key")
+    with openai.OpenAI(base_url=fake_llm.openai_url, api_key="demo-key") as client:
+        yield client
 
 
 @pytest.fixture
-def anthropic_client(fake_llm: FakeLLM) -> Any:
+def anthropic_client(fake_llm: FakeLLM) -> Iterator[Any]:
     import anthropic
 
-    return anthropic.Anthropic(base_url=fake_llm.url, api_key="demo-key")
+    with anthropic.Anthropic(base_url=fake_llm.url, api_key="demo-key") as client:
+        yield client
 
 
 __all__ = ["Reply"]
