@@ -744,3 +744,38 @@ def test_action_bad_input_stops_before_pytest(project: Path, github: FakeGitHub)
         "got 'sometimes'"
     ]
     assert "pytest" not in run.steps or "exit-code" not in run.steps["pytest"]
+
+
+def test_action_in_a_working_directory(pytester: pytest.Pytester, github: FakeGitHub) -> None:
+    """Node ids are relative to the subproject; annotations must name the file from the
+    repository root, where GitHub looks for it."""
+    app = pytester.mkdir("app")
+    (app / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (app / "tests").mkdir()
+    (app / "tests" / "test_over.py").write_text(OVER_TESTS, encoding="utf-8")
+    run = run_action(
+        pytester.path,
+        {"working-directory": "app", "pytest-args": "tests", "comment": "false"},
+        api=github.url,
+        event=None,
+    )
+    assert run.returncode == 1, run.log
+    assert errors(run.log)[0].startswith(
+        "::error file=app/tests/test_over.py,line=4,title=tests/test_over.py%3A%3Atest_over%3A"
+    )
+    assert run.outputs["total-tokens"] == "160"
+
+
+def test_readme_workflow_uses_real_inputs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## GitHub Action", 1)[1]
+    workflow = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    (step,) = [
+        s for s in workflow["jobs"]["tests"]["steps"] if "pytest-tokenbudget" in s.get("uses", "")
+    ]
+    assert set(step["with"]) <= set(ACTION["inputs"])
+    assert workflow["permissions"]["pull-requests"] == "write"
+    for name in ACTION["inputs"]:
+        assert f"| `{name}` |" in section
+    for name in ACTION["outputs"]:
+        assert f"`{name}`" in section
