@@ -1,0 +1,781 @@
+"""The GitHub Action: its pure parts, the comment upsert against a loopback fake GitHub REST
+server, and action.yml itself run step by step the way the runner runs a composite action."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from pytest_tokenbudget.github import (
+    MARKER,
+    InputError,
+    annotation_lines,
+    format_outputs,
+    outputs,
+    pr_number,
+    pytest_argv,
+    upsert_comment,
+)
+from reportfactory import report_doc, simple
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+REPO = "octo/widgets"
+TOKEN = "ghs_test_token"
+
+
+# ------------------------------------------------------------------ fake GitHub REST server
+
+
+@dataclass
+class FakeGitHub:
+    """Issue comments of one repository, paginated like GitHub (``Link: rel="next"``)."""
+
+    url: str = ""
+    page_size: int = 2
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)  # method -> HTTP status
+    next_id: int = 1000
+
+    def add(self, pr: int, body: str) -> int:
+        self.next_id += 1
+        self.comments.setdefault(pr, []).append({"id": self.next_id, "body": body})
+        return self.next_id
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        return [r for r in self.requests if r[0] != "GET"]
+
+
+def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+            raw = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _handle(self, method: str) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            fake.requests.append((method, self.path, body))
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self._send(401, {"message": "Bad credentials"})
+            if method in fake.fail:
+                return self._send(
+                    fake.fail[method], {"message": "Resource not accessible by integration"}
+                )
+            listing = re.fullmatch(rf"/repos/{REPO}/issues/(\d+)/comments", url.path)
+            single = re.fullmatch(rf"/repos/{REPO}/issues/comments/(\d+)", url.path)
+            if listing and method == "GET":
+                comments = fake.comments.get(int(listing[1]), [])
+                page = int(urllib.parse.parse_qs(url.query).get("page", ["1"])[0])
+                chunk = comments[(page - 1) * fake.page_size : page * fake.page_size]
+                headers = {}
+                if page * fake.page_size < len(comments):
+                    nxt = f"{fake.url}{url.path}?per_page=100&page={page + 1}"
+                    headers["Link"] = f'<{nxt}>; rel="next", <{nxt}>; rel="last"'
+                return self._send(200, chunk, headers)
+            if listing and method == "POST":
+                new = fake.add(int(listing[1]), body["body"])
+                return self._send(201, {"id": new, "body": body["body"]})
+            if single and method == "PATCH":
+                for comments in fake.comments.values():
+                    for c in comments:
+                        if c["id"] == int(single[1]):
+                            c["body"] = body["body"]
+                            return self._send(200, c)
+            return self._send(404, {"message": "Not Found"})
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+    return Handler
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    fake = FakeGitHub()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+# ------------------------------------------------------------------------- upsert_comment
+
+
+def test_comment_created_when_absent(github: FakeGitHub) -> None:
+    github.add(7, "LGTM")
+    assert upsert_comment(github.url, REPO, 7, f"{MARKER}\nreport", TOKEN) == "created"
+    assert [c["body"] for c in github.comments[7]] == ["LGTM", f"{MARKER}\nreport"]
+    assert [r[0] for r in github.writes()] == ["POST"]
+
+
+def test_comment_edited_when_present_on_page_two(github: FakeGitHub) -> None:
+    github.add(7, "first")
+    github.add(7, "second")
+    ours = github.add(7, f"{MARKER}\nold report")
+    github.add(7, "after")
+    assert upsert_comment(github.url, REPO, 7, f"{MARKER}\nnew report", TOKEN) == "updated"
+    assert [c["body"] for c in github.comments[7]] == [
+        "first",
+        "second",
+        f"{MARKER}\nnew report",
+        "after",
+    ]
+    assert github.writes() == [
+        ("PATCH", f"/repos/{REPO}/issues/comments/{ours}", {"body": f"{MARKER}\nnew report"})
+    ]
+    pages = [r[1] for r in github.requests if r[0] == "GET"]
+    assert len(pages) == 2
+    assert pages[1].endswith("page=2")
+
+
+def test_comment_forbidden_is_skipped_with_reason(github: FakeGitHub) -> None:
+    github.fail["POST"] = 403
+    result = upsert_comment(github.url, REPO, 7, f"{MARKER}\nreport", TOKEN)
+    assert result.startswith("skipped: GitHub answered 403 to POST")
+    assert "Resource not accessible by integration" in result
+    assert "fork" in result
+    assert 7 not in github.comments
+
+
+def test_unreadable_listing_never_posts(github: FakeGitHub) -> None:
+    """Not finding our comment because listing failed must not make a second one."""
+    github.fail["GET"] = 404
+    assert upsert_comment(github.url, REPO, 7, MARKER, TOKEN).startswith(
+        "skipped: GitHub answered 404 to GET"
+    )
+    assert github.writes() == []
+
+
+def test_no_pull_request_is_skipped(github: FakeGitHub) -> None:
+    result = upsert_comment(github.url, REPO, None, MARKER, TOKEN)
+    assert result == "skipped: no pull request in this event"
+    assert github.requests == []
+
+
+def test_unreachable_api_is_skipped() -> None:
+    result = upsert_comment("http://127.0.0.1:9", REPO, 7, MARKER, TOKEN, timeout=5)
+    assert result.startswith("skipped: GET failed")
+
+
+def test_comment_body_gets_marker_and_fits(github: FakeGitHub) -> None:
+    assert upsert_comment(github.url, REPO, 7, "x\n" * 50_000, TOKEN) == "created"
+    body = github.comments[7][0]["body"]
+    assert body.startswith(MARKER)
+    assert len(body) <= 65_000
+    assert "cut to fit" in body
+
+
+def test_link_to_another_host_is_not_followed(github: FakeGitHub) -> None:
+    """The token goes only to the API host."""
+    github.add(7, "a")
+    github.add(7, "b")
+    github.add(7, "c")
+    other = github.url.replace("127.0.0.1", "localhost")
+    github.url = other  # the fake now names another origin in its Link header
+    result = upsert_comment(f"http://127.0.0.1:{other.rsplit(':', 1)[1]}", REPO, 7, MARKER, TOKEN)
+    assert result.startswith("skipped: GET failed: refusing to follow")
+    assert github.writes() == []
+
+
+# -------------------------------------------------------------------- pure helpers
+
+
+def test_pr_number_from_events(tmp_path: Path) -> None:
+    def event(data: Any) -> str:
+        path = tmp_path / "event.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return str(path)
+
+    assert pr_number(event({"pull_request": {"number": 42}})) == 42
+    assert pr_number(event({"issue": {"number": 9, "pull_request": {"url": "x"}}})) == 9
+    assert pr_number(event({"issue": {"number": 9}})) is None  # a plain issue
+    assert pr_number(event({"ref": "refs/heads/main"})) is None  # push
+    assert pr_number(event({"pull_request": {"number": True}})) is None
+    assert pr_number(str(tmp_path / "missing.json")) is None
+    assert pr_number(None) is None
+
+
+def test_pytest_argv_maps_inputs() -> None:
+    env = {
+        "INPUT_PYTEST_ARGS": 'tests -k "agent and not slow" -n 2',
+        "INPUT_BASELINE": "budgets/base.json",
+        "INPUT_REGRESSION": "5%",
+        "INPUT_MAX_TOKENS": "",
+        "INPUT_MAX_COST_USD": "2.5",
+        "INPUT_UPDATE_BASELINE": "false",
+        "INPUT_WARN_ONLY": "True",
+    }
+    assert pytest_argv(env, "/t/r.json", "/t/r.md") == [
+        "tests",
+        "-k",
+        "agent and not slow",
+        "-n",
+        "2",
+        "--tokenbudget-json=/t/r.json",
+        "--tokenbudget-markdown=/t/r.md",
+        "--tokenbudget-baseline=budgets/base.json",
+        "--tokenbudget-regression=5%",
+        "--tokenbudget-max-cost=2.5",
+        "--tokenbudget-warn-only",
+    ]
+    assert pytest_argv({}, "r.json", "r.md") == [
+        "--tokenbudget-json=r.json",
+        "--tokenbudget-markdown=r.md",
+    ]
+
+
+def test_pytest_argv_is_not_a_shell() -> None:
+    args = pytest_argv({"INPUT_PYTEST_ARGS": "$(touch x); `id` $HOME"}, "r", "m")
+    assert args[:4] == ["$(touch", "x);", "`id`", "$HOME"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INPUT_WARN_ONLY": "maybe"}, "input 'warn-only': expected true or false, got 'maybe'"),
+        ({"INPUT_UPDATE_BASELINE": "2"}, "input 'update-baseline'"),
+        ({"INPUT_PYTEST_ARGS": '-k "open'}, "input 'pytest-args': No closing quotation"),
+    ],
+)
+def test_bad_inputs_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        pytest_argv(env, "r", "m")
+
+
+def _violation(kind: str, nodeid: str | None, message: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "nodeid": nodeid,
+        "metric": "total_tokens",
+        "limit": 1,
+        "actual": 2,
+        "message": message,
+    }
+
+
+def test_outputs_from_report() -> None:
+    doc = report_doc(
+        {"t.py::a": simple(100, 20), "t.py::b": simple(5)},
+        passed=False,
+        violations=[
+            _violation("test_budget", "t.py::a", "over"),
+            _violation("regression", "t.py::a", "grew"),
+            _violation("regression", None, "total grew"),
+        ],
+    )
+    doc["totals"]["cost_usd"] = 3.3e-05
+    assert outputs(doc, "/tmp/r.json") == {
+        "total-tokens": "125",
+        "cost-usd": "0.000033",
+        "regressions": "2",
+        "violations": "3",
+        "passed": "false",
+        "report-json": "/tmp/r.json",
+    }
+    doc["totals"]["cost_usd"] = None  # an unpriced call: unknown, never 0
+    assert outputs(doc)["cost-usd"] == ""
+    doc["totals"]["cost_usd"] = 12.5
+    assert outputs(doc)["cost-usd"] == "12.5"
+    assert outputs(report_doc({}))["passed"] == "true"
+
+
+def test_outputs_and_annotations_from_a_real_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_real="""
+        import pytest
+
+        def test_small(token_tracker):
+            token_tracker.record(input_tokens=10, model="gpt-4o-mini")
+
+        class TestAgent:
+            @pytest.mark.token_budget(100)
+            @pytest.mark.parametrize("n", [1, 2])
+            def test_big(self, token_tracker, n):
+                token_tracker.record(input_tokens=100 * n, output_tokens=1, model="gpt-4o-mini")
+        """
+    )
+    result = pytester.runpytest("--tokenbudget-json=r.json", "--tokenbudget-max-tokens=50")
+    assert result.ret == 1
+    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    values = outputs(report, "r.json")
+    assert values["total-tokens"] == "312"
+    assert values["passed"] == "false"
+    assert values["violations"] == "3"  # two tests over 100, the run over 50
+    assert values["regressions"] == "0"
+    assert float(values["cost-usd"]) == pytest.approx(report["totals"]["cost_usd"])
+    assert "e" not in values["cost-usd"]
+    lines = annotation_lines(report, root=pytester.path, workspace=pytester.path)
+    assert lines == [
+        "::error file=test_real.py,line=9,title=test_real.py%3A%3ATestAgent%3A%3Atest_big[1]"
+        "%3A token budget exceeded::" + report["violations"][0]["message"],
+        "::error file=test_real.py,line=9,title=test_real.py%3A%3ATestAgent%3A%3Atest_big[2]"
+        "%3A token budget exceeded::" + report["violations"][1]["message"],
+        "::error title=run token budget exceeded::" + report["violations"][2]["message"],
+    ]
+
+
+def test_annotations_levels_escaping_and_limit(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("import x\n\nasync def test_a():\n    pass\n")
+    doc = report_doc(
+        {},
+        violations=[
+            _violation("test_budget", "tests/test_a.py::test_a[x,y]", "50%\nover"),
+            _violation("regression", "tests/test_gone.py::test_b", "grew"),
+            _violation("run_budget", None, "run over"),
+        ],
+    )
+    # pytest ran in sub/, its rootdir is the workspace: the file is found one level up.
+    found = annotation_lines(doc, root=tmp_path / "sub", workspace=tmp_path)
+    assert found[0] == (
+        "::error file=tests/test_a.py,line=3,"
+        "title=tests/test_a.py%3A%3Atest_a[x%2Cy]%3A token budget exceeded::50%25%0Aover"
+    )
+    assert found[1].startswith("::error file=tests/test_gone.py,title=")  # no file: no line
+    assert found[2] == "::error title=run token budget exceeded::run over"
+    warned = annotation_lines(doc, warn_only=True)
+    assert all(line.startswith("::warning ") for line in warned)
+    accepting = annotation_lines(doc, update_baseline=True)
+    assert [line.split(" ")[0] for line in accepting] == ["::error", "::warning", "::error"]
+
+    many = report_doc({}, violations=[_violation("run_budget", None, str(i)) for i in range(25)])
+    capped = annotation_lines(many)
+    assert len(capped) == 10
+    assert capped[-1] == (
+        "::error title=pytest-tokenbudget::... and 16 more token budget findings "
+        "(see the job summary)"
+    )
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """``$GITHUB_OUTPUT`` as the runner reads it: ``k=v`` lines and ``k<<DELIM`` heredocs."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if "<<" in line and (not sep or "<<" in key):
+            key, delimiter = line.split("<<", 1)
+            body = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                body.append(inner)
+            else:
+                raise AssertionError(f"unterminated heredoc for {key}")
+            values[key] = "\n".join(body)
+        else:
+            assert sep, f"bad output line {line!r}"
+            values[key] = value
+    return values
+
+
+def test_format_outputs_heredoc_roundtrip() -> None:
+    values = {"plain": "a=b", "multi": "line 1\nline 2\nplain=x", "empty": ""}
+    text = format_outputs(values)
+    assert re.search(r"^multi<<ghadelimiter_[0-9a-f]{32}$", text, re.M)
+    assert parse_outputs(text) == values
+
+
+# ------------------------------------------------------------------------- action.yml
+
+
+def test_action_interface() -> None:
+    assert ACTION["runs"]["using"] == "composite"
+    assert list(ACTION["inputs"]) == [
+        "pytest-args",
+        "working-directory",
+        "baseline",
+        "regression",
+        "max-tokens",
+        "max-cost-usd",
+        "update-baseline",
+        "warn-only",
+        "comment",
+        "github-token",
+    ]
+    assert ACTION["inputs"]["comment"]["default"] == "true"
+    assert ACTION["inputs"]["github-token"]["default"] == "${{ github.token }}"
+    assert list(ACTION["outputs"]) == [
+        "total-tokens",
+        "cost-usd",
+        "regressions",
+        "violations",
+        "passed",
+        "report-json",
+    ]
+    assert all(spec.get("description") for spec in ACTION["inputs"].values())
+
+
+def test_no_expression_inside_run_blocks() -> None:
+    """``${{ }}`` in a script is pasted in before bash parses it: script injection."""
+    steps = ACTION["runs"]["steps"]
+    assert steps
+    for step in steps:
+        assert "${{" not in step["run"], step.get("name")
+        assert step["shell"] == "bash"
+    # And nothing else in the file smuggles one into a script (e.g. a YAML anchor).
+    text = (ROOT / "action.yml").read_text(encoding="utf-8")
+    for block in re.findall(r"^\s+run: \|\n((?:\s{8,}.*\n)+)", text, re.M):
+        assert "${{" not in block
+
+
+# ------------------------------------------------------- action.yml run like the runner
+
+EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+@dataclass
+class ActionRun:
+    returncode: int
+    outputs: dict[str, str]
+    summary: str
+    log: str
+    steps: dict[str, dict[str, str]]
+
+
+def _resolve(text: str, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
+    """The expressions action.yml uses, evaluated as the runner would."""
+
+    def value(match: re.Match[str]) -> str:
+        expr = match.group(1)
+        if expr.startswith("inputs."):
+            return inputs[expr[len("inputs.") :]]
+        if expr == "github.token":
+            return TOKEN
+        if expr == "github.action_path":
+            return str(ROOT)
+        step = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
+        if step:
+            return steps.get(step[1], {}).get(step[2], "")
+        raise AssertionError(f"expression the test runner does not know: {expr}")
+
+    return EXPR.sub(value, text)
+
+
+def run_action(
+    workspace: Path,
+    given: dict[str, str],
+    *,
+    api: str,
+    event: dict[str, Any] | None,
+) -> ActionRun:
+    unknown = set(given) - set(ACTION["inputs"])
+    assert not unknown, f"no such inputs: {unknown}"
+    inputs = {
+        name: _resolve(str(spec.get("default", "")), {}, {})
+        for name, spec in ACTION["inputs"].items()
+    }
+    inputs.update(given)
+    runner = Path(tempfile.mkdtemp(prefix="runner-", dir=workspace.parent))
+    event_path = runner / "event.json"
+    event_path.write_text(json.dumps(event or {"ref": "refs/heads/main"}), encoding="utf-8")
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "GITHUB_", "INPUT_", "RUNNER_", "COV_"))
+    }
+    base.update(
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        GITHUB_ACTIONS="true",
+        GITHUB_API_URL=api,
+        GITHUB_REPOSITORY=REPO,
+        GITHUB_EVENT_PATH=str(event_path),
+        GITHUB_EVENT_NAME="pull_request" if event and "pull_request" in event else "push",
+        GITHUB_WORKSPACE=str(workspace),
+        GITHUB_ACTION_PATH=str(ROOT),
+        RUNNER_TEMP=str(runner),
+    )
+    steps: dict[str, dict[str, str]] = {}
+    summary, log = [], []
+    returncode = 0
+    for number, step in enumerate(ACTION["runs"]["steps"]):
+        assert set(step) <= {"name", "id", "shell", "env", "run"}, step  # no `if:`, `uses:`
+        assert step["shell"] == "bash"
+        out_file, summary_file = runner / f"output-{number}", runner / f"summary-{number}"
+        out_file.touch()
+        summary_file.touch()
+        env = dict(base, GITHUB_OUTPUT=str(out_file), GITHUB_STEP_SUMMARY=str(summary_file))
+        env.update({k: _resolve(str(v), inputs, steps) for k, v in step.get("env", {}).items()})
+        script = runner / f"step-{number}.sh"
+        script.write_text(step["run"], encoding="utf-8")
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        log.append(done.stdout + done.stderr)
+        summary.append(summary_file.read_text(encoding="utf-8"))
+        if "id" in step:
+            steps[step["id"]] = parse_outputs(out_file.read_text(encoding="utf-8"))
+        if done.returncode != 0:  # a failed step ends the composite action
+            returncode = done.returncode
+            break
+    values = {
+        name: _resolve(str(spec["value"]), inputs, steps)
+        for name, spec in ACTION["outputs"].items()
+    }
+    return ActionRun(returncode, values, "".join(summary), "".join(log), steps)
+
+
+OK_TESTS = """\
+import pytest
+
+@pytest.mark.token_budget(1000)
+def test_chat(token_tracker):
+    token_tracker.record(input_tokens=300, output_tokens=50, model="gpt-4o-mini")
+
+def test_agent(token_tracker):
+    with token_tracker.operation("retrieve"):
+        token_tracker.record(input_tokens=500, output_tokens=100, model="gpt-4o-mini")
+"""
+
+OVER_TESTS = """\
+import pytest
+
+@pytest.mark.token_budget(100)
+def test_over(token_tracker):
+    token_tracker.record(input_tokens=150, output_tokens=10, model="gpt-4o-mini")
+"""
+
+PR_EVENT = {"pull_request": {"number": 12}}
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Path:
+    pytester.makepyfile(test_ok=OK_TESTS, test_over=OVER_TESTS)
+    return pytester.path
+
+
+def errors(log: str) -> list[str]:
+    return [line for line in log.splitlines() if line.startswith("::error")]
+
+
+def test_action_within_budget_creates_the_comment(project: Path, github: FakeGitHub) -> None:
+    run = run_action(
+        project,
+        {"pytest-args": "test_ok.py -p no:cacheprovider", "max-tokens": "10000"},
+        api=github.url,
+        event=PR_EVENT,
+    )
+    assert run.returncode == 0, run.log
+    report = json.loads(Path(run.outputs["report-json"]).read_text(encoding="utf-8"))
+    assert run.outputs == {
+        "total-tokens": "950",
+        "cost-usd": run.outputs["cost-usd"],
+        "regressions": "0",
+        "violations": "0",
+        "passed": "true",
+        "report-json": run.outputs["report-json"],
+    }
+    assert float(run.outputs["cost-usd"]) == pytest.approx(report["totals"]["cost_usd"])
+    assert run.summary.startswith(MARKER)
+    assert "## Token usage: :white_check_mark: passed" in run.summary
+    assert "`test_ok.py::test_agent`" in run.summary
+    assert errors(run.log) == []
+    assert "2 passed" in run.log
+    assert "pull-request comment: created" in run.log
+    assert [r[0] for r in github.writes()] == ["POST"]
+    (comment,) = github.comments[12]
+    assert comment["body"] == Path(run.steps["pytest"]["report-markdown"]).read_text()
+    assert not (project / "tokenbudget-baseline.json").exists()
+
+
+def test_action_over_budget_fails_annotates_and_edits_the_comment(
+    project: Path, github: FakeGitHub
+) -> None:
+    github.add(12, "first")
+    github.add(12, "second")
+    ours = github.add(12, f"{MARKER}\nthe previous push's report")
+    run = run_action(
+        project, {"max-tokens": "900", "comment": "true"}, api=github.url, event=PR_EVENT
+    )
+    assert run.returncode == 1, run.log
+    assert run.outputs["passed"] == "false"
+    assert run.outputs["total-tokens"] == "1110"
+    assert run.outputs["violations"] == "2"
+    found = errors(run.log)
+    assert len(found) == 2
+    assert found[0].startswith(
+        "::error file=test_over.py,line=4,title=test_over.py%3A%3Atest_over%3A token budget "
+        "exceeded::token budget exceeded: 160 tokens > max_tokens 100 (marker)"
+    )
+    assert found[1].startswith(
+        "::error title=run token budget exceeded::run budget exceeded: 1,110 tokens > "
+        "max_tokens 900"
+    )
+    assert "## Token usage: :x: failed" in run.summary
+    assert [(m, p) for m, p, _ in github.writes()] == [
+        ("PATCH", f"/repos/{REPO}/issues/comments/{ours}")
+    ]
+    assert len(github.comments[12]) == 3
+    assert "## Token usage: :x: failed" in github.comments[12][2]["body"]
+    assert "pull-request comment: updated" in run.log
+
+
+def test_action_warn_only_reports_without_failing(project: Path, github: FakeGitHub) -> None:
+    run = run_action(
+        project,
+        {"pytest-args": "test_ok.py", "max-tokens": "900", "warn-only": "true", "comment": "false"},
+        api=github.url,
+        event=PR_EVENT,
+    )
+    assert run.returncode == 0, run.log
+    assert run.outputs["passed"] == "false"
+    assert run.outputs["violations"] == "1"
+    assert errors(run.log) == []
+    assert "::warning title=run token budget exceeded::run budget exceeded" in run.log
+    assert "pull-request comment: off" in run.log
+    assert github.requests == []
+
+
+def test_action_on_a_fork_falls_back_to_the_summary(project: Path, github: FakeGitHub) -> None:
+    github.fail["POST"] = 403
+    run = run_action(project, {"pytest-args": "test_ok.py"}, api=github.url, event=PR_EVENT)
+    assert run.returncode == 0, run.log
+    assert "> The token report was not posted as a pull-request comment (GitHub answered 403" in (
+        run.summary
+    )
+    assert run.summary.startswith(MARKER)
+    assert github.comments == {}
+
+
+def test_action_on_push_needs_no_pull_request(project: Path, github: FakeGitHub) -> None:
+    run = run_action(project, {"pytest-args": "test_ok.py"}, api=github.url, event=None)
+    assert run.returncode == 0, run.log
+    assert "(no pull request in this event)" in run.summary
+    assert github.requests == []
+
+
+def test_action_updates_the_baseline_then_gates_on_it(project: Path, github: FakeGitHub) -> None:
+    base = "budgets/tokens.json"
+    (project / "budgets").mkdir()
+    first = run_action(
+        project,
+        {"pytest-args": "test_ok.py", "baseline": base, "update-baseline": "true"},
+        api=github.url,
+        event=None,
+    )
+    assert first.returncode == 0, first.log
+    assert (project / base).is_file()
+    (project / "test_ok.py").write_text(OK_TESTS.replace("500", "900"), encoding="utf-8")
+    second = run_action(
+        project,
+        {"pytest-args": "test_ok.py", "baseline": base, "regression": "10%"},
+        api=github.url,
+        event=None,
+    )
+    assert second.returncode == 1, second.log
+    assert second.outputs["regressions"] == "2"  # test_agent and the total
+    assert second.outputs["passed"] == "false"
+    assert (
+        "::error file=test_ok.py,line=7,title=test_ok.py%3A%3Atest_agent%3A token regression"
+        in (second.log)
+    )
+    assert "Regressions" in second.summary
+
+
+def test_action_inputs_never_reach_a_shell(project: Path, github: FakeGitHub) -> None:
+    run = run_action(
+        project,
+        {
+            "pytest-args": 'test_ok.py -k "chat or agent" $(touch pwned1) ; touch pwned2 `touch x`',
+            "max-tokens": "1; touch pwned3",
+            "comment": "false",
+        },
+        api=github.url,
+        event=PR_EVENT,
+    )
+    assert not list(project.glob("pwned*"))
+    assert not (project / "x").exists()
+    # pytest itself refuses the odd arguments (a usage error): no report, the job fails.
+    assert run.returncode == 4, run.log
+    assert run.outputs["passed"] == "false"
+    assert run.outputs["total-tokens"] == ""
+    assert "pytest exited with status 4: pytest wrote no token report" in run.summary
+    assert errors(run.log)
+
+
+def test_action_bad_input_stops_before_pytest(project: Path, github: FakeGitHub) -> None:
+    run = run_action(project, {"warn-only": "sometimes"}, api=github.url, event=PR_EVENT)
+    assert run.returncode == 2
+    assert errors(run.log) == [
+        "::error title=pytest-tokenbudget::input 'warn-only': expected true or false, "
+        "got 'sometimes'"
+    ]
+    assert "pytest" not in run.steps or "exit-code" not in run.steps["pytest"]
+
+
+def test_action_in_a_working_directory(pytester: pytest.Pytester, github: FakeGitHub) -> None:
+    """Node ids are relative to the subproject; annotations must name the file from the
+    repository root, where GitHub looks for it."""
+    app = pytester.mkdir("app")
+    (app / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (app / "tests").mkdir()
+    (app / "tests" / "test_over.py").write_text(OVER_TESTS, encoding="utf-8")
+    run = run_action(
+        pytester.path,
+        {"working-directory": "app", "pytest-args": "tests", "comment": "false"},
+        api=github.url,
+        event=None,
+    )
+    assert run.returncode == 1, run.log
+    assert errors(run.log)[0].startswith(
+        "::error file=app/tests/test_over.py,line=4,title=tests/test_over.py%3A%3Atest_over%3A"
+    )
+    assert run.outputs["total-tokens"] == "160"
+
+
+def test_readme_workflow_uses_real_inputs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## GitHub Action", 1)[1]
+    workflow = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    (step,) = [
+        s for s in workflow["jobs"]["tests"]["steps"] if "pytest-tokenbudget" in s.get("uses", "")
+    ]
+    assert set(step["with"]) <= set(ACTION["inputs"])
+    assert workflow["permissions"]["pull-requests"] == "write"
+    for name in ACTION["inputs"]:
+        assert f"| `{name}` |" in section
+    for name in ACTION["outputs"]:
+        assert f"`{name}`" in section
