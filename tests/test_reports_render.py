@@ -51,7 +51,7 @@ def test_markdown_sections() -> None:
         '| `t::agent` | 5,100 | 7,450 | +46% | operation "retrieve" +2,100 input (gpt-4o-mini), '
         'operation "answer" +250 output (gpt-4o), calls 3 -> 7 |' in md
     )
-    assert "Improvements (1): saved 1,200 tokens, $0.0003" in md
+    assert "Improvements (1): saved 1,200 tokens, $0.00027" in md
     assert "- `t::new[a\\|b]`" in md  # pipes escaped inside tables and lists
     assert "Missing tests: 1" in md
     assert "### :x: Violations (1)" in md
@@ -88,7 +88,7 @@ def test_text_comparison_table() -> None:
     assert "regression when total_tokens grows more than 10%" in text
     assert "t::agent   5,100  7,450  +2,350 (+46%)" in text
     assert 'what grew: operation "retrieve" +2,100 input (gpt-4o-mini)' in text
-    assert "Improvements (1, saved 1,200 tokens, $0.0003):" in text
+    assert "Improvements (1, saved 1,200 tokens, $0.00027):" in text
     assert "New tests, no baseline (1):\n  t::new[a|b]" in text
     assert "Missing tests (1):\n  t::gone" in text
     assert text.endswith("REGRESSION: 1 test(s) regressed and the total regressed.\n")

@@ -41,10 +41,11 @@ from .budget import (
 from .config import Settings
 from .pricing import LazyPricer, cache_savings
 from .regression import Comparison, compare
+from .reports._fmt import usd as fmt_usd
 from .reports.compare_text import summary_lines as comparison_lines
 from .reports.compare_text import verdict
 from .reports.markdown import render_markdown
-from .reports.text import fmt_usd, summary_lines
+from .reports.text import summary_lines
 from .run import RunUsage
 from .tracker import ATTRIBUTION, TokenTracker, tracker_payload
 from .usage import Usage

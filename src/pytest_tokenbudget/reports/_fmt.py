@@ -10,11 +10,18 @@ def tokens(value: object) -> str:
 
 
 def usd(value: object) -> str:
+    """Dollars without rounding a sub-cent cost to zero: ``$0.0003687``, ``$12.50``."""
     if value is None:
         return "unpriced"
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "-"
-    return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
+    if value == 0:
+        return "$0"
+    sign = "-" if value < 0 else ""
+    if abs(value) >= 100:
+        return f"{sign}${abs(value):,.2f}"
+    whole, _, decimals = f"{abs(value):.8f}".partition(".")
+    return f"{sign}${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
 def signed_usd(value: object) -> str:

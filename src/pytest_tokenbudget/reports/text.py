@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..tracker import SESSION_BUCKET
+from ._fmt import tokens as fmt_int
+from ._fmt import usd as fmt_usd
 
 TOP_TESTS = 10
-
-
-def fmt_int(value: int) -> str:
-    return f"{value:,}"
 
 
 def fmt_cost(usage: Mapping[str, Any]) -> str:
@@ -20,15 +18,6 @@ def fmt_cost(usage: Mapping[str, Any]) -> str:
     if cost is not None:
         return fmt_usd(cost)
     return f"unpriced ({unpriced} call{'s' if unpriced != 1 else ''})"
-
-
-def fmt_usd(value: float) -> str:
-    if value == 0:
-        return "$0"
-    if value >= 100:
-        return f"${value:,.2f}"
-    whole, _, decimals = f"{value:.8f}".partition(".")
-    return f"${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
 def describe(usage: Mapping[str, Any]) -> str:
