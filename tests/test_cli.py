@@ -171,7 +171,7 @@ def test_report_formats(files: dict[str, str], capsys: pytest.CaptureFixture[str
     assert "Regressions (1)" in capsys.readouterr().out
     assert main(["report", files["new"]]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("tokenbudget report: 2 tests, 8,950 tokens")
+    assert text.startswith("tokenbudget report: 2 tests\nrun total: 8,950 tokens (input 8,500")
     out = str(Path(files["dir"], "r.md"))
     assert main(["report", files["new"], "--format", "markdown", "-o", out]) == 0
     assert Path(out).read_text().startswith("<!-- pytest-tokenbudget -->")
@@ -217,3 +217,22 @@ def test_console_script(files: dict[str, str]) -> None:
     assert run.returncode == 2
     assert "tokenbudget-baseline.json: not valid JSON" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_compare_reads_the_rule_and_prices_from_pyproject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_tokenbudget.baseline import write_json_atomic
+    from reportfactory import report_doc, simple
+
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    write_json_atomic(old, report_doc({"t::a": simple(1000)}))
+    write_json_atomic(new, report_doc({"t::a": simple(1080)}))  # +8%
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(old), str(new)]) == 0  # default 10%
+    (tmp_path / "pyproject.toml").write_text('[tool.tokenbudget]\nregression = "5%"\n')
+    assert main(["compare", str(old), str(new)]) == 1
+    assert main(["compare", str(old), str(new), "--regression", "9%"]) == 0
+    (tmp_path / "pyproject.toml").write_text("[tool.tokenbudget]\nregression = -1\n")
+    assert main(["compare", str(old), str(new)]) == 2
+    assert "bad value for regression = -1" in capsys.readouterr().err

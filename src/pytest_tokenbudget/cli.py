@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import __version__
 from .baseline import (
@@ -26,20 +27,55 @@ from .baseline import (
     update_baseline,
     write_json_atomic,
 )
+from .config import Settings, SettingsError, read_pyproject, resolve
 from .regression import (
     DEFAULT_METRIC,
-    DEFAULT_REGRESSION,
-    DEFAULT_REGRESSION_MIN,
     METRICS,
     compare,
     parse_percent,
 )
 from .reports import _fmt
-from .reports.compare_text import render_comparison, summary_lines
+from .reports.compare_text import render_comparison, summary_lines, verdict
+from .reports.text import summary_lines as text_summary_lines
+
+if TYPE_CHECKING:
+    from .pricing import PriceTable
 
 
 class UsageError(Exception):
     """Bad usage found after parsing (exit 2)."""
+
+
+def project_settings() -> Settings:
+    """``[tool.tokenbudget]`` of ./pyproject.toml over the defaults: the plugin's own parsing."""
+    path = Path.cwd() / "pyproject.toml"
+    try:
+        return resolve({}, read_pyproject(path), str(path))
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def project_pricer(settings: Settings) -> PriceTable:
+    from .pricing import load_pricer
+
+    try:
+        return load_pricer(settings["prices"], origin="[tool.tokenbudget.prices] of pyproject.toml")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def rule(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The regression rule: command line, else ./pyproject.toml, else the plugin's defaults."""
+
+    def pick(given: Any, key: str) -> Any:
+        return settings[key] if given is None else given
+
+    return {
+        "regression": pick(args.regression, "regression"),
+        "min_tokens": pick(args.regression_min, "regression_min_tokens"),
+        "metric": pick(args.metric, "regression_metric"),
+        "pricer": project_pricer(settings),
+    }
 
 
 def _percent(value: str) -> float:
@@ -87,21 +123,21 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--regression",
         type=_percent,
-        default=DEFAULT_REGRESSION,
+        default=None,
         metavar="PCT",
         help="growth that counts as a regression: '10%%', '0%%' (any growth) or 0.1 (default 10%%)",
     )
     p.add_argument(
         "--regression-min",
         type=_non_negative_int,
-        default=DEFAULT_REGRESSION_MIN,
+        default=None,
         metavar="N",
         help="ignore growth smaller than N tokens (noise floor, default 0)",
     )
     p.add_argument(
         "--metric",
         choices=METRICS,
-        default=DEFAULT_METRIC,
+        default=None,
         help=f"figure to compare (default {DEFAULT_METRIC})",
     )
 
@@ -114,13 +150,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "`tokenbudget baseline update REPORT` or `pytest --tokenbudget-update-baseline`"
         )
     report = load_report(args.report)
-    result = compare(
-        baseline,
-        report,
-        regression=args.regression,
-        min_tokens=args.regression_min,
-        metric=args.metric,
-    )
+    result = compare(baseline, report, **rule(args, project_settings()))
     sys.stdout.write(render_comparison(result.to_dict(), limit=args.limit))
     return 1 if result.regressed else 0
 
@@ -226,13 +256,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         baseline = load_baseline_or_report(args.baseline)
         if baseline is None:
             raise UsageError(f"{args.baseline}: baseline file not found")
-        summary = compare(
-            baseline,
-            report,
-            regression=args.regression,
-            min_tokens=args.regression_min,
-            metric=args.metric,
-        ).to_dict()
+        summary = compare(baseline, report, **rule(args, project_settings())).to_dict()
     if args.format == "markdown":
         from .reports.markdown import render_markdown
 
@@ -244,37 +268,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def render_text(report: Report, summary: Any = None, *, top: int = 10) -> str:
-    """A plain summary of a report (the terminal summary's content, without pytest)."""
-    t = report.totals
+    """The terminal summary's content, without pytest."""
+    data = report.to_dict()
     lines = [
-        f"tokenbudget report: {len(report.tests):,} tests, {t.total_tokens:,} tokens "
-        f"({t.input_tokens:,} input, {t.output_tokens:,} output), {t.calls:,} calls, "
-        f"cost {_fmt.usd(t.cost_usd)}" + ("" if report.passed else " -- FAILED")
+        f"tokenbudget report: {len(report.tests):,} tests" + ("" if report.passed else " -- FAILED")
     ]
-    used = sorted(
-        ((n, r) for n, r in report.tests.items() if r.usage),
-        key=lambda kv: (-kv[1].usage.total_tokens, kv[0]),
-    )
-    if used:
-        lines.append("top tests:")
-        lines += [
-            f"  {r.usage.total_tokens:>12,}  {_fmt.usd(r.usage.cost_usd):>10}  {n}"
-            for n, r in used[:top]
-        ]
-    models: dict[str, Any] = {}
-    for rec in report.tests.values():
-        for m, u in rec.by_model.items():
-            models[m] = models[m] + u if m in models else u
-    if models:
-        lines.append("by model:")
-        for m, u in sorted(models.items(), key=lambda kv: (-kv[1].total_tokens, kv[0])):
-            lines.append(f"  {u.total_tokens:>12,}  {_fmt.usd(u.cost_usd):>10}  {m}")
+    lines += text_summary_lines(data, top=top)
     if summary:
-        lines.append(f"baseline: regression when {summary.get('rule')}")
-        lines += [f"  {line}" for line in summary_lines(summary, limit=top)] or ["  no change"]
-    for v in report.violations:
-        lines.append(f"violation: {v.get('message')}")
-    lines += [f"note: {n}" for n in report.notes]
+        lines.append(f"baseline: {verdict(summary)} (rule: {summary.get('rule')})")
+        lines += [f"  {line}" for line in summary_lines(summary, limit=top)]
+    lines += [f"violation: {v.get('message')}" for v in report.violations]
     return "\n".join(lines) + "\n"
 
 
@@ -303,14 +306,13 @@ def add_count(sub: Any) -> None:
 
 def cmd_count(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from . import count_files
-    from .pricing import load_pricer
 
     root = Path.cwd()
+    settings = project_settings()
     try:
-        config = count_files.read_tokenbudget_config(root / "pyproject.toml")
+        config = settings.values
         limits = None
         if not args.paths:
             limits = config.get("files")
@@ -319,11 +321,7 @@ def cmd_count(args: argparse.Namespace) -> int:
                     "give PATH arguments, or set [tool.tokenbudget.files] (glob = max tokens) "
                     "in ./pyproject.toml"
                 )
-        pricer = None
-        if args.model is not None:
-            pricer = load_pricer(
-                config.get("prices"), origin="pyproject.toml [tool.tokenbudget.prices]"
-            )
+        pricer = project_pricer(settings) if args.model is not None else None
         result = count_files.count_paths(
             args.paths,
             root=root,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -200,24 +199,6 @@ def _check_limits(limits: Mapping[str, object]) -> dict[str, int]:
 
 
 # -- config and rendering -------------------------------------------------------------------
-def read_tokenbudget_config(pyproject: Path) -> dict[str, Any]:
-    """``[tool.tokenbudget]`` of ``pyproject`` ({} when absent); UsageError when unreadable."""
-    if not pyproject.is_file():
-        return {}
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read {pyproject}: {exc}") from None
-    section = data.get("tool", {}).get("tokenbudget", {})
-    if not isinstance(section, dict):
-        raise UsageError(f"{pyproject}: [tool.tokenbudget] must be a table")
-    return section
-
-
 def render_text(result: CountResult) -> str:
     with_cost = result.model is not None and result.total_cost_pico is not None
     lines = []

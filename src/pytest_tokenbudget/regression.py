@@ -18,14 +18,14 @@ from fractions import Fraction
 from typing import Any
 
 from .baseline import Baseline, Report, TestRecord, sum_usage
-from .config import METRICS, parse_percent
+from .config import BY_KEY, METRICS, parse_percent
 from .tracker import Pricer
 from .usage import NO_MODEL, NO_OPERATION, Usage, pico_to_usd
 
 TOKEN_METRICS = ("total_tokens", "input_tokens", "output_tokens")
-DEFAULT_REGRESSION = 0.10
-DEFAULT_REGRESSION_MIN = 0
-DEFAULT_METRIC = "total_tokens"
+DEFAULT_REGRESSION: float = BY_KEY["regression"].default
+DEFAULT_REGRESSION_MIN: int = BY_KEY["regression_min_tokens"].default
+DEFAULT_METRIC: str = BY_KEY["regression_metric"].default
 TOTAL = "(total)"
 
 
