@@ -1,0 +1,225 @@
+"""Data-driven recommendations from a report, and the trend of a history file (pure).
+
+Every recommendation quotes the figures it rests on, so a reader can check it against the
+report; nothing here guesses at prices the table does not have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .pricing import PriceTable
+from .reports._fmt import pct
+from .reports._fmt import tokens as fmt_int
+from .reports._fmt import usd as fmt_usd
+from .tracker import SESSION_BUCKET
+from .usage import NO_MODEL, Usage
+
+#: Below this share of a run a finding is noise, not a recommendation.
+MIN_SHARE = 0.05
+CACHEABLE_INPUT = 1024  # providers cache prompt prefixes from about this many tokens
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    text: str
+    #: Dollars a change could save per run, where the data can say (for ordering).
+    worth_usd: float = 0.0
+
+
+def _tests(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {k: v for k, v in report["tests"].items() if k != SESSION_BUCKET}
+
+
+def by_model(report: Mapping[str, Any]) -> dict[str, Usage]:
+    out: dict[str, Usage] = {}
+    for test in report["tests"].values():
+        for model, usage in test["by_model"].items():
+            u = Usage.from_dict(usage)
+            out[model] = out[model] + u if model in out else u
+    return out
+
+
+def caching(report: Mapping[str, Any], pricer: PriceTable) -> list[Finding]:
+    """Models paying full price for input that repeated calls could read from the cache."""
+    found = []
+    for model, u in sorted(by_model(report).items()):
+        rates = pricer.rates(model)
+        uncached = u.input_tokens - u.cache_read_tokens - u.cache_write_tokens
+        if rates is None or not rates.input or not rates.cache_read or u.calls < 2:
+            continue
+        if uncached < CACHEABLE_INPUT * u.calls or u.cache_read_tokens > 0.5 * u.input_tokens:
+            continue
+        # if every call but the first read its input from the cache
+        repeat = uncached * (u.calls - 1) // u.calls
+        saved = repeat * (rates.input - rates.cache_read) / 10**12
+        read_share = u.cache_read_tokens / u.input_tokens
+        found.append(
+            Finding(
+                "caching",
+                f"{model}: {fmt_int(uncached)} of {fmt_int(u.input_tokens)} input tokens in "
+                f"{fmt_int(u.calls)} calls were not cached ({read_share:.0%} read from cache); "
+                f"cache reads cost {rates.cache_read / rates.input:.0%} of the "
+                f"input rate, so a shared prompt prefix could save up to {fmt_usd(saved)} a run",
+                saved,
+            )
+        )
+    return found
+
+
+def concentration(report: Mapping[str, Any]) -> list[Finding]:
+    tests = _tests(report)
+    total = report["totals"]["total_tokens"]
+    if len(tests) < 4 or not total:
+        return []
+    top = sorted(tests.items(), key=lambda kv: -kv[1]["total_tokens"])[:3]
+    share = sum(t["total_tokens"] for _, t in top) / total
+    if share < 0.5:
+        return []
+    names = ", ".join(f"{n} ({fmt_int(t['total_tokens'])})" for n, t in top)
+    return [
+        Finding(
+            "concentration",
+            f"3 of {len(tests)} tests use {share:.0%} of the run's {fmt_int(total)} tokens: "
+            f"{names}; budget these first",
+        )
+    ]
+
+
+def loops(report: Mapping[str, Any], many: int = 10) -> list[Finding]:
+    """Tests making many calls: agent loops that a max_calls budget would bound."""
+    found = []
+    for nodeid, t in sorted(_tests(report).items()):
+        limits = (t.get("budget") or {}).get("limits", {})
+        if t["calls"] >= many and "max_calls" not in limits:
+            found.append(
+                Finding(
+                    "loop",
+                    f"{nodeid} makes {fmt_int(t['calls'])} calls with no max_calls limit: "
+                    f"@pytest.mark.token_budget(max_calls={_headroom(t['calls'])}) stops a "
+                    "runaway loop (with --tokenbudget-enforce, before it spends)",
+                )
+            )
+    return found
+
+
+def unbudgeted(report: Mapping[str, Any], top: int = 5) -> list[Finding]:
+    """The biggest tests with no token limit, with a limit that leaves 25% headroom."""
+    tests = [
+        (n, t)
+        for n, t in _tests(report).items()
+        if t["total_tokens"] and "max_tokens" not in (t.get("budget") or {}).get("limits", {})
+    ]
+    tests.sort(key=lambda kv: (-kv[1]["total_tokens"], kv[0]))
+    return [
+        Finding(
+            "budget",
+            f"{n} uses {fmt_int(t['total_tokens'])} tokens with no max_tokens: "
+            f"@pytest.mark.token_budget({_headroom(t['total_tokens'])}) fails it if it grows "
+            "by a quarter",
+        )
+        for n, t in tests[:top]
+    ]
+
+
+def output_heavy(report: Mapping[str, Any]) -> list[Finding]:
+    found = []
+    for model, u in sorted(by_model(report).items()):
+        if u.calls and u.output_tokens > u.input_tokens and u.output_tokens >= 1000:
+            found.append(
+                Finding(
+                    "output",
+                    f"{model}: output ({fmt_int(u.output_tokens)} tokens) exceeds input "
+                    f"({fmt_int(u.input_tokens)}); output is the dearer side, so a max_tokens "
+                    "cap or a terser answer format pays most here",
+                )
+            )
+    return found
+
+
+def unpriced(report: Mapping[str, Any]) -> list[Finding]:
+    models = sorted(m for m, u in by_model(report).items() if u.unpriced_calls)
+    found = []
+    if NO_MODEL in models:
+        models.remove(NO_MODEL)
+        found.append(
+            Finding("prices", "some calls were recorded without a model: pass record(model=...)")
+        )
+    if models:
+        found.append(
+            Finding(
+                "prices",
+                f"no price for {', '.join(models)}: costs are unknown (not $0); add "
+                '[tool.tokenbudget.prices."MODEL"] with input/output USD per million tokens',
+            )
+        )
+    return found
+
+
+def recommendations(report: Mapping[str, Any], pricer: PriceTable) -> list[Finding]:
+    found = caching(report, pricer)
+    found.sort(key=lambda f: -f.worth_usd)
+    for finder in (concentration, loops, output_heavy, unpriced, unbudgeted):
+        found += finder(report)
+    return found
+
+
+def _headroom(value: int) -> int:
+    """1.25x rounded up to two significant digits: a limit a person would write."""
+    target = value * 1.25
+    step = 10 ** max(0, int(math.log10(target)) - 1)
+    return int(math.ceil(target / step) * step)
+
+
+# -- history --------------------------------------------------------------------------------------
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The runs of a ``--tokenbudget-history`` file; ValueError naming a bad line."""
+    runs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            run = json.loads(line)
+            Usage.from_dict(run["totals"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{path}:{number}: not a history line ({exc}); each line is written by "
+                "--tokenbudget-history"
+            ) from None
+        runs.append(run)
+    return runs
+
+
+def history_lines(runs: Sequence[Mapping[str, Any]], last: int = 20) -> list[str]:
+    if not runs:
+        return ["no runs recorded yet"]
+    shown = runs[-last:]
+    lines = [
+        f"{'run':<25} {'tests':>6} {'tokens':>12} {'change':>8} {'calls':>7} {'cost':>12}  verdict"
+    ]
+    before: int | None = None
+    if len(runs) > len(shown):
+        before = runs[-len(shown) - 1]["totals"]["total_tokens"]
+    for run in shown:
+        t = run["totals"]
+        change = pct(100 * (t["total_tokens"] - before) / before) if before else "-"
+        lines.append(
+            f"{run.get('created', '?'):<25} {run.get('tests', 0):>6,} {t['total_tokens']:>12,} "
+            f"{change:>8} {t['calls']:>7,} {fmt_usd(t.get('cost_usd')):>12}  "
+            f"{'passed' if run.get('passed') else 'FAILED'}"
+        )
+        before = t["total_tokens"]
+    totals = [r["totals"]["total_tokens"] for r in runs]
+    first, latest = totals[0], totals[-1]
+    trend = pct(100 * (latest - first) / first) if first else "-"
+    lines.append(
+        f"trend over {len(runs)} runs: {first:,} -> {latest:,} tokens ({trend}); "
+        f"min {min(totals):,}, median {statistics.median_low(totals):,}, max {max(totals):,}"
+    )
+    return lines
