@@ -237,7 +237,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def add_report(sub: Any) -> None:
     p = sub.add_parser("report", help="render a report as text or Markdown")
     p.add_argument("report", metavar="REPORT")
-    p.add_argument("--format", choices=("text", "markdown"), default="text")
+    p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
     p.add_argument(
         "--baseline",
@@ -261,6 +261,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         from .reports.markdown import render_markdown
 
         text = render_markdown(report, summary, top=args.top)
+    elif args.format == "html":
+        from .reports.html import render_html
+
+        report.baseline = summary
+        text = render_html(report.to_dict(), top=args.top or 20)
     else:
         text = render_text(report, summary, top=args.top)
     _write_or_print(text, args.output)

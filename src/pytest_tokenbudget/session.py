@@ -44,6 +44,7 @@ from .regression import Comparison, compare
 from .reports._fmt import usd as fmt_usd
 from .reports.compare_text import summary_lines as comparison_lines
 from .reports.compare_text import verdict
+from .reports.html import render_html
 from .reports.markdown import render_markdown
 from .reports.text import summary_lines
 from .run import RunUsage
@@ -292,6 +293,8 @@ class TokenBudgetSession:
             this_run.baseline = self.report["baseline"]
             this_run.violations, this_run.passed = self.violations, self.report["passed"]
             write_text_atomic(root / self.settings["markdown"], render_markdown(this_run))
+        if self.settings["html"]:
+            write_text_atomic(root / self.settings["html"], render_html(self.report))
         if self.settings["history"]:
             append_history(root / self.settings["history"], self.report)
         if self.settings["update_baseline"]:
@@ -366,7 +369,7 @@ class TokenBudgetSession:
             terminalreporter.write_line(
                 f"baseline updated: {self.baseline_path} ({self.baseline_written} tests)"
             )
-        for key in ("json", "markdown"):
+        for key in ("json", "markdown", "html"):
             if self.settings[key]:
                 path = self.config.rootpath / self.settings[key]
                 terminalreporter.write_line(f"{key} report written to {path}")
