@@ -11,32 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import subprocess
 import sys
 import time
 import timeit
+from pathlib import Path
 
-
-def mixed_text(size: int, seed: int = 7) -> str:
-    rng = random.Random(seed)
-    words = "the quick brown fox jumps over lazy dog token budget pytest".split()  # noqa: SIM905
-    chunks = [
-        lambda: " ".join(rng.choice(words) for _ in range(rng.randint(3, 30))) + ".\n",
-        lambda: "Größe naïve café déjà vu — 東京 北京 서울 Москва ελληνικά عربى हिन्दी\n",
-        lambda: (
-            f"def f_{rng.randint(0, 999)}(x: int) -> int:\n    return x ** {rng.randint(2, 9)}\n"
-        ),
-        lambda: "🙂🚀 👩‍💻 🇫🇷 ✨ " * rng.randint(1, 4) + "\n",
-        lambda: "".join(chr(rng.randint(0x20, 0x2FFF)) for _ in range(rng.randint(5, 40))) + "\n",
-    ]
-    out: list[str] = []
-    n = 0
-    while n < size:
-        piece = rng.choice(chunks)()
-        out.append(piece)
-        n += len(piece)
-    return "".join(out)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_tokenizer import mixed_text
 
 
 def best(fn: object, repeat: int = 3) -> float:

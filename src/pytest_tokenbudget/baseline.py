@@ -341,27 +341,30 @@ def load_report(path: str | os.PathLike[str]) -> Report:
     return report_from_dict(data, name)
 
 
-def load_baseline(path: str | os.PathLike[str]) -> Baseline | None:
-    """Read a baseline; None when the file does not exist (a note, not an error)."""
-    name = os.fspath(path)
+def _read_baseline_data(path: str | os.PathLike[str]) -> Any:
+    """The parsed JSON of a baseline file; None when it does not exist."""
     try:
-        data = _read_json(path, FIX_BASELINE)
+        return _read_json(path, FIX_BASELINE)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise BaselineError(f"{name}: cannot read baseline ({exc.strerror or exc})") from None
-    return baseline_from_dict(data, name)
+        raise BaselineError(
+            f"{os.fspath(path)}: cannot read baseline ({exc.strerror or exc})"
+        ) from None
+
+
+def load_baseline(path: str | os.PathLike[str]) -> Baseline | None:
+    """Read a baseline; None when the file does not exist (a note, not an error)."""
+    data = _read_baseline_data(path)
+    return None if data is None else baseline_from_dict(data, os.fspath(path))
 
 
 def load_baseline_or_report(path: str | os.PathLike[str]) -> Baseline | None:
     """A baseline file, or a report used as one (compare a pull request's run with main's)."""
     name = os.fspath(path)
-    try:
-        data = _read_json(path, FIX_BASELINE)
-    except FileNotFoundError:
+    data = _read_baseline_data(path)
+    if data is None:
         return None
-    except OSError as exc:
-        raise BaselineError(f"{name}: cannot read baseline ({exc.strerror or exc})") from None
     if isinstance(data, dict) and data.get("schema") == REPORT_SCHEMA:
         return baseline_from_report(report_from_dict(data, name), include_failed=True)
     return baseline_from_dict(data, name)
