@@ -115,7 +115,11 @@ def _ranked(rows: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Mapping[st
 
 
 def render_html(report: Mapping[str, Any], *, top: int = TOP) -> str:
-    tests = {k: v for k, v in report["tests"].items() if k != SESSION_BUCKET}
+    tests = {
+        k: v
+        for k, v in report["tests"].items()
+        if k != SESSION_BUCKET and (v["calls"] or v["total_tokens"])
+    }
     passed = report.get("passed", True)
     verdict = '<span class="ok">passed</span>' if passed else '<span class="bad">failed</span>'
     parts = [
