@@ -366,3 +366,15 @@ def test_summary_names_unpriced_models_and_cache_savings(pytester: pytest.Pytest
     priced = report["tests"]["test_summary_names_unpriced_models_and_cache_savings.py::test_a"]
     # gpt-4o-mini: 200k uncached input at $0.15/M + 800k cache reads at $0.075/M
     assert priced["by_model"]["gpt-4o-mini-2024-07-18"]["cost_usd"] == 0.09
+
+
+@pytest.mark.parametrize("dist", XDIST)
+def test_plugin_registered_twice_counts_once(pytester: pytest.Pytester, dist: list[str]) -> None:
+    pytester.makeconftest('pytest_plugins = ["pytest_tokenbudget.plugin"]')
+    pytester.makepyfile("def test_a(token_tracker): token_tracker.record(input_tokens=10)")
+    result = pytester.runpytest(
+        "-p", "pytest_tokenbudget.plugin", "--tokenbudget-json=r.json", *dist
+    )
+    result.assert_outcomes(passed=1)
+    assert json.loads((pytester.path / "r.json").read_text())["totals"]["calls"] == 1
+    assert result.stdout.str().count("= tokenbudget =") == 1

@@ -38,6 +38,8 @@ def _argparse_type(setting: Setting) -> Callable[[str], Any]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tokenbudget", "LLM token usage (pytest-tokenbudget)")
+    if group.options:  # registered twice (entry point and pytest_plugins): add them once
+        return
     for setting in SETTINGS:
         if setting.option is None:
             continue

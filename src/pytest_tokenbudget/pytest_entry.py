@@ -1,0 +1,12 @@
+"""The ``pytest11`` entry point ``tokenbudget``: the plugin's hooks under a module of their own.
+
+A suite that also names ``pytest_tokenbudget.plugin`` (``-p`` or ``pytest_plugins``) then
+registers a second module instead of crashing pytest with "Plugin already registered", and the
+hooks make that second registration a no-op: one set of options, one session, one count.
+"""
+
+from __future__ import annotations
+
+from .plugin import pytest_addoption, pytest_configure, token_tracker
+
+__all__ = ["pytest_addoption", "pytest_configure", "token_tracker"]
