@@ -289,3 +289,15 @@ def test_costs_add_up_whatever_the_grouping(cases: list[tuple[Usage, int]]) -> N
     parts = [table.cost_pico("gpt-4.1-mini", u) for u, _ in cases]
     whole = table.cost_pico("gpt-4.1-mini", sum((u for u, _ in cases), Usage()))
     assert whole == sum(p for p in parts if p is not None)
+
+
+def test_an_old_price_table_is_named_in_a_note() -> None:
+    from datetime import date
+
+    from pytest_tokenbudget.pricing import staleness_note
+
+    assert staleness_note("2026-11-23", date(2027, 5, 1)) is None  # 159 days
+    note = staleness_note("2026-11-23; genai-prices 0.2.3", date(2027, 6, 1))
+    assert note is not None
+    assert note.startswith("price table dated 2026-11-23 is 190 days old")
+    assert staleness_note("custom", date(2030, 1, 1)) is None

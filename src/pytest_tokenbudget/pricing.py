@@ -27,6 +27,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -442,6 +443,24 @@ def describe(rates: Rates | None) -> str:
 
 def _fmt(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
+
+
+STALE_AFTER_DAYS = 180
+
+
+def staleness_note(version: str, today: date) -> str | None:
+    """Providers change prices: say so when the shipped table is old (costs may be off)."""
+    try:
+        dated = date.fromisoformat(version[:10])
+    except ValueError:
+        return None
+    age = (today - dated).days
+    if age <= STALE_AFTER_DAYS:
+        return None
+    return (
+        f"price table dated {dated} is {age} days old: costs may not match today's prices; "
+        'upgrade pytest-tokenbudget or set [tool.tokenbudget.prices."MODEL"]'
+    )
 
 
 class LazyPricer:

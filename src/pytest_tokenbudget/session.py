@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
 
@@ -39,7 +40,7 @@ from .budget import (
     violation,
 )
 from .config import Settings
-from .pricing import LazyPricer, cache_savings
+from .pricing import LazyPricer, cache_savings, staleness_note
 from .regression import Comparison, compare
 from .reports._fmt import usd as fmt_usd
 from .reports.compare_text import summary_lines as comparison_lines
@@ -328,6 +329,9 @@ class TokenBudgetSession:
                 f'{", ".join(unpriced)}; set prices in [tool.tokenbudget.prices."MODEL"]'
             )
             self.run.notes[note] = 1
+        stale = staleness_note(self.pricer.get().version, date.today())
+        if stale and by_model:
+            self.run.notes[stale] = 1
         savings = cache_savings(self.pricer.get(), by_model)
         if savings.saved_pico:
             pct = savings.percent
