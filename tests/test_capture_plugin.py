@@ -149,3 +149,28 @@ def test_cassette_replay_gives_the_live_figures(
     live_totals = load(pytester.path / "live.json")["totals"]
     assert load(pytester.path / "replay.json")["totals"] == live_totals
     same_as_log(live_totals, fake_llm)
+
+
+def test_clients_imported_after_start_are_captured_and_never_imported_for_nothing(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    """In a subprocess, where nothing imported httpx/httpx2 before the plugin started."""
+    pytester.makepyfile(
+        test_lazy="""
+        import json, os, sys
+
+        def test_first_no_client():
+            assert "httpx2" not in sys.modules and "httpx" not in sys.modules
+
+        def test_then_openai(token_tracker):
+            import openai
+            client = openai.OpenAI(base_url=os.environ["TOKENBUDGET_FAKE_LLM"] + "/v1",
+                                   api_key="k", max_retries=0)
+            client.chat.completions.create(model="gpt-4o-mini", messages=[],
+                extra_headers={"x-fake-reply": json.dumps({"input_tokens": 321})})
+            client.close()
+            assert token_tracker.usage.input_tokens == 321
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:recording", "-p", "no:anyio", "-p", "no:xdist")
+    result.assert_outcomes(passed=2)

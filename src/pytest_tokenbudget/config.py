@@ -15,11 +15,6 @@ from typing import Any, Callable, Mapping
 
 from .usage import usd_to_pico
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
-
 
 def parse_positive_int(value: object) -> int:
     if isinstance(value, bool):
@@ -268,6 +263,13 @@ class Settings:
 
 def read_pyproject(path: Path) -> dict[str, Any]:
     """The ``[tool.tokenbudget]`` table of ``path`` ({} when the file or table is absent)."""
+    if not path.is_file():
+        return {}
+    if sys.version_info >= (3, 11):  # imported here: a suite without pyproject.toml skips it
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
+
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)

@@ -1,5 +1,8 @@
 """Per-run pytest glue: per-test hooks, the controller's aggregation, summary and exit status.
 
+The baseline, regression and report modules are imported when a run ends (or when a baseline
+file exists), not at plugin import: pytest start-up stays cheap for every suite.
+
 Per-test hooks are registered by role, so every test pays for the fewest hooks the features
 need: a serial run or an xdist worker gets ``logstart`` + a ``makereport`` wrapper (which ships
 the test's usage on its teardown report); an xdist controller gets only ``logreport`` (which
@@ -16,17 +19,6 @@ from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
-from .baseline import (
-    Baseline,
-    BaselineError,
-    Report,
-    baseline_from_report,
-    load_baseline,
-    report_from_dict,
-    update_baseline,
-    write_json_atomic,
-    write_text_atomic,
-)
 from .budget import (
     LIMITS,
     BudgetExceeded,
@@ -41,12 +33,7 @@ from .budget import (
 )
 from .config import Settings
 from .pricing import LazyPricer, cache_savings, staleness_note
-from .regression import Comparison, compare
 from .reports._fmt import usd as fmt_usd
-from .reports.compare_text import summary_lines as comparison_lines
-from .reports.compare_text import verdict
-from .reports.html import render_html
-from .reports.markdown import render_markdown
 from .reports.text import summary_lines
 from .run import RunUsage
 from .tracker import ATTRIBUTION, TokenTracker, tracker_payload
@@ -55,6 +42,8 @@ from .usage import Usage
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+    from .baseline import Baseline, Report
+    from .regression import Comparison
     from .xdist import SharedTotals
 
 REPORT_ATTR = "tokenbudget"
@@ -168,7 +157,10 @@ class TokenBudgetSession:
         self.baseline: Baseline | None = None
         self.comparison: Comparison | None = None
         self.baseline_written: int | None = None
-        if not self.is_worker:  # a corrupt baseline stops the run before any test (exit 4)
+        if not self.is_worker and self.baseline_path.exists():
+            # a corrupt baseline stops the run before any test (exit 4)
+            from .baseline import BaselineError, load_baseline
+
             try:
                 self.baseline = load_baseline(self.baseline_path)
             except BaselineError as exc:
@@ -256,6 +248,8 @@ class TokenBudgetSession:
             return
         self.check_run()
         report = self.run.to_report(pricing=self.pricing_info())
+        from .baseline import report_from_dict
+
         this_run = report_from_dict(report, "<this run>")
         if self.baseline is not None:
             self.compare(this_run)
@@ -270,6 +264,8 @@ class TokenBudgetSession:
         self.write_files(this_run)
 
     def compare(self, this_run: Report) -> None:
+        from .regression import compare
+
         assert self.baseline is not None
         self.comparison = compare(
             self.baseline,
@@ -286,6 +282,15 @@ class TokenBudgetSession:
             self.run_messages += [v["message"] for v in regressions]
 
     def write_files(self, this_run: Report) -> None:
+        from .baseline import (
+            baseline_from_report,
+            update_baseline,
+            write_json_atomic,
+            write_text_atomic,
+        )
+        from .reports.html import render_html
+        from .reports.markdown import render_markdown
+
         assert self.report is not None
         root = self.config.rootpath
         if self.settings["json"]:
@@ -358,6 +363,9 @@ class TokenBudgetSession:
         for line in lines:
             terminalreporter.write_line(line)
         if self.comparison is not None:
+            from .reports.compare_text import summary_lines as comparison_lines
+            from .reports.compare_text import verdict
+
             terminalreporter.write_line(
                 f"baseline {self.baseline_path.name}: {verdict(self.comparison.to_dict())} "
                 f"(rule: {self.comparison.rule()})"

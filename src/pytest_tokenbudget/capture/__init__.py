@@ -1,16 +1,21 @@
 """Automatic capture of OpenAI and Anthropic SDK usage at the HTTP client layer.
 
 ``install()`` patches ``Client.send`` / ``AsyncClient.send`` of ``httpx2`` (current SDKs) and
-``httpx`` (older SDKs, user-supplied clients), whichever are importable. They are imported here,
-never at plugin import. Installing is reference-counted so that a plugin registered twice
-patches once and counts every call once.
+``httpx`` (older SDKs, user-supplied clients). A module already imported is patched at once;
+one not imported yet is patched when something imports it (a finder on ``sys.meta_path``), so
+a suite that never uses an HTTP client never pays for importing one. Installing is
+reference-counted so that a plugin registered twice patches once and counts every call once.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 import threading
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any, Callable, Sequence
 
 from .transport import AsyncTee, SyncTee, patch_async, patch_sync
 
@@ -21,6 +26,35 @@ MODULES = ("httpx2", "httpx")
 _lock = threading.Lock()
 _installs = 0
 _restore: list[tuple[type, str, Any]] = []
+_pending: set[str] = set()
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches a client module right after its first import."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> Any:
+        if fullname not in _pending:
+            return None
+        _pending.discard(fullname)  # the real finders locate it; we only wrap its loader
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            with _lock:
+                if _installs:
+                    _patch(module)  # never raises: the user's import must not fail
+
+        loader.exec_module = exec_module
+        return spec
+
+
+_finder = _PatchOnImport()
 
 
 def installed() -> bool:
@@ -33,7 +67,13 @@ def install() -> Callable[[], None]:
     with _lock:
         if _installs == 0:
             for name in MODULES:
-                _patch_module(name)
+                module = sys.modules.get(name)
+                if module is not None:
+                    _patch(module)
+                else:
+                    _pending.add(name)
+            if _pending:
+                sys.meta_path.insert(0, _finder)
         _installs += 1
     undone = False
 
@@ -46,6 +86,9 @@ def install() -> Callable[[], None]:
             undone = True
             _installs -= 1
             if _installs == 0:
+                _pending.clear()
+                if _finder in sys.meta_path:
+                    sys.meta_path.remove(_finder)
                 while _restore:
                     cls, attr, original = _restore.pop()
                     setattr(cls, attr, original)
@@ -53,11 +96,14 @@ def install() -> Callable[[], None]:
     return uninstall
 
 
-def _patch_module(name: str) -> None:
+def _patch(module: Any) -> None:
     try:
-        module = importlib.import_module(name)
-    except ImportError:
+        _patch_clients(module)
+    except Exception:  # an httpx we do not know: no capture rather than a broken import
         return
+
+
+def _patch_clients(module: Any) -> None:
     sync_tee = type("SyncTee", (SyncTee, module.SyncByteStream), {})
     async_tee = type("AsyncTee", (AsyncTee, module.AsyncByteStream), {})
     for cls, patch, tee in (
