@@ -131,3 +131,39 @@ def test_run_budget_is_shared_by_xdist_workers(
     assert report["totals"]["calls"] == served
     # each refused test stopped at its first refused request
     assert report["totals"]["refused_calls"] == result.parseoutcomes()["failed"] >= 5
+
+
+def test_marker_enforces_without_the_option(pytester: pytest.Pytester, fake_llm: FakeLLM) -> None:
+    """Spend protection is hooked in only when something could be refused: a marker's
+    ``enforce=True`` alone (its own limits, or the run budget) is enough."""
+    pytester.makepyfile(
+        test_run="""
+        import json, os
+        import openai
+        import pytest
+
+        URL = os.environ["TOKENBUDGET_FAKE_LLM"]
+
+        def ask(n):
+            client = openai.OpenAI(base_url=URL + "/v1", api_key="k", max_retries=0)
+            for _ in range(n):
+                client.chat.completions.create(model="gpt-4o-mini", messages=[],
+                    extra_headers={"x-fake-reply": json.dumps({"input_tokens": 500})})
+
+        @pytest.mark.token_budget(max_calls=1, enforce=True)
+        def test_own_limit():
+            ask(2)
+
+        @pytest.mark.token_budget(enforce=True)
+        def test_run_budget():
+            ask(2)
+
+        def test_unenforced_past_the_run_budget():
+            ask(3)
+        """
+    )
+    result = pytester.runpytest("--tokenbudget-max-tokens=1000")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*test budget reached*", "*run budget reached*"])
+    # 505 tokens a call: own limit after 1 call, run budget (1,010 >= 1,000) after 1 more
+    assert len([s for s in fake_llm.log if s.counted]) == 1 + 1 + 3

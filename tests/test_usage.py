@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_tokenbudget.usage import Usage, make_usage, usd_to_pico
+from pytest_tokenbudget.usage import USAGE_FIELDS, Usage, make_usage, usd_to_pico, with_cost
 
 counts = st.integers(min_value=0, max_value=10**9)
 usages = st.builds(
@@ -37,6 +38,22 @@ def test_sum_is_independent_of_order_and_grouping(items: list[Usage], rnd: rando
     assert json.dumps(grouped.to_dict(), sort_keys=True) == json.dumps(
         straight.to_dict(), sort_keys=True
     )
+
+
+@given(usages, usages)
+def test_fast_construction_is_a_plain_usage(a: Usage, b: Usage) -> None:
+    """``+`` and ``with_cost`` skip the dataclass ``__init__``: the result must not differ."""
+    total = a + b
+    expected = Usage(*(getattr(a, f) + getattr(b, f) for f in USAGE_FIELDS))
+    assert total == expected
+    assert hash(total) == hash(expected)
+    assert repr(total) == repr(expected)
+    assert dataclasses.asdict(total) == dataclasses.asdict(expected)
+    assert dataclasses.replace(total, calls=1) == dataclasses.replace(expected, calls=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        total.calls = 0  # type: ignore[misc]
+    priced = with_cost(a, 7, 1)
+    assert priced == dataclasses.replace(a, cost_pico=7, unpriced_calls=1)
 
 
 @given(usages)

@@ -151,8 +151,9 @@ class TokenBudgetSession:
         self.running = Usage()
         self._running_lock = threading.Lock()
         self.shared: SharedTotals | None = None
-        ATTRIBUTION.listen(self.count_running)
-        ATTRIBUTION.before_request = self.before_request
+        if self.run_limits:  # the running total serves only to check the run budget
+            ATTRIBUTION.listen(self.count_running)
+        self.install_protection()
         self.baseline_path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
         self.comparison: Comparison | None = None
@@ -185,6 +186,7 @@ class TokenBudgetSession:
                 self.limits[item.nodeid] = marker_limits(args, kwargs, default)
             except ValueError as exc:
                 self.bad_markers[item.nodeid] = f"tokenbudget: bad token_budget marker: {exc}"
+        self.install_protection()
 
     def budget_payload(self, nodeid: str, tracker: TokenTracker, limits: Limits) -> dict[str, Any]:
         usage, cells = tracker.usage, tracker.cells()
@@ -203,6 +205,16 @@ class TokenBudgetSession:
             self.running += usage
             if self.shared is not None:
                 self.shared.publish(self.running)
+
+    def install_protection(self) -> None:
+        """Hook spend protection into capture only if it could refuse a request of this run:
+        every captured call would pay for the hook (again once the markers are read)."""
+        default = self.settings["enforce"]
+        could_refuse = (default and self.run_limits) or any(
+            (default if lim.enforce is None else lim.enforce) and (lim or self.run_limits)
+            for lim in self.limits.values()
+        )
+        ATTRIBUTION.before_request = self.before_request if could_refuse else None
 
     def before_request(self, tracker: TokenTracker) -> None:
         """Spend protection: refuse a request once the test or the run reached a limit."""

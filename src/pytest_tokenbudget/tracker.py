@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from .usage import (
+    EMPTY,
     NO_MODEL,
     NO_OPERATION,
     Extracted,
@@ -22,6 +23,7 @@ from .usage import (
     add_into,
     make_usage,
     usd_to_pico,
+    with_cost,
 )
 
 SESSION_BUCKET = "<session>"
@@ -164,15 +166,15 @@ class TokenTracker:
             ((part.model or NO_MODEL, op), self._priced(part, cost_pico)) for part in found.parts
         ]
         rid = response_id or found.response_id
-        counted = Usage()
+        # one part (the common case) is counted as is: no sum to build
+        counted = priced[0][1] if len(priced) == 1 else sum((u for _, u in priced), EMPTY)
         with self._lock:
             if rid is not None:
                 if rid in self._seen_ids:
-                    return counted
+                    return EMPTY
                 self._seen_ids.add(rid)
             for key, usage in priced:
                 add_into_cells(self._cells, key, usage)
-                counted += usage
         if self.listener is not None:
             self.listener(counted)
         return counted
@@ -186,8 +188,8 @@ class TokenTracker:
         if cost_pico is None:
             # a secondary pass (calls=0, e.g. an advisor iteration) still makes the cost unknown
             unpriced = usage.calls or (1 if usage.total_tokens else 0)
-            return _replace_cost(usage, 0, unpriced=unpriced)
-        return _replace_cost(usage, cost_pico, unpriced=0)
+            return with_cost(usage, 0, unpriced)
+        return with_cost(usage, cost_pico, 0)
 
     def note(self, message: str) -> None:
         with self._lock:
@@ -253,14 +255,6 @@ class TokenTracker:
     def __repr__(self) -> str:
         u = self.usage
         return f"<TokenTracker {self.nodeid} {u.total_tokens} tokens in {u.calls} calls>"
-
-
-def _replace_cost(usage: Usage, cost_pico: int, *, unpriced: int) -> Usage:
-    if usage.cost_pico == cost_pico and usage.unpriced_calls == unpriced:
-        return usage
-    data = {name: getattr(usage, name) for name in Usage.__dataclass_fields__}
-    data.update(cost_pico=cost_pico, unpriced_calls=unpriced)
-    return Usage(**data)
 
 
 def add_into_cells(cells: dict[tuple[str, str], Usage], key: tuple[str, str], u: Usage) -> None:

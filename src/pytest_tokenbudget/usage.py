@@ -31,6 +31,8 @@ NO_OPERATION = "(none)"
 
 def check_count(name: str, value: object) -> int:
     """Return ``value`` if it is a non-negative int, else raise a ValueError naming ``name``."""
+    if type(value) is int and value >= 0:  # the common case, in one cheap test
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(
             f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})"
@@ -95,7 +97,7 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        return Usage(
+        return _usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
@@ -146,6 +148,37 @@ class Usage:
 
 EMPTY = Usage()
 USAGE_FIELDS = tuple(f.name for f in fields(Usage))
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _usage(*values: int) -> Usage:
+    """A Usage of all its fields in order, each already a valid count: capture's hot path.
+
+    A frozen dataclass's ``__init__`` sets each of the nine fields through
+    ``object.__setattr__``; setting the instance dict at once costs about half as much.
+    """
+    usage: Usage = _new(Usage)
+    _set(usage, "__dict__", dict(zip(USAGE_FIELDS, values)))
+    return usage
+
+
+def with_cost(usage: Usage, cost_pico: int, unpriced_calls: int) -> Usage:
+    """``usage`` with its cost (of the priced calls) and its count of unpriced calls."""
+    if usage.cost_pico == cost_pico and usage.unpriced_calls == unpriced_calls:
+        return usage
+    u = usage
+    return _usage(
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.reasoning_tokens,
+        u.calls,
+        unpriced_calls,
+        u.refused_calls,
+        cost_pico,
+    )
 
 
 def make_usage(
@@ -158,25 +191,22 @@ def make_usage(
     calls: int = 1,
 ) -> Usage:
     """Validated usage of ``calls`` calls; raises ValueError naming the bad field."""
-    values = {
-        "input_tokens": check_count("input_tokens", input_tokens),
-        "output_tokens": check_count("output_tokens", output_tokens),
-        "cache_read_tokens": check_count("cache_read_tokens", cache_read_tokens),
-        "cache_write_tokens": check_count("cache_write_tokens", cache_write_tokens),
-        "reasoning_tokens": check_count("reasoning_tokens", reasoning_tokens),
-    }
-    cached = values["cache_read_tokens"] + values["cache_write_tokens"]
-    if cached > values["input_tokens"]:
+    inp = check_count("input_tokens", input_tokens)
+    out = check_count("output_tokens", output_tokens)
+    read = check_count("cache_read_tokens", cache_read_tokens)
+    write = check_count("cache_write_tokens", cache_write_tokens)
+    reasoning = check_count("reasoning_tokens", reasoning_tokens)
+    if read + write > inp:
         raise ValueError(
-            f"cache_read_tokens + cache_write_tokens ({cached}) exceed input_tokens "
-            f"({values['input_tokens']}): input_tokens counts all input, cache included"
+            f"cache_read_tokens + cache_write_tokens ({read + write}) exceed input_tokens "
+            f"({inp}): input_tokens counts all input, cache included"
         )
-    if values["reasoning_tokens"] > values["output_tokens"]:
+    if reasoning > out:
         raise ValueError(
-            f"reasoning_tokens ({values['reasoning_tokens']}) exceed output_tokens "
-            f"({values['output_tokens']}): output_tokens includes reasoning"
+            f"reasoning_tokens ({reasoning}) exceed output_tokens "
+            f"({out}): output_tokens includes reasoning"
         )
-    return Usage(**values, calls=calls)
+    return _usage(inp, out, read, write, reasoning, calls, 0, 0, 0)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ _ANTHROPIC_KEYS = (
 #: An SSE data line that carries a usage object (not ``"usage": null``); others are skipped
 #: without decoding, which keeps streaming cheap.
 _DATA_WITH_USAGE = re.compile(rb'^data: ?(.*"usage"\s*:\s*\{.*)$', re.MULTILINE)
+#: Whether a chunk has such a line at all: ten times cheaper than the line pattern on the
+#: chunks that have none (a chat stream with include_usage says ``"usage": null`` in each).
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
 
 def field(obj: object, name: str) -> Any:
@@ -172,7 +175,7 @@ class StreamParser:
         buf = self._buf + chunk if self._buf else chunk
         cut = buf.rfind(b"\n") + 1
         self._buf = buf[cut:]
-        if cut and b'"usage"' in buf:
+        if cut and _USAGE_OBJECT.search(buf, 0, cut) is not None:
             for match in _DATA_WITH_USAGE.finditer(buf, 0, cut):
                 self._event(json.loads(match.group(1)))
 
