@@ -328,11 +328,6 @@ _create_lock = threading.Lock()
 ATTRIBUTION = Attribution()
 
 
-def record_usage(found: Extracted) -> Usage:
-    """Record one response's usage for whatever test is running now (capture's entry point)."""
-    return ATTRIBUTION.tracker().add_extracted(found)
-
-
 def current_tracker() -> TokenTracker:
     return ATTRIBUTION.tracker()
 

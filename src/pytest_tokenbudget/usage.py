@@ -233,15 +233,3 @@ def add_into(table: dict[str, Usage], key: str, usage: Usage) -> None:
 
 def breakdown_to_dict(table: Mapping[str, Usage]) -> dict[str, dict[str, Any]]:
     return {key: table[key].to_dict() for key in sorted(table)}
-
-
-def breakdown_from_dict(data: object, what: str) -> dict[str, Usage]:
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{what} must be an object, got {type(data).__name__}")
-    out: dict[str, Usage] = {}
-    for key, value in data.items():
-        try:
-            out[str(key)] = Usage.from_dict(value)
-        except ValueError as exc:
-            raise ValueError(f"{what}[{key!r}]: {exc}") from None
-    return out
