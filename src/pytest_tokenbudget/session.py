@@ -203,8 +203,8 @@ class TokenBudgetSession:
     def count_running(self, usage: Usage) -> None:
         with self._running_lock:
             self.running += usage
-            if self.shared is not None:
-                self.shared.publish(self.running)
+            if self.shared is not None and ATTRIBUTION.before_request is not None:
+                self.shared.publish(self.running)  # read only by spend protection
 
     def install_protection(self) -> None:
         """Hook spend protection into capture only if it could refuse a request of this run:
