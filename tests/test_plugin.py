@@ -378,3 +378,19 @@ def test_plugin_registered_twice_counts_once(pytester: pytest.Pytester, dist: li
     result.assert_outcomes(passed=1)
     assert json.loads((pytester.path / "r.json").read_text())["totals"]["calls"] == 1
     assert result.stdout.str().count("= tokenbudget =") == 1
+
+
+def test_fixture_counts_and_records_text_offline(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_text(token_tracker):
+            assert token_tracker.count("hello world", encoding="cl100k_base") == 2
+            counted = token_tracker.record_text("hello world", model="gpt-4o", operation="prompt")
+            assert (counted.input_tokens, counted.output_tokens, counted.calls) == (2, 0, 1)
+            assert token_tracker.by_operation["prompt"].input_tokens == 2
+        """
+    )
+    pytester.runpytest("--tokenbudget-json=r.json").assert_outcomes(passed=1)
+    totals = json.loads((pytester.path / "r.json").read_text())["totals"]
+    assert (totals["input_tokens"], totals["calls"]) == (2, 1)
+    assert totals["cost_usd"] == 2 * 2.5 / 10**6  # gpt-4o input at $2.50 per million
