@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .pricing import PriceTable
+from .reports._fmt import usd
 from .tokenizer import count_tokens, encoding_name
 from .usage import Usage, check_count, pico_to_usd
 
@@ -227,7 +228,4 @@ def render_text(result: CountResult) -> str:
 
 
 def _money(pico: int | None) -> str:
-    if pico is None:
-        return "-"
-    usd = pico_to_usd(pico)
-    return f"${usd:.8f}" if usd < 0.01 else f"${usd:,.4f}"
+    return "-" if pico is None else usd(pico_to_usd(pico))

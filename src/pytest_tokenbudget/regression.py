@@ -20,7 +20,7 @@ from typing import Any
 from .baseline import Baseline, Report, TestRecord, sum_usage
 from .config import BY_KEY, METRICS, parse_percent
 from .tracker import Pricer
-from .usage import NO_MODEL, NO_OPERATION, Usage, pico_to_usd
+from .usage import NO_MODEL, NO_OPERATION, Usage, pico_to_usd, priced_at
 
 TOKEN_METRICS = ("total_tokens", "input_tokens", "output_tokens")
 DEFAULT_REGRESSION: float = BY_KEY["regression"].default
@@ -36,20 +36,6 @@ def parse_metric(value: str) -> str:
 
 
 # -- pricing ------------------------------------------------------------------------------------
-def _reprice(u: Usage, cost: int | None) -> Usage:
-    return Usage(
-        u.input_tokens,
-        u.output_tokens,
-        u.cache_read_tokens,
-        u.cache_write_tokens,
-        u.reasoning_tokens,
-        u.calls,
-        u.calls if cost is None else 0,
-        u.refused_calls,
-        cost or 0,
-    )
-
-
 def repriced(rec: TestRecord, pricer: Pricer) -> Usage:
     """The test's usage with its cost recomputed per model by ``pricer``.
 
@@ -60,7 +46,7 @@ def repriced(rec: TestRecord, pricer: Pricer) -> Usage:
     total = Usage()
     for model, u in by_model.items():
         cost = pricer.cost_pico(None if model == NO_MODEL else model, u) if u.calls else 0
-        total = total + _reprice(u, cost)
+        total = total + priced_at(u, cost)
     # by_model sums to the test's usage; keep the test's own token figures all the same.
     return Usage(
         rec.usage.input_tokens,

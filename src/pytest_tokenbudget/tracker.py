@@ -22,8 +22,8 @@ from .usage import (
     Usage,
     add_into,
     make_usage,
+    priced_at,
     usd_to_pico,
-    with_cost,
 )
 
 SESSION_BUCKET = "<session>"
@@ -185,11 +185,7 @@ class TokenTracker:
             cost_pico = self._pricer.cost_pico(
                 part.model, usage, cache_write_1h_tokens=part.cache_write_1h_tokens
             )
-        if cost_pico is None:
-            # a secondary pass (calls=0, e.g. an advisor iteration) still makes the cost unknown
-            unpriced = usage.calls or (1 if usage.total_tokens else 0)
-            return with_cost(usage, 0, unpriced)
-        return with_cost(usage, cost_pico, 0)
+        return priced_at(usage, cost_pico)
 
     def note(self, message: str) -> None:
         with self._lock:

@@ -181,6 +181,17 @@ def with_cost(usage: Usage, cost_pico: int, unpriced_calls: int) -> Usage:
     )
 
 
+def priced_at(usage: Usage, cost_pico: int | None) -> Usage:
+    """``usage`` with the cost a pricer gave it; None (unpriced) makes its cost unknown.
+
+    A secondary pass with tokens but no call of its own (``calls=0``, e.g. an advisor
+    iteration) still counts as one unpriced call, so the response never reads as $0.
+    """
+    if cost_pico is None:
+        return with_cost(usage, 0, usage.calls or (1 if usage.total_tokens else 0))
+    return with_cost(usage, cost_pico, 0)
+
+
 def make_usage(
     *,
     input_tokens: object = 0,
