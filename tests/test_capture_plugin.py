@@ -4,6 +4,7 @@ cassette replay)."""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,22 @@ def reply(i, **extra):
                    cache_read_tokens=100 * i, cache_write_tokens=i, reasoning_tokens=i)
     return {"x-fake-reply": json.dumps({**figures, **extra})}
 
+CLIENTS = []  # closed after each test: under -W error a socket left to the garbage
+              # collector raises ResourceWarning in whichever later test collects it
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while CLIENTS:
+        CLIENTS.pop().close()
+
 def oai():
-    return openai.OpenAI(base_url=URL + "/v1", api_key="k", max_retries=0)
+    CLIENTS.append(openai.OpenAI(base_url=URL + "/v1", api_key="k", max_retries=0))
+    return CLIENTS[-1]
 
 def ant():
-    return anthropic.Anthropic(base_url=URL, api_key="k", max_retries=0)
+    CLIENTS.append(anthropic.Anthropic(base_url=URL, api_key="k", max_retries=0))
+    return CLIENTS[-1]
 
 def test_openai_chat():
     oai().chat.completions.create(model="gpt-4o-mini", messages=MSGS, extra_headers=reply(1))
@@ -96,6 +108,7 @@ def test_report_equals_what_the_server_sent(
     pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
 ) -> None:
     pytester.makepyfile(test_inner=INNER)
+    gc.collect()  # this process's dropped clients: collected here, not inside the -W error run
     result = pytester.runpytest("--tokenbudget-json=report.json", "-W", "error", *dist)
     result.assert_outcomes(passed=TESTS)
     report = load(pytester.path / "report.json")
