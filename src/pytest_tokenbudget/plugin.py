@@ -12,6 +12,7 @@ from typing import Any, Callable
 import pytest
 
 from .config import SETTINGS, Setting, SettingsError, read_pyproject, resolve
+from .pricing import LazyPricer
 from .session import TokenBudgetSession
 from .tracker import ATTRIBUTION, TokenTracker
 
@@ -71,17 +72,15 @@ def _dest(setting: Setting) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER)
     if config.pluginmanager.has_plugin(SESSION_PLUGIN):  # registered twice: count once
         return
+    config.addinivalue_line("markers", MARKER)
     pyproject = config.rootpath / "pyproject.toml"
     cli = {s.key: config.getoption(_dest(s)) for s in SETTINGS if s.option is not None}
     try:
         settings = resolve(cli, read_pyproject(pyproject), str(pyproject))
     except SettingsError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
-    from .pricing import LazyPricer
-
     origin = f"[tool.tokenbudget.prices] of {pyproject}"
     try:
         pricer = LazyPricer(settings["prices"], origin)
