@@ -14,15 +14,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fakellm import FakeLLM, Reply, start
+from fakellm import FakeLLM, Reply, running
 
 
 @pytest.fixture(scope="session")
 def fake_llm() -> Iterator[FakeLLM]:
-    fake, server = start()
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with running() as fake:
+        yield fake
 
 
 @pytest.fixture

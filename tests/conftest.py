@@ -6,17 +6,15 @@ from typing import Iterator
 
 import pytest
 
-from fakellm import ENV, FakeLLM, start
+from fakellm import ENV, FakeLLM, running
 from pytest_tokenbudget import capture, tokenizer
 from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
 
 
 @pytest.fixture(scope="session")
 def _fake_llm_server() -> Iterator[FakeLLM]:
-    fake, server = start()
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with running() as fake:
+        yield fake
 
 
 @pytest.fixture

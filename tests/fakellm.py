@@ -18,6 +18,7 @@ import itertools
 import json
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
@@ -435,6 +436,17 @@ def _figures_of_openai(usage: dict[str, Any]) -> dict[str, int]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeLLM
+
+
+@contextmanager
+def running() -> Iterator[FakeLLM]:
+    """A started server, shut down on exit (the fixtures of tests/ and examples/ use it)."""
+    fake, server = start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def start() -> tuple[FakeLLM, _Server]:

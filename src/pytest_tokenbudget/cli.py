@@ -235,7 +235,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 # -- report -------------------------------------------------------------------------------------
 def add_report(sub: Any) -> None:
-    p = sub.add_parser("report", help="render a report as text or Markdown")
+    p = sub.add_parser("report", help="render a report as text, Markdown or HTML")
     p.add_argument("report", metavar="REPORT")
     p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
