@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 CHILD = r"""
 import os, sys
 from pytest_tokenbudget import baseline as B
+from pytest_tokenbudget.records import make_operation
 from pytest_tokenbudget.usage import Usage
 
 target, rounds, point = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -65,10 +66,10 @@ def baseline(version):
     tests = {}
     for i in range(3000):
         u = Usage(1000 + i + version, 50 * version, calls=1, cost_pico=123_456 * (i + version))
-        op = B.OperationRecord(u, {"gpt-4o-mini": u})
-        rec = B.TestRecord(u, {"gpt-4o-mini": u}, {"(none)": op})
+        op = make_operation(u, {"gpt-4o-mini": u})
+        rec = B.make_record(u, {"gpt-4o-mini": u}, {"(none)": op})
         tests[f"tests/test_big.py::test_case[{i}]"] = rec
-    tests["tests/test_big.py::version"] = B.TestRecord(Usage(version, calls=1, cost_pico=0))
+    tests["tests/test_big.py::version"] = B.make_record(Usage(version, calls=1, cost_pico=0))
     return B.Baseline(tests)
 
 for r in range(1, rounds + 1):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +88,15 @@ def test_missing_baseline_is_none_missing_report_is_error(tmp_path: Path) -> Non
         ("[]", "expected a JSON object, got list"),
         ('{"schema": "other/thing@1", "tests": {}}', "schema is 'other/thing@1'"),
         ('{"tests": {}}', "schema is None"),
-        ('{"schema": "pytest-tokenbudget/baseline@1"}', "tests must be an object, got NoneType"),
+        ('{"schema": "pytest-tokenbudget/baseline@1"}', "Object missing required field `tests`"),
         (
             '{"schema": "pytest-tokenbudget/baseline@1", "tests": {"t::a": {"input_tokens": -1}}}',
-            r"tests\['t::a'\]: input_tokens must be a non-negative integer, got -1",
+            r"tests\['t::a'\]\.input_tokens: Expected `int` >= 0, got -1",
         ),
         (
             '{"schema": "pytest-tokenbudget/baseline@1", "tests": {"t::a": {"by_model": '
             '{"gpt": {"output_tokens": "5"}}}}}',
-            r"tests\['t::a'\]\.by_model\['gpt'\]: output_tokens must be",
+            r"tests\['t::a'\]\.by_model\['gpt'\]\.output_tokens: Expected `int`, got `str`",
         ),
         (
             '{"schema": "pytest-tokenbudget/baseline@1", "tests": {"t::a": {"by_operation": '
@@ -138,7 +139,7 @@ def test_corrupt_report_names_fix(tmp_path: Path) -> None:
     doc = report_doc({"t::a": simple(5)})
     doc["passed"] = "yes"
     with pytest.raises(
-        BaselineError, match=r"r\.json: passed must be true or false.*--tokenbudget-json"
+        BaselineError, match=r"r\.json: passed: Expected `bool`, got `str`.*--tokenbudget-json"
     ):
         load_report(write(tmp_path / "r.json", doc))
 
@@ -280,12 +281,25 @@ def test_baseline_object_defaults() -> None:
     assert Baseline({}).totals == Usage()
 
 
-def test_dumps_matches_the_standard_library() -> None:
+def test_dumps_is_the_file_format() -> None:
+    """Sorted keys, 2-space indent and trailing newline, as json.dumps would lay it out.
+
+    Floats are the shortest text that reads back exactly, without exponent signs
+    (``0.000027``, ``1e300``), so the layout is compared with floats set aside.
+    """
     docs: list[Any] = [
         report_doc({"t::agent": AGENT, "t::é|`x`": simple(3, status="failed")}),
-        {"b": [1, 2.5, None, True, False, [], {}, {"z": '\u2028\n"q"'}], "a": 1e300, "c": -0.0},
+        {"b": [1, 2, None, True, False, [], {}, {"z": '\u2028\n"q"'}], "a": 10**30, "c": "x"},
         [],
         "text",
     ]
     for doc in docs:
-        assert dumps(doc) == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        assert json.loads(dumps(doc)) == doc  # floats read back exactly
+        layout = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        assert re.sub(r"-?[0-9.]+(e[-+]?[0-9]+)?", "N", dumps(doc)) == re.sub(
+            r"-?[0-9.]+(e[-+]?[0-9]+)?", "N", layout
+        )
+    assert dumps({"cost_usd": 2.7e-05, "big": 1e300}) == (
+        '{\n  "big": 1e300,\n  "cost_usd": 0.000027\n}\n'
+    )
+    assert json.loads(dumps({"x": 2.7e-05}))["x"] == 2.7e-05

@@ -4,7 +4,12 @@ from typing import Any
 
 import pytest
 
-from pytest_tokenbudget.baseline import Baseline, TestRecord, baseline_from_report, report_from_dict
+from pytest_tokenbudget.baseline import (
+    Baseline,
+    baseline_from_report,
+    make_record,
+    report_from_dict,
+)
 from pytest_tokenbudget.regression import compare, explain, is_regression, parse_percent
 from pytest_tokenbudget.usage import Usage
 from reportfactory import make_test, report_doc, simple
@@ -172,11 +177,11 @@ def test_cost_metric_floor_uses_tokens_and_unpriced_is_not_compared() -> None:
 
 
 def test_explain_without_breakdowns_and_new_model() -> None:
-    old = TestRecord(Usage(100, 10, calls=1))
-    new = TestRecord(Usage(300, 10, calls=1))
+    old = make_record(Usage(100, 10, calls=1))
+    new = make_record(Usage(300, 10, calls=1))
     assert explain(old, new) == ("+200 input ((unknown))",)
-    old2 = TestRecord(Usage(100, 0, calls=1), {"a": Usage(100, 0, calls=1)})
-    new2 = TestRecord(
+    old2 = make_record(Usage(100, 0, calls=1), {"a": Usage(100, 0, calls=1)})
+    new2 = make_record(
         Usage(150, 0, calls=2), {"a": Usage(100, 0, calls=1), "b": Usage(50, 0, calls=1)}
     )
     assert explain(old2, new2) == ("+50 input (b) (new)", "calls 1 -> 2")

@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from .usage import PICO_PER_USD, Usage
+from .usage import PICO_PER_USD, TokenCounts, Usage
 
 if TYPE_CHECKING:
     from .tracker import Pricer
@@ -60,7 +60,7 @@ class Rates:
     long_context: Rates | None = None
     long_context_above: int | None = None
 
-    def for_usage(self, usage: Usage) -> Rates:
+    def for_usage(self, usage: TokenCounts) -> Rates:
         """The long-context rates when a call's input is over the threshold.
 
         For usage summed over several calls the average input per call decides.
@@ -74,23 +74,38 @@ class Rates:
             return lc
         return self
 
-    def cost_pico(self, usage: Usage, *, cache_write_1h_tokens: int = 0) -> int | None:
-        """Exact cost of ``usage``, or None when it needs a rate this entry does not have."""
-        rates = self.for_usage(usage)
-        write_1h = min(cache_write_1h_tokens, usage.cache_write_tokens)
-        uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+    def cost_pico(self, usage: TokenCounts, *, cache_write_1h_tokens: int = 0) -> int | None:
+        """Exact cost of ``usage``, or None when it needs a rate this entry does not have.
+
+        This runs once per call captured, and once per test and model when a comparison
+        reprices 100,000-test files.
+        """
+        rates = self if self.long_context is None else self.for_usage(usage)
+        read, write, output = usage.cache_read_tokens, usage.cache_write_tokens, usage.output_tokens
+        write_1h = min(cache_write_1h_tokens, write) if cache_write_1h_tokens else 0
+        uncached = usage.input_tokens - read - write
+        # Part by part, written out: twice as fast as a loop over (tokens, rate) pairs.
         total = 0
-        for tokens, rate in (
-            (uncached, rates.input),
-            (usage.cache_read_tokens, rates.cache_read),
-            (usage.cache_write_tokens - write_1h, rates.cache_write),
-            (write_1h, rates.cache_write_1h),
-            (usage.output_tokens, rates.output),
-        ):
-            if tokens:
-                if rate is None:
-                    return None
-                total += tokens * rate
+        if uncached:
+            if rates.input is None:
+                return None
+            total += uncached * rates.input
+        if read:
+            if rates.cache_read is None:
+                return None
+            total += read * rates.cache_read
+        if write - write_1h:
+            if rates.cache_write is None:
+                return None
+            total += (write - write_1h) * rates.cache_write
+        if write_1h:
+            if rates.cache_write_1h is None:
+                return None
+            total += write_1h * rates.cache_write_1h
+        if output:
+            if rates.output is None:
+                return None
+            total += output * rates.output
         return total
 
     def to_usd_per_mtok(self) -> dict[str, float]:
@@ -206,7 +221,7 @@ def load_table() -> TableData:
 
 
 # -- the pricer -------------------------------------------------------------------------------
-GenaiCost = Callable[[str, Usage, int], "int | None"]
+GenaiCost = Callable[[str, TokenCounts, int], "int | None"]
 
 
 class PriceTable:
@@ -259,7 +274,7 @@ class PriceTable:
         return None if name is None else self.models[name]
 
     def cost_pico(
-        self, model: str | None, usage: Usage, *, cache_write_1h_tokens: int = 0
+        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
         if model is None:
             return None
@@ -337,7 +352,7 @@ def genai_fallback() -> GenaiCost | None:
         return None
     known: dict[str, bool] = {}
 
-    def cost(model: str, usage: Usage, cache_write_1h_tokens: int) -> int | None:
+    def cost(model: str, usage: TokenCounts, cache_write_1h_tokens: int) -> int | None:
         if known.get(model) is False:
             return None
         try:
@@ -353,7 +368,7 @@ def genai_fallback() -> GenaiCost | None:
     return cost
 
 
-def genai_cost_pico(model: str, usage: Usage, cache_write_1h_tokens: int = 0) -> int:
+def genai_cost_pico(model: str, usage: TokenCounts, cache_write_1h_tokens: int = 0) -> int:
     """Cost per genai-prices, rounded to the picodollar; LookupError for a model it lacks."""
     import warnings
 
@@ -481,6 +496,6 @@ class LazyPricer:
         return self._pricer
 
     def cost_pico(
-        self, model: str | None, usage: Usage, *, cache_write_1h_tokens: int = 0
+        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
         return self.get().cost_pico(model, usage, cache_write_1h_tokens=cache_write_1h_tokens)

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
-from .baseline import Baseline, Report, TestRecord, sum_usage
+from .baseline import COUNT_GETTERS, Baseline, Report, TestRecord, check_breakdowns
 from .config import BY_KEY, METRICS, parse_percent
+from .fileformat import FIX_BASELINE, FIX_REPORT
+from .pricing import LazyPricer, PriceTable
 from .tracker import Pricer
-from .usage import NO_MODEL, NO_OPERATION, Usage, pico_to_usd, priced_at
+from .usage import NO_MODEL, NO_OPERATION, TokenCounts, Usage, pico_to_usd
+from .usage import _usage as fast_usage
 
 TOKEN_METRICS = ("total_tokens", "input_tokens", "output_tokens")
 DEFAULT_REGRESSION: float = BY_KEY["regression"].default
@@ -36,29 +40,66 @@ def parse_metric(value: str) -> str:
 
 
 # -- pricing ------------------------------------------------------------------------------------
-def repriced(rec: TestRecord, pricer: Pricer) -> Usage:
-    """The test's usage with its cost recomputed per model by ``pricer``.
+Cost = tuple[int, int]  # (picodollars of the priced calls, unpriced calls)
+
+
+def recorded_cost(rec: TestRecord) -> Cost:
+    return rec.cost_pico, rec.unpriced_calls
+
+
+class Repricer:
+    """Tests' costs recomputed per model by ``pricer``, each model's rates looked up once.
 
     The files do not keep Anthropic 1-hour cache writes apart, so they are priced as ordinary
-    cache writes here.
+    cache writes here. A model that cannot be priced makes its calls unpriced (never $0).
     """
-    by_model = rec.by_model or {NO_MODEL: rec.usage}
-    total = Usage()
-    for model, u in by_model.items():
-        cost = pricer.cost_pico(None if model == NO_MODEL else model, u) if u.calls else 0
-        total = total + priced_at(u, cost)
-    # by_model sums to the test's usage; keep the test's own token figures all the same.
-    return Usage(
-        rec.usage.input_tokens,
-        rec.usage.output_tokens,
-        rec.usage.cache_read_tokens,
-        rec.usage.cache_write_tokens,
-        rec.usage.reasoning_tokens,
-        rec.usage.calls,
-        total.unpriced_calls,
-        rec.usage.refused_calls,
-        total.cost_pico,
+
+    def __init__(self, pricer: Pricer) -> None:
+        self._pricer = pricer.get() if isinstance(pricer, LazyPricer) else pricer
+        self._of: dict[str, Callable[[TokenCounts], int | None]] = {}
+
+    def _price_of(self, model: str) -> Callable[[TokenCounts], int | None]:
+        name = None if model == NO_MODEL else model
+        pricer = self._pricer
+        rates = pricer.rates(name) if name and isinstance(pricer, PriceTable) else None
+        price = rates.cost_pico if rates is not None else partial(pricer.cost_pico, name)
+        self._of[model] = price
+        return price
+
+    def __call__(self, rec: TestRecord) -> Cost:
+        cost = unpriced = 0
+        of = self._of
+        for model, u in (rec.by_model or {NO_MODEL: rec}).items():
+            if u.calls:
+                pico = (of.get(model) or self._price_of(model))(u)
+                if pico is None:
+                    unpriced += u.calls
+                else:
+                    cost += pico
+        return cost, unpriced
+
+
+def with_test_cost(rec: TestRecord, cost: Cost) -> Usage:
+    """The test's usage with ``cost``."""
+    return fast_usage(
+        rec.input_tokens,
+        rec.output_tokens,
+        rec.cache_read_tokens,
+        rec.cache_write_tokens,
+        rec.reasoning_tokens,
+        rec.calls,
+        cost[1],
+        rec.refused_calls,
+        cost[0],
     )
+
+
+def _total(recs: list[TestRecord], costs: list[Cost]) -> Usage:
+    """Exact sum of ``recs`` with their (recomputed) costs, without a Usage per test."""
+    counts = [sum(map(get, recs)) for get in COUNT_GETTERS]
+    counts[6] = sum(unpriced for _, unpriced in costs)  # unpriced_calls, as recomputed
+    counts.append(sum(pico for pico, _ in costs))  # cost_pico
+    return Usage(*counts)
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -248,7 +289,8 @@ def is_regression(
     b, a = _exact(before, metric), _exact(after, metric)
     if b is None or a is None or a <= b:
         return False
-    if a <= b * (1 + as_fraction(pct)):
+    ratio = as_fraction(pct)  # a <= b * (1 + pct), in integers
+    if a * ratio.denominator <= b * (ratio.denominator + ratio.numerator):
         return False
     grown = _growth_for_floor(before, after, metric)
     return grown is None or grown >= min_tokens
@@ -280,45 +322,71 @@ def compare(
     result = Comparison(metric, regression, min_tokens)
     result.costs = "recomputed" if pricer is not None else "recorded"
 
-    def usage_of(rec: TestRecord) -> Usage:
-        return repriced(rec, pricer) if pricer is not None else rec.usage
-
-    before_all: list[Usage] = []
-    after_all: list[Usage] = []
-    common_before: list[Usage] = []
-    common_after: list[Usage] = []
-    unpriced: set[str] = set()
-    for nodeid, new_rec in new_tests.items():
-        after = usage_of(new_rec)
-        after_all.append(after)
-        old_rec = old_tests.get(nodeid)
-        if old_rec is None:
+    price = Repricer(pricer) if pricer is not None else recorded_cost
+    # A 100,000-test comparison spends its time here: one pass pricing the current tests, one
+    # pairing them with the baseline's; a test whose figures did not move costs one check.
+    after_costs = list(map(price, new_tests.values()))
+    before_of: dict[str, Cost] = {}
+    changed: list[tuple[str, TestRecord, TestRecord, Cost, Cost]] = []
+    old_get = old_tests.get
+    for (nodeid, new), after_cost in zip(new_tests.items(), after_costs):
+        old = old_get(nodeid)
+        if old is None:
             result.new.append(nodeid)
-            continue
-        before = usage_of(old_rec)
-        common_before.append(before)
-        common_after.append(after)
-        if metric == "cost_usd" and (before.unpriced_calls or after.unpriced_calls):
-            unpriced.add(nodeid)
-        if before is after:
-            continue
+        elif (
+            old.input_tokens == new.input_tokens
+            and old.output_tokens == new.output_tokens
+            and old.calls == new.calls
+            and old.unpriced_calls == new.unpriced_calls
+            and old.cost_usd == new.cost_usd
+            and old.by_model == new.by_model
+        ):  # equal in every figure the rule or the recomputed cost reads
+            before_of[nodeid] = after_cost
+        else:
+            before_cost = before_of[nodeid] = price(old)
+            changed.append((nodeid, old, new, before_cost, after_cost))
+    for nodeid, old, new, before_cost, after_cost in changed:
+        before = with_test_cost(old, before_cost)
+        after = with_test_cost(new, after_cost)
         if is_regression(before, after, metric, pct, min_tokens):
-            details = explain(old_rec, new_rec, metric)
+            try:
+                details = explain(old, new, metric)
+            except ValueError:  # a breakdown the lazy load did not check: name file and field
+                check_breakdowns({nodeid: old}, baseline.path or "<baseline>", FIX_BASELINE)
+                check_breakdowns({nodeid: new}, current.path or "<report>", FIX_REPORT)
+                raise
             result.regressions.append(TestChange(nodeid, metric, before, after, details))
         elif _is_improvement(before, after, metric, min_tokens):
             result.improvements.append(TestChange(nodeid, metric, before, after))
-    for nodeid, old_rec in old_tests.items():
-        before = usage_of(old_rec)
-        before_all.append(before)
-        if nodeid not in new_tests:
-            result.missing.append(nodeid)
+    if len(before_of) == len(old_tests):  # every baseline test ran: no second pass
+        old_recs, before_costs = list(map(old_tests.__getitem__, before_of)), [*before_of.values()]
+    else:
+        old_recs, before_costs = list(old_tests.values()), []
+        for nodeid, old in old_tests.items():
+            cost = before_of.get(nodeid)
+            if cost is None:
+                result.missing.append(nodeid)
+                cost = price(old)
+            before_costs.append(cost)
+    after_of = dict(zip(new_tests, after_costs))
+    if metric == "cost_usd":
+        unpriced = {n for n, cost in before_of.items() if cost[1] or after_of[n][1]}
+        result.unpriced = sorted(unpriced)
     result.new.sort()
     result.missing.sort()
-    result.unpriced = sorted(unpriced)
-    result.baseline_totals = sum_usage(before_all)
-    result.current_totals = sum_usage(after_all)
-    result.common_before = sum_usage(common_before)
-    result.common_after = sum_usage(common_after)
+    result.baseline_totals = _total(old_recs, before_costs)
+    result.current_totals = _total(list(new_tests.values()), after_costs)
+    # Usually every test is on both sides: the common sums are then the totals.
+    result.common_before = (
+        result.baseline_totals
+        if len(before_of) == len(old_tests)
+        else _total([old_tests[n] for n in before_of], list(before_of.values()))
+    )
+    result.common_after = (
+        result.current_totals
+        if len(before_of) == len(new_tests)
+        else _total([new_tests[n] for n in before_of], [after_of[n] for n in before_of])
+    )
     result.total_regressed = is_regression(
         result.common_before, result.common_after, metric, pct, min_tokens
     )
@@ -410,8 +478,8 @@ def explain(old: TestRecord, new: TestRecord, metric: str = DEFAULT_METRIC) -> t
     details = [text for _, text in grown[:3]]
     if len(grown) > 3:
         details.append(f"{len(grown) - 3} more")
-    if old.usage.calls != new.usage.calls:
-        details.append(f"calls {old.usage.calls:,} -> {new.usage.calls:,}")
+    if old.calls != new.calls:
+        details.append(f"calls {old.calls:,} -> {new.calls:,}")
     return tuple(details)
 
 
@@ -421,6 +489,7 @@ __all__ = [
     "DEFAULT_REGRESSION_MIN",
     "METRICS",
     "Comparison",
+    "Repricer",
     "TestChange",
     "compare",
     "describe_change",
@@ -430,5 +499,4 @@ __all__ = [
     "is_regression",
     "parse_metric",
     "parse_percent",
-    "repriced",
 ]

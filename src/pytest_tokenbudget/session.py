@@ -317,7 +317,7 @@ class TokenBudgetSession:
             append_history(root / self.settings["history"], self.report)
         if self.settings["update_baseline"]:
             updated = update_baseline(self.baseline, baseline_from_report(this_run))
-            write_json_atomic(self.baseline_path, updated.to_dict())
+            write_json_atomic(self.baseline_path, updated.to_doc())
             self.baseline_written = len(updated.tests)
 
     def pricing_info(self) -> dict[str, str]:

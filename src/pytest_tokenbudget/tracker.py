@@ -19,6 +19,7 @@ from .usage import (
     NO_OPERATION,
     Extracted,
     Part,
+    TokenCounts,
     Usage,
     add_into,
     make_usage,
@@ -31,14 +32,14 @@ SESSION_BUCKET = "<session>"
 
 class Pricer(Protocol):
     def cost_pico(
-        self, model: str | None, usage: Usage, *, cache_write_1h_tokens: int = 0
+        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
         """Cost of ``usage`` on ``model`` in picodollars, or None when the model is unpriced."""
 
 
 class _NoPrices:
     def cost_pico(
-        self, model: str | None, usage: Usage, *, cache_write_1h_tokens: int = 0
+        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
         return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 PICO_PER_USD = 10**12
 
@@ -24,6 +24,24 @@ TOKEN_FIELDS = (
 )
 #: Integer fields serialised in a usage record besides the token fields.
 COUNT_FIELDS = ("calls", "unpriced_calls", "refused_calls")
+
+
+class TokenCounts(Protocol):
+    """What pricing reads of a usage: a Usage, or a file record (records.Figures)."""
+
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def reasoning_tokens(self) -> int: ...
+    @property
+    def calls(self) -> int: ...
+
 
 NO_MODEL = "(unknown)"
 NO_OPERATION = "(none)"

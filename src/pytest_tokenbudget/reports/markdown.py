@@ -175,7 +175,8 @@ def render_markdown(
 
     by_model: dict[str, Usage] = {}
     for rec in report.tests.values():
-        for model, u in rec.by_model.items():
+        for model, f in rec.by_model.items():
+            u = f.usage
             by_model[model] = by_model[model] + u if model in by_model else u
     if by_model:
         lines += ["", "### By model", ""]

@@ -1,0 +1,190 @@
+"""The usage records of report and baseline files, as msgspec types (pure).
+
+A 100,000-test report is about 157 MB of JSON. Decoding it into these frozen, untracked structs
+validates every figure in C (a count is a non-negative int, never a bool or a float; a cost is a
+non-negative number or null) at several times the speed of ``json.loads`` alone, and the gate
+then works on them directly instead of building a :class:`~pytest_tokenbudget.usage.Usage` per
+record. Each test's ``by_operation`` is kept as its raw JSON (syntax checked) and decoded when a
+regression is explained or the file is fully checked; see :func:`check_operations`.
+
+No ``from __future__ import annotations`` here: msgspec reads these annotations at run time, on
+every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
+"""
+
+from typing import Annotated, Any, Dict, Mapping, Optional, Union
+
+import msgspec
+from msgspec import UNSET, Raw, UnsetType
+
+from .usage import NO_MODEL, NO_OPERATION, PICO_PER_USD, Usage, usd_to_pico
+from .usage import _usage as fast_usage
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Dollars = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Figures(msgspec.Struct, frozen=True, gc=False):
+    """One usage record as the files store it (PRODUCT.md "Usage numbers").
+
+    ``total_tokens`` and ``cost_usd`` may be absent in a hand-written file; when present,
+    ``total_tokens`` must be input + output and a null ``cost_usd`` needs an unpriced call.
+    """
+
+    input_tokens: Count = 0
+    output_tokens: Count = 0
+    cache_read_tokens: Count = 0
+    cache_write_tokens: Count = 0
+    reasoning_tokens: Count = 0
+    calls: Count = 0
+    unpriced_calls: Count = 0
+    refused_calls: Count = 0
+    total_tokens: Union[Count, UnsetType] = UNSET
+    cost_usd: Union[Dollars, UnsetType, None] = UNSET
+
+    def __post_init__(self) -> None:
+        total = self.total_tokens
+        if total is not UNSET and total != self.input_tokens + self.output_tokens:
+            raise ValueError(
+                f"total_tokens {total!r} != input_tokens + output_tokens "
+                f"({self.input_tokens + self.output_tokens})"
+            )
+        if self.cost_usd is None and self.calls and not self.unpriced_calls:
+            raise ValueError("cost_usd is null but unpriced_calls is 0")
+
+    @property
+    def cost_pico(self) -> int:
+        """The recorded cost in picodollars (0 when null or absent)."""
+        cost = self.cost_usd
+        return 0 if cost is None or cost is UNSET else dollars_to_pico(cost)
+
+    @property
+    def usage(self) -> Usage:
+        return fast_usage(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+            self.calls,
+            self.unpriced_calls,
+            self.refused_calls,
+            self.cost_pico,
+        )
+
+
+def _fields(usage: Usage) -> Dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "calls": usage.calls,
+        "unpriced_calls": usage.unpriced_calls,
+        "refused_calls": usage.refused_calls,
+        "total_tokens": usage.total_tokens,
+        "cost_usd": usage.cost_usd,
+    }
+
+
+def figures(usage: Usage) -> Figures:
+    """``usage`` as a file record."""
+    return Figures(**_fields(usage))
+
+
+def dollars_to_pico(cost: float) -> int:
+    """A file's float dollars as the integer picodollars they were written from."""
+    if cost < 1e3:
+        scaled = cost * PICO_PER_USD
+        pico = round(scaled)
+        if abs(scaled - pico) < 1e-3:  # clearly a whole picodollar: skip the Decimal round trip
+            return pico
+    return usd_to_pico(cost)
+
+
+class OperationRecord(Figures, frozen=True, gc=False):
+    """Usage of one operation of one test, split by model."""
+
+    by_model: Dict[str, Figures] = {}
+
+
+_operations = msgspec.json.Decoder(Dict[str, OperationRecord])
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+class TestRecord(Figures, frozen=True, gc=False):
+    """Usage of one test with the breakdowns that explain a regression.
+
+    ``status`` and ``budget`` are a report's; a baseline's records leave them unset.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    by_model: Dict[str, Figures] = {}
+    operations: Raw = msgspec.field(name="by_operation", default=Raw(b"{}"))
+    budget: Union[Dict[str, Any], UnsetType, None] = UNSET
+    status: Union[str, UnsetType, None] = UNSET
+
+    @property
+    def by_operation(self) -> Dict[str, OperationRecord]:
+        """The per-operation breakdown, decoded (ValueError naming the field when invalid)."""
+        return _operations.decode(self.operations)
+
+    def cells(self) -> Dict[tuple[str, str], Usage]:
+        """(operation, model) -> usage; falls back to coarser data when breakdowns are absent."""
+        out: Dict[tuple[str, str], Usage] = {}
+        by_operation = self.by_operation
+        if by_operation:
+            for op, rec in by_operation.items():
+                if rec.by_model:
+                    for model, u in rec.by_model.items():
+                        out[(op, model)] = u.usage
+                else:
+                    out[(op, NO_MODEL)] = rec.usage
+        elif self.by_model:
+            for model, u in self.by_model.items():
+                out[(NO_OPERATION, model)] = u.usage
+        elif self.usage:
+            out[(NO_OPERATION, NO_MODEL)] = self.usage
+        return out
+
+    def for_baseline(self) -> "TestRecord":
+        """This record without the report-only fields."""
+        if self.status is UNSET and self.budget is UNSET:
+            return self
+        return msgspec.structs.replace(self, status=UNSET, budget=UNSET)
+
+
+def make_operation(usage: Usage, by_model: Optional[Mapping[str, Usage]] = None) -> OperationRecord:
+    models = {m: figures(u) for m, u in (by_model or {}).items()}
+    return OperationRecord(**_fields(usage), by_model=models)
+
+
+def make_record(
+    usage: Usage,
+    by_model: Optional[Mapping[str, Usage]] = None,
+    by_operation: Optional[Mapping[str, OperationRecord]] = None,
+    *,
+    status: Union[str, UnsetType, None] = UNSET,
+    budget: Union[Mapping[str, Any], UnsetType, None] = UNSET,
+) -> TestRecord:
+    """A record built in memory (a merge of overlapping shards, a ``--stat`` baseline, tests)."""
+    return TestRecord(
+        **_fields(usage),
+        by_model={m: figures(u) for m, u in (by_model or {}).items()},
+        operations=Raw(_encoder.encode(dict(by_operation or {}))),
+        budget=dict(budget) if isinstance(budget, Mapping) else budget,
+        status=status,
+    )
+
+
+def check_operations(tests: Mapping[str, TestRecord]) -> None:
+    """Decode every test's ``by_operation``; ValueError naming the first bad test and field."""
+    from .fileformat import explain
+
+    for nodeid, rec in tests.items():
+        try:
+            rec.by_operation  # noqa: B018 - decoding is the check
+        except msgspec.DecodeError:
+            where = f"tests[{nodeid!r}].by_operation"
+            raise ValueError(explain(rec.operations, Dict[str, OperationRecord], where)) from None
