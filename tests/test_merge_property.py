@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_tokenbudget.baseline import dumps, merge_reports, report_from_dict
+from pytest_tokenbudget.baseline import (
+    dumps,
+    load_report,
+    merge_reports,
+    report_from_dict,
+    write_json_atomic,
+)
+from pytest_tokenbudget.shards import merge_files
 from pytest_tokenbudget.usage import Usage
 from reportfactory import report_doc
 
@@ -49,11 +60,9 @@ suites = st.dictionaries(
 )
 
 
-@settings(derandomize=True, max_examples=150, deadline=None)
-@given(suite=suites, data=st.data())
-def test_merge_of_any_split_equals_unsplit(suite: dict[str, Any], data: st.DataObject) -> None:
-    tests = {nodeid: entry(u, model) for nodeid, (u, model) in suite.items()}
-    n_shards = data.draw(st.integers(1, 6), label="shards")
+def split(tests: dict[str, Any], data: st.DataObject, most: int) -> list[dict[str, Any]]:
+    """The tests dealt to 1..most shards at random."""
+    n_shards = data.draw(st.integers(1, most), label="shards")
     assignment = data.draw(
         st.lists(st.integers(0, n_shards - 1), min_size=len(tests), max_size=len(tests)),
         label="assignment",
@@ -61,6 +70,14 @@ def test_merge_of_any_split_equals_unsplit(suite: dict[str, Any], data: st.DataO
     shards: list[dict[str, Any]] = [{} for _ in range(n_shards)]
     for (nodeid, test), shard in zip(tests.items(), assignment):
         shards[shard][nodeid] = test
+    return shards
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(suite=suites, data=st.data())
+def test_merge_of_any_split_equals_unsplit(suite: dict[str, Any], data: st.DataObject) -> None:
+    tests = {nodeid: entry(u, model) for nodeid, (u, model) in suite.items()}
+    shards = split(tests, data, most=6)
 
     def through_file(doc: dict[str, Any], name: str) -> Any:
         return report_from_dict(json.loads(dumps(doc)), name)
@@ -76,3 +93,27 @@ def test_merge_of_any_split_equals_unsplit(suite: dict[str, Any], data: st.DataO
     # and once more through the file format
     again = through_file(merged.to_dict(), "merged")
     assert again.to_dict()["totals"] == whole.to_dict()["totals"]
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(suite=suites, data=st.data())
+def test_merge_files_writes_what_the_in_memory_merge_writes(
+    suite: dict[str, Any], data: st.DataObject
+) -> None:
+    """The file-to-file merge (records copied as text) gives the same bytes, any split."""
+    tests = {nodeid: entry(u, model) for nodeid, (u, model) in suite.items()}
+    tests["<session>"] = {**entry(Usage(1, 2, calls=1), "gpt-4o"), "status": "session"}
+    shards = split(tests, data, most=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, shard in enumerate(shards):
+            paths.append(os.path.join(tmp, f"shard{i}.json"))
+            write_json_atomic(paths[-1], report_doc(shard))
+        merge_files(paths, os.path.join(tmp, "files.json"), parallel=False)
+        in_memory = merge_reports([load_report(p) for p in paths])
+        write_json_atomic(os.path.join(tmp, "memory.json"), in_memory.to_doc())
+        texts = [
+            re.sub(rb'"created": "[^"]*"', b"", Path(tmp, name).read_bytes())
+            for name in ("files.json", "memory.json")
+        ]
+    assert texts[0] == texts[1]

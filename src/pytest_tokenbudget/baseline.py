@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from operator import attrgetter
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import msgspec
 from msgspec import UNSET
@@ -29,6 +29,7 @@ from .fileformat import (
     BaselineError,
     Document,
     ReportDoc,
+    check_tests,
     decode,
     encode,
     read,
@@ -42,6 +43,7 @@ from .records import (
     figures,
     make_operation,
     make_record,
+    total_cost_pico,
 )
 from .usage import Usage
 
@@ -64,7 +66,6 @@ STATS = ("max", "median")
 
 _FIELD_GETTERS = [attrgetter(name) for name in Usage.__dataclass_fields__]
 COUNT_GETTERS = _FIELD_GETTERS[:-1]  # all but cost_pico
-_cost_pico = attrgetter("cost_pico")
 
 
 def sum_usage(usages: Iterable[Usage]) -> Usage:
@@ -77,7 +78,7 @@ def sum_figures(records: Iterable[Figures]) -> Usage:
     """Exact sum of file records (their recorded costs), without a Usage per record."""
     items = records if isinstance(records, list) else list(records)
     sums = [sum(map(get, items)) for get in COUNT_GETTERS]
-    sums.append(sum(map(_cost_pico, items)))
+    sums.append(total_cost_pico(items))
     return Usage(*sums)
 
 
@@ -200,7 +201,7 @@ def _load(path: str | os.PathLike[str], expected: Any, check: bool) -> Any:
         raise BaselineError(f"{name}: cannot read {what} ({exc.strerror or exc})") from None
     doc = decode(data, expected, name, fix)
     if check:
-        check_breakdowns(doc.tests, name, fix)
+        check_tests(data, name, fix)
     return doc
 
 
@@ -339,23 +340,36 @@ def merge_reports(reports: Sequence[Report], *, allow_overlap: bool = False) -> 
     A test id in two shards means the split was wrong (or a report was passed twice) and its
     usage would count twice: refused unless ``allow_overlap``, which sums it. The ``<session>``
     buckets (usage outside tests, one per shard process) are always summed.
+    (:func:`pytest_tokenbudget.shards.merge_files` does the same file to file, faster.)
     """
     if not reports:
         raise ValueError("merge_reports needs at least one report")
-    tests: dict[str, TestRecord] = {}
+    names = [r.path or f"report #{i + 1}" for i, r in enumerate(reports)]
+    combined = combine(zip(names, (r.tests for r in reports)), allow_overlap, add_records)
+    return merged_report(reports, combined, sum_figures(combined.values()))
+
+
+T = TypeVar("T")
+
+
+def combine(
+    shards: Iterable[tuple[str, Mapping[str, T]]],
+    allow_overlap: bool,
+    add: Callable[[T, T], T],
+) -> dict[str, T]:
+    """The tests of all shards; a test in several is refused, or summed with ``add``."""
+    tests: dict[str, T] = {}
     owner: dict[str, str] = {}
     overlaps: dict[str, list[str]] = {}
-    for index, report in enumerate(reports):
-        name = report.path or f"report #{index + 1}"
-        for nodeid, rec in report.tests.items():
+    for name, shard_tests in shards:
+        for nodeid, rec in shard_tests.items():
             if nodeid not in tests:
                 tests[nodeid] = rec
                 owner[nodeid] = name
-                continue
-            if nodeid != SESSION_BUCKET and not allow_overlap:
+            elif nodeid != SESSION_BUCKET and not allow_overlap:
                 overlaps.setdefault(nodeid, [owner[nodeid]]).append(name)
-                continue
-            tests[nodeid] = _add_records(tests[nodeid], rec)
+            else:
+                tests[nodeid] = add(tests[nodeid], rec)
     if overlaps:
         first = sorted(overlaps)[:3]
         shown = "; ".join(f"{n} in {' and '.join(overlaps[n])}" for n in first)
@@ -365,26 +379,31 @@ def merge_reports(reports: Sequence[Report], *, allow_overlap: bool = False) -> 
             "Shards must not share tests (their usage would count twice); check the split, "
             "or pass --allow-overlap to add them up"
         )
-    violations = [v for r in reports for v in r.violations]
+    return tests
+
+
+def merged_report(shards: Sequence[Any], tests: dict[str, Any], totals: Usage) -> Report:
+    """The merged report of ``shards`` (reports, or documents with the same fields)."""
+    violations = [v for r in shards for v in r.violations]
     notes: list[str] = []
-    for r in reports:
+    for r in shards:
         notes.extend(n for n in r.notes if n not in notes)
-    pricings = {json.dumps(r.pricing, sort_keys=True) for r in reports}
+    pricings = {json.dumps(r.pricing, sort_keys=True) for r in shards}
     if len(pricings) > 1:
         notes.append(
             "merged reports were priced with different price tables: " + ", ".join(sorted(pricings))
         )
     notes.append(
-        f"merged from {len(reports)} reports; run `tokenbudget compare` for the baseline comparison"
+        f"merged from {len(shards)} reports; run `tokenbudget compare` for the baseline comparison"
     )
     return Report(
         tests=tests,
-        totals=sum_figures(tests.values()),
+        totals=totals,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         baseline=None,
         violations=violations,
-        pricing=dict(reports[0].pricing),
-        passed=all(r.passed for r in reports),
+        pricing=dict(shards[0].pricing),
+        passed=all(r.passed for r in shards),
         notes=notes,
     )
 
@@ -396,7 +415,7 @@ def _add(a: Mapping[str, Figures], b: Mapping[str, Figures]) -> dict[str, Usage]
     return out
 
 
-def _add_records(a: TestRecord, b: TestRecord) -> TestRecord:
+def add_records(a: TestRecord, b: TestRecord) -> TestRecord:
     by_operation = a.by_operation
     for op, rec in b.by_operation.items():
         mine = by_operation.get(op)

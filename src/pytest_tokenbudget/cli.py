@@ -25,20 +25,15 @@ from .baseline import (
     load_baseline,
     load_baseline_or_report,
     load_report,
-    merge_reports,
     update_baseline,
     write_json_atomic,
 )
-from .config import Settings, SettingsError, read_pyproject, resolve
-from .regression import (
-    DEFAULT_METRIC,
-    METRICS,
-    compare,
-    parse_percent,
-)
+from .config import BY_KEY, METRICS, Settings, SettingsError, parse_percent, read_pyproject, resolve
 from .reports import _fmt
-from .reports.compare_text import render_comparison, summary_lines, verdict
-from .reports.text import summary_lines as text_summary_lines
+
+# The comparison and the renderers are imported by the commands that use them: `merge` of big
+# shards starts a second process, and every millisecond of start-up is paid twice.
+DEFAULT_METRIC: str = BY_KEY["regression_metric"].default
 
 if TYPE_CHECKING:
     from .pricing import PriceTable
@@ -153,6 +148,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "`tokenbudget baseline update REPORT` or `pytest --tokenbudget-update-baseline`"
         )
     report = load_report(args.report, check=False)
+    from .regression import compare
+    from .reports.compare_text import render_comparison
+
     result = compare(baseline, report, **rule(args, project_settings()))
     sys.stdout.write(render_comparison(result.to_dict(), limit=args.limit))
     return 1 if result.regressed else 0
@@ -225,11 +223,11 @@ def add_merge(sub: Any) -> None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    reports = [load_report(path) for path in args.reports]
-    merged = merge_reports(reports, allow_overlap=args.allow_overlap)
-    write_json_atomic(args.output, merged.to_doc())
+    from .shards import merge_files
+
+    merged, count = merge_files(args.reports, args.output, allow_overlap=args.allow_overlap)
     sys.stdout.write(
-        f"merged {len(reports)} reports into {args.output}: {len(merged.tests):,} tests, "
+        f"merged {len(args.reports)} reports into {args.output}: {count:,} tests, "
         f"{merged.totals.total_tokens:,} tokens, {merged.totals.calls:,} calls, "
         f"cost {_fmt.usd(merged.totals.cost_usd)}\n"
     )
@@ -259,6 +257,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         baseline = load_baseline_or_report(args.baseline)
         if baseline is None:
             raise UsageError(f"{args.baseline}: baseline file not found")
+        from .regression import compare
+
         summary = compare(baseline, report, **rule(args, project_settings())).to_dict()
     if args.format == "markdown":
         from .reports.markdown import render_markdown
@@ -281,6 +281,9 @@ def render_text(report: Report, summary: Any = None, *, top: int = 10) -> str:
     lines = [
         f"tokenbudget report: {len(report.tests):,} tests" + ("" if report.passed else " -- FAILED")
     ]
+    from .reports.compare_text import summary_lines, verdict
+    from .reports.text import summary_lines as text_summary_lines
+
     lines += text_summary_lines(data, top=top)
     if summary:
         lines.append(f"baseline: {verdict(summary)} (rule: {summary.get('rule')})")

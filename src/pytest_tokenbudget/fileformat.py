@@ -12,7 +12,8 @@ import mmap
 import os
 import re
 import tempfile
-from typing import Any, Dict, List, Optional, Union
+import typing
+from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -46,15 +47,39 @@ class ReportDoc(msgspec.Struct, gc=False, tag_field="schema", tag=REPORT_SCHEMA)
 
 
 Document = Union[BaselineDoc, ReportDoc]
+
+
+class _CheckedTest(Figures, frozen=True, gc=False):
+    """A test record with its breakdowns decoded too (for a full check in one pass)."""
+
+    by_model: Dict[str, Figures] = msgspec.field(default_factory=dict)
+    by_operation: Dict[str, OperationRecord] = msgspec.field(default_factory=dict)
+    budget: Union[Dict[str, Any], UnsetType, None] = UNSET
+    status: Union[str, UnsetType, None] = UNSET
+
+
+class _CheckedTests(msgspec.Struct, gc=False):
+    tests: Dict[str, _CheckedTest]
+
+
+_checker = msgspec.json.Decoder(_CheckedTests)
+
+
+def check_tests(data: Union[bytes, mmap.mmap], path: str, fix: str) -> Mapping[str, Figures]:
+    """Every figure of every test of a decoded document checked, breakdowns included.
+
+    One pass in C (the documents leave ``by_operation`` raw until it is read).
+    """
+    try:
+        tests: Mapping[str, Figures] = _checker.decode(data).tests
+    except msgspec.DecodeError:
+        problem = explain(json.loads(bytes(data)), _CheckedTests)
+        raise BaselineError(f"{path}: {problem}; {fix}") from None
+    return tests
+
+
 _decoder = msgspec.json.Decoder(Document)
 _encoder = msgspec.json.Encoder(order="sorted")
-#: The type of a map's values, by the map's field name (to find the key msgspec shows as [...]).
-_ITEM_TYPES: Dict[Optional[str], Any] = {
-    "tests": TestRecord,
-    "by_model": Figures,
-    "by_operation": OperationRecord,
-    None: OperationRecord,  # the top of a by_operation value (see records.check_operations)
-}
 
 
 def encode(obj: Any) -> bytes:
@@ -115,7 +140,7 @@ def explain(value: Any, expected: Any = None, where: str = "") -> str:
     """Where and why ``value`` (parsed JSON, or JSON bytes) is not ``expected``, with real keys.
 
     msgspec shows a map's keys as ``[...]``; each is found again by checking the map's values
-    one by one, so the message reads ``tests['t::a'].by_model['gpt-4o'].calls: ...``.
+    against the map's value type, so the message reads ``tests['t::a'].by_model['gpt'].calls``.
     """
     if isinstance(value, (bytes, msgspec.Raw)):
         value = json.loads(bytes(value))
@@ -127,21 +152,46 @@ def explain(value: Any, expected: Any = None, where: str = "") -> str:
     message, _, at = error.rpartition(" - at `")
     if not message:
         return f"{where}: {error}" if where else error
-    node, name = value, None
+    node, kind = value, expected
     for field, index in re.findall(r"\.([^.\[]+)|\[([^\]]*)\]", at.rstrip("`")):
         if field:
             where += f".{field}" if where else field
-            node, name = node.get(field) if isinstance(node, dict) else None, field
-        elif index == "...":
-            item_type = _ITEM_TYPES.get(name, Figures)
-            key = next((k for k, v in node.items() if _error(v, item_type)), None)
-            where += f"[{key!r}]"
-            node, name = node.get(key), None
+            node = node.get(field) if isinstance(node, dict) else None
+            kind = _field_type(kind, field)
         else:
-            where += f"[{index}]"
-            node, name = node[int(index)], None
+            kind = _item_type(kind)
+            key: Any = (
+                int(index)
+                if index != "..."
+                else next((k for k, v in node.items() if _error(v, kind)), None)
+            )
+            where += f"[{key!r}]"
+            node = node[key] if isinstance(node, list) else node.get(key)
     got = "" if ", got " in message else f", got {json.dumps(node)}"
     return f"{where}: {message}{got}"
+
+
+def _members(kind: Any) -> Any:
+    """The types of a Union (Optional[X], Union[X, UnsetType]); else just ``kind``."""
+    return typing.get_args(kind) if typing.get_origin(kind) is Union else (kind,)
+
+
+def _field_type(kind: Any, name: str) -> Any:
+    for member in _members(kind):
+        if isinstance(member, type) and issubclass(member, msgspec.Struct):
+            for info in msgspec.structs.fields(member):
+                if info.encode_name == name:
+                    return info.type
+    return Any
+
+
+def _item_type(kind: Any) -> Any:
+    """X of Dict[str, X] or List[X] (or of an Optional one)."""
+    for member in _members(kind):
+        args = typing.get_args(member)
+        if typing.get_origin(member) in (dict, list) and args:
+            return args[-1]
+    return Any
 
 
 def _error(value: Any, expected: Any) -> Optional[str]:
@@ -167,19 +217,25 @@ def read(path: Union[str, "os.PathLike[str]"]) -> "bytes | mmap.mmap":
 
 
 def write_atomic(path: Union[str, "os.PathLike[str]"], content: Union[bytes, str]) -> None:
-    """Write ``content`` so that readers only ever see the old file or the complete new one.
+    """Write ``content`` so that readers only ever see the old file or the complete new one."""
+    with atomic_writer(path) as fh:
+        fh.write(content.encode("utf-8") if isinstance(content, str) else content)
 
-    A temp file in the same folder (same file system, so ``os.replace`` is atomic), flushed to
-    disk before the rename: a run killed mid-write leaves the previous file intact.
+
+@contextlib.contextmanager
+def atomic_writer(path: Union[str, "os.PathLike[str]"]) -> Iterator[BinaryIO]:
+    """A temp file that replaces ``path`` when the block ends, and vanishes if it raises.
+
+    The temp file is in the same folder (same file system, so ``os.replace`` is atomic) and
+    flushed to disk before the rename: a run killed mid-write leaves the previous file intact.
     """
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
-    data = content.encode("utf-8") if isinstance(content, str) else content
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         try:  # keep the permissions of the file we replace; mkstemp makes it 0600

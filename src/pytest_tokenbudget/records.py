@@ -11,6 +11,8 @@ No ``from __future__ import annotations`` here: msgspec reads these annotations 
 every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
 """
 
+from itertools import repeat
+from operator import attrgetter, mul, sub
 from typing import Annotated, Any, Dict, Mapping, Optional, Union
 
 import msgspec
@@ -100,6 +102,25 @@ def dollars_to_pico(cost: float) -> int:
         if abs(scaled - pico) < 1e-3:  # clearly a whole picodollar: skip the Decimal round trip
             return pico
     return usd_to_pico(cost)
+
+
+_cost_usd = attrgetter("cost_usd")
+
+
+def total_cost_pico(records: "list[Figures]") -> int:
+    """The records' recorded costs added up exactly, in picodollars.
+
+    Whole picodollars (what the plugin writes) are summed by C-level maps; any other value
+    goes through :func:`dollars_to_pico` one by one.
+    """
+    costs = [c for c in map(_cost_usd, records) if c]  # null, absent and 0 add nothing
+    if not costs or max(costs) >= 1e3:
+        return sum(map(dollars_to_pico, costs))
+    scaled = list(map(mul, costs, repeat(float(PICO_PER_USD))))
+    picos = list(map(round, scaled))
+    if max(map(abs, map(sub, scaled, picos))) < 1e-3:
+        return sum(picos)
+    return sum(map(dollars_to_pico, costs))
 
 
 class OperationRecord(Figures, frozen=True, gc=False):
