@@ -97,11 +97,8 @@ def _add_texts(a: Raw, b: Raw) -> Raw:
     return Raw(_encoder.encode(add_records(_record.decode(a), _record.decode(b))))
 
 
-def _layout(raw: Raw) -> Raw | bytes:
-    """The record's text at its depth in the merged file (re-encoded if laid out otherwise)."""
-    view = memoryview(raw)
-    if (view[:9] == _RECORD_START and view[-6:] == _RECORD_END) or view.tobytes() == b"{}":
-        return raw
+def _relaid(raw: Raw) -> bytes:
+    """A record laid out otherwise (or summed), re-encoded at its depth in the merged file."""
     return encode(_record.decode(raw))[:-1].replace(b"\n", b"\n    ")
 
 
@@ -111,10 +108,18 @@ def _head(report: Report) -> bytes:
 
 
 def _body(texts: Dict[str, Raw]) -> List[Raw | bytes]:
-    """The pieces of the tests' text, in test id order (views of the shards, not copies)."""
+    """The pieces of the tests' text, in test id order (views of the shards, not copies).
+
+    A record that starts and ends as the plugin lays it out at that depth is copied as is.
+    """
     parts: List[Raw | bytes] = []
+    key = _encoder.encode
     for nodeid in sorted(texts):
-        parts += (b"\n    ", _encoder.encode(nodeid), b": ", _layout(texts[nodeid]), b",")
+        raw = texts[nodeid]
+        view = memoryview(raw)
+        if view[:9].tobytes() != _RECORD_START or view[-6:].tobytes() != _RECORD_END:
+            raw = b"{}" if view.tobytes() == b"{}" else _relaid(raw)  # type: ignore[assignment]
+        parts += (b"\n    ", key(nodeid), b": ", raw, b",")
     if parts:
         parts.pop()  # no comma after the last record
     return parts
