@@ -76,6 +76,28 @@ def test_grow_fails_shrink_passes_with_the_saving(
     ]
 
 
+@pytest.mark.parametrize("dist", DIST)
+def test_updating_the_baseline_accepts_a_regression(
+    pytester: pytest.Pytester, dist: list[str]
+) -> None:
+    setup_suite(pytester, {"a": 2})
+    pytester.runpytest("--tokenbudget-update-baseline", *dist)
+    setup_suite(pytester, {"a": 5})
+    result = pytester.runpytest("--tokenbudget-update-baseline", "--tokenbudget-json=r.json", *dist)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*test_agent[[]a[]]: 2,320 -> 5,470 tokens (+136%)*"])
+    report = load(pytester.path / "r.json")
+    assert report["passed"] is True
+    assert report["violations"] == []
+    assert [c["nodeid"] for c in report["baseline"]["regressions"]] == [
+        "test_agents.py::test_agent[a]"
+    ]
+    baseline = load(pytester.path / "tokenbudget-baseline.json")
+    assert baseline["totals"]["total_tokens"] == 5 * 1050 + 220
+    # the next run compares with the accepted figures: no regression
+    assert pytester.runpytest(*dist).ret == pytest.ExitCode.OK
+
+
 def test_warn_only_and_regression_options(pytester: pytest.Pytester) -> None:
     setup_suite(pytester, {"a": 10})
     pytester.runpytest("--tokenbudget-update-baseline")

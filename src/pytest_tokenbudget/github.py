@@ -108,6 +108,26 @@ def _plain_number(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def findings(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The report's violations, plus the regressions a baseline update accepted.
+
+    A run with ``--tokenbudget-update-baseline`` does not count its regressions as violations
+    (it passes); they are in its comparison, and the action still shows them, as warnings.
+    """
+    found: list[Mapping[str, Any]] = list(report.get("violations") or [])
+    if any(v.get("kind") == "regression" for v in found):
+        return found
+    comparison = report.get("baseline") or {}
+    accepted = [
+        {"kind": "regression", "nodeid": c.get("nodeid"), "message": c.get("message", "")}
+        for c in comparison.get("regressions") or []
+    ]
+    total = comparison.get("total") or {}
+    if total.get("regressed"):
+        accepted.append({"kind": "regression", "nodeid": None, "message": total.get("message")})
+    return found + accepted
+
+
 def outputs(report: Mapping[str, Any], report_path: str = "") -> dict[str, str]:
     """The action's outputs; ``violations`` counts all of them, regressions included."""
     totals = report.get("totals") or {}
@@ -116,7 +136,7 @@ def outputs(report: Mapping[str, Any], report_path: str = "") -> dict[str, str]:
     return {
         "total-tokens": str(int(totals.get("total_tokens") or 0)),
         "cost-usd": "" if cost is None else _plain_number(float(cost)),
-        "regressions": str(sum(1 for v in violations if v.get("kind") == "regression")),
+        "regressions": str(sum(1 for v in findings(report) if v.get("kind") == "regression")),
         "violations": str(len(violations)),
         "passed": "true" if report.get("passed") else "false",
         "report-json": report_path,
@@ -217,7 +237,7 @@ def annotation_lines(
     regressions being accepted into the baseline), so that a green job shows no red marks.
     """
     lines = []
-    for v in report.get("violations") or []:
+    for v in findings(report):
         kind = str(v.get("kind", ""))
         failing = not warn_only and not (kind == "regression" and update_baseline)
         nodeid = v.get("nodeid")
