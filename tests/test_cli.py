@@ -236,3 +236,28 @@ def test_compare_reads_the_rule_and_prices_from_pyproject(
     (tmp_path / "pyproject.toml").write_text("[tool.tokenbudget]\nregression = -1\n")
     assert main(["compare", str(old), str(new)]) == 2
     assert "bad value for regression = -1" in capsys.readouterr().err
+
+
+def test_compare_checks_the_breakdowns_it_reads(
+    files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """compare leaves by_operation raw until it explains a regression; a bad one is then named.
+
+    A bad breakdown of a test that did not move is not read by the comparison (the whole file
+    is checked by pytest, `baseline update` and `merge`).
+    """
+    old = json.loads(Path(files["old"]).read_text(encoding="utf-8"))
+    old["tests"]["t::agent"]["by_operation"]["answer"]["by_model"]["gpt-4o"]["calls"] = "1"
+    bad = write(Path(files["dir"]) / "bad.json", old)
+    assert main(["compare", bad, files["new"]]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "bad.json: tests['t::agent'].by_operation['answer'].by_model['gpt-4o'].calls: "
+        "Expected `int`, got `str`; delete it or regenerate it" in err
+    )
+    same = json.loads(Path(files["same"]).read_text(encoding="utf-8"))
+    same["tests"]["t::agent"] = old["tests"]["t::agent"]
+    unread = write(Path(files["dir"]) / "unread.json", same)
+    assert main(["compare", unread, files["same"]]) == 0
+    assert main(["baseline", "update", unread, "--baseline", files["base"]]) == 2
+    assert "unread.json: tests['t::agent'].by_operation['answer']" in capsys.readouterr().err

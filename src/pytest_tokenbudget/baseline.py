@@ -257,13 +257,13 @@ def baseline_from_report(report: Report, *, include_failed: bool = False) -> Bas
     budget) until the baseline is written.
     """
     if include_failed:
-        return Baseline(dict(report.tests))
+        return Baseline(dict(report.tests), report.path)
     tests = {
         nodeid: rec
         for nodeid, rec in report.tests.items()
         if rec.status in (None, UNSET) or rec.status in BASELINE_STATUSES
     }
-    return Baseline(tests)
+    return Baseline(tests, report.path)
 
 
 def _stat_usage(usages: Sequence[Usage], pick: Callable[[list[int]], int]) -> Usage:

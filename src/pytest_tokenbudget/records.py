@@ -5,7 +5,8 @@ validates every figure in C (a count is a non-negative int, never a bool or a fl
 non-negative number or null) at several times the speed of ``json.loads`` alone, and the gate
 then works on them directly instead of building a :class:`~pytest_tokenbudget.usage.Usage` per
 record. Each test's ``by_operation`` is kept as its raw JSON (syntax checked) and decoded when a
-regression is explained or the file is fully checked; see :func:`check_operations`.
+regression is explained; loading with ``check=True`` checks them all in one more C pass
+(:func:`pytest_tokenbudget.fileformat.check_tests`).
 
 No ``from __future__ import annotations`` here: msgspec reads these annotations at run time, on
 every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
