@@ -7,6 +7,7 @@ merges use the second and small ones (like these) would not otherwise.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pytest_tokenbudget.baseline import (
     merge_reports,
     write_json_atomic,
 )
+from pytest_tokenbudget import shards as shards_module
 from pytest_tokenbudget.shards import merge_files
 from reportfactory import make_test, report_doc, simple
 
@@ -135,3 +137,18 @@ def test_unreadable_inputs_are_named(tmp_path: Path, parallel: bool) -> None:
     with pytest.raises(BaselineError, match=r"cut\.json: not valid JSON \(line 1, column"):
         merge_files([good, str(tmp_path / "cut.json")], out, parallel=parallel)
     assert not Path(out).exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked checker")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_checker_that_dies_is_replaced_by_a_check_here(
+    tmp_path: Path, parallel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not parallel:
+        pytest.skip("only the parallel merge has a checker")
+    paths = shards(tmp_path)
+    monkeypatch.setattr(shards_module.threading, "active_count", lambda: 1)  # fork, not spawn
+    monkeypatch.setattr(shards_module, "_check_into", lambda paths, conn: os._exit(3))
+    out = tmp_path / "merged.json"
+    merge_files(paths, str(out), parallel=True)
+    assert without_created(str(out)) == without_created(expected_file(paths, tmp_path / "e.json"))

@@ -57,23 +57,23 @@ def merge_files(
         raise ValueError("merge_files needs at least one report")
     if parallel is None:
         parallel = sum(_size(p) for p in paths) >= PARALLEL_FROM
-    checkers = [_Checker(paths)] if parallel else []
+    checker = _Checker(paths) if parallel else None
     try:
         shards = [_read_shard(path) for path in paths]
         texts = combine(zip(paths, (s.tests for s in shards)), allow_overlap, _add_texts)
-        totals = [] if checkers else _check(paths)
+        totals = _check(paths) if checker is None else []
         with atomic_writer(output) as fh:
             head = merged_report(shards, {}, Usage())
             fh.write(_head(head))
             _write_pieces(fh, _body(texts))
-            if checkers:
+            if checker is not None:
                 os.fsync(fh.fileno())  # the bulk goes to disk while the check runs
-                totals = [u for checker in checkers for u in checker.result()]
+                totals = checker.result()
             merged = merged_report(shards, {}, sum(totals, Usage()))
             merged.created = head.created
             fh.write(_tail(merged, bool(texts)))
     finally:
-        for checker in checkers:
+        if checker is not None:
             checker.close()
     return merged, len(texts)
 
@@ -165,23 +165,22 @@ class _Checker:
         single = threading.active_count() == 1
         method = "fork" if single and "fork" in multiprocessing.get_all_start_methods() else "spawn"
         ctx = multiprocessing.get_context(method)
+        self._paths = list(paths)
         self._conn, child = ctx.Pipe(duplex=False)
         self._process = ctx.Process(  # type: ignore[attr-defined]
-            target=_check_into, args=(list(paths), child), daemon=True
+            target=_check_into, args=(self._paths, child), daemon=True
         )
         self._process.start()
         child.close()
         self._answered = False
 
     def result(self) -> List[Usage]:
+        """The sums of the shards' tests; raises what the check raised."""
         try:
             status, value = self._conn.recv()
-            self._answered = True
-        except EOFError:
-            raise RuntimeError(
-                f"the process checking the reports ended without an answer "
-                f"(exit code {self._process.exitcode})"
-            ) from None
+        except EOFError:  # the process died (killed, out of memory): check here instead
+            return _check(self._paths)
+        self._answered = True
         if status == "error":
             raise value
         totals: List[Usage] = value
