@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from pytest_tokenbudget import shards as shards_module
 from pytest_tokenbudget.baseline import (
     BaselineError,
     load_report,
     merge_reports,
     write_json_atomic,
 )
-from pytest_tokenbudget import shards as shards_module
 from pytest_tokenbudget.shards import merge_files
 from reportfactory import make_test, report_doc, simple
 
