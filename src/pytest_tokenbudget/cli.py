@@ -9,6 +9,7 @@ fix it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -466,8 +467,9 @@ def run() -> None:
     comparison; like mypy, skip it once the output is flushed (files are already closed).
     """
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # `... | head`: reader gone
+            stream.flush()
     os._exit(code)
 
 
