@@ -152,3 +152,23 @@ def test_a_checker_that_dies_is_replaced_by_a_check_here(
     out = tmp_path / "merged.json"
     merge_files(paths, str(out), parallel=True)
     assert without_created(str(out)) == without_created(expected_file(paths, tmp_path / "e.json"))
+
+
+@pytest.mark.skipif(not hasattr(os, "writev"), reason="POSIX writev")
+def test_short_writes_and_no_writev_give_the_same_file(
+    tmp_path: Path, parallel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = shards(tmp_path)
+    expected = without_created(expected_file(paths, tmp_path / "e.json"))
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list[Any]) -> int:  # the kernel may take less
+        first = bytes(buffers[0])
+        return real_writev(fd, [first[: max(1, len(first) // 2)]])
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    merge_files(paths, str(tmp_path / "short.json"), parallel=parallel)
+    assert without_created(str(tmp_path / "short.json")) == expected
+    monkeypatch.delattr(os, "writev")
+    merge_files(paths, str(tmp_path / "plain.json"), parallel=parallel)
+    assert without_created(str(tmp_path / "plain.json")) == expected

@@ -127,12 +127,15 @@ def _body(texts: Dict[str, Raw]) -> List[Raw | bytes]:
 
 def _write_pieces(fh: BinaryIO, parts: List[Raw | bytes]) -> None:
     """``b"".join(parts)`` written without building it: the kernel gathers the pieces."""
+    if not hasattr(os, "writev"):  # Windows
+        fh.write(b"".join(parts))
+        return
     fh.flush()
     fd, step = fh.fileno(), 1024  # IOV_MAX on Linux and macOS
     for start in range(0, len(parts), step):
         chunk = parts[start : start + step]
         done = os.writev(fd, chunk)
-        if done < sum(memoryview(part).nbytes for part in chunk):  # short: finish the rest
+        if done < sum(map(len, chunk)):  # a short write: finish the rest
             rest = memoryview(b"".join(chunk))[done:]
             while rest:
                 rest = rest[os.write(fd, rest) :]
