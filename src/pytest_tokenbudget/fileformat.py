@@ -99,7 +99,7 @@ def decode(data: Union[bytes, mmap.mmap], expected: Any, path: str, fix: str) ->
             raise BaselineError(f"{path}: {_syntax(data, exc)}; {fix}") from None
         problem = _schema_problem(value, expected) or explain(value)
         raise BaselineError(f"{path}: {problem}; {fix}") from None
-    if not isinstance(doc, expected):
+    if not isinstance(doc, _members(expected)):
         raise BaselineError(f"{path}: {_schema_problem({'schema': _schema(doc)}, expected)}; {fix}")
     return doc
 
@@ -124,7 +124,7 @@ def _syntax(data: bytes, exc: msgspec.DecodeError) -> str:
 def _schema_problem(value: Any, expected: Any) -> Optional[str]:
     if not isinstance(value, dict):
         return f"expected a JSON object, got {type(value).__name__}"
-    schemas = [t.__struct_config__.tag for t in getattr(expected, "__args__", (expected,))]
+    schemas = [t.__struct_config__.tag for t in _members(expected)]
     schema = value.get("schema")
     if schema in schemas:
         return None

@@ -150,7 +150,11 @@ class TestRecord(Figures, frozen=True, gc=False):
     @property
     def by_operation(self) -> Dict[str, OperationRecord]:
         """The per-operation breakdown, decoded (ValueError naming the field when invalid)."""
-        return _operations.decode(self.operations)
+        try:
+            ops: Dict[str, OperationRecord] = _operations.decode(self.operations)
+        except msgspec.DecodeError as exc:  # a ValueError only from msgspec 0.21 on
+            raise ValueError(str(exc)) from None
+        return ops
 
     def cells(self) -> Dict[tuple[str, str], Usage]:
         """(operation, model) -> usage; falls back to coarser data when breakdowns are absent."""
@@ -207,6 +211,6 @@ def check_operations(tests: Mapping[str, TestRecord]) -> None:
     for nodeid, rec in tests.items():
         try:
             rec.by_operation  # noqa: B018 - decoding is the check
-        except msgspec.DecodeError:
+        except ValueError:
             where = f"tests[{nodeid!r}].by_operation"
             raise ValueError(explain(rec.operations, Dict[str, OperationRecord], where)) from None
