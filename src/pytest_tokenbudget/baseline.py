@@ -69,12 +69,6 @@ _FIELD_GETTERS = [attrgetter(name) for name in Usage.__dataclass_fields__]
 COUNT_GETTERS = _FIELD_GETTERS[:-1]  # all but cost_pico
 
 
-def sum_usage(usages: Iterable[Usage]) -> Usage:
-    """Exact sum, field by field (several times faster than chained ``+`` on 100,000 tests)."""
-    items = usages if isinstance(usages, list) else list(usages)
-    return Usage(*[sum(map(get, items)) for get in _FIELD_GETTERS])
-
-
 def sum_figures(records: Iterable[Figures]) -> Usage:
     """Exact sum of file records (their recorded costs), without a Usage per record."""
     items = records if isinstance(records, list) else list(records)
