@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pytest_tokenbudget.baseline import (
+from pytest_tokenbudget.files.baseline import (
     REPORT_SCHEMA,
     Report,
     baseline_from_report,
@@ -24,8 +24,8 @@ from pytest_tokenbudget.baseline import (
     merge_reports,
     write_json_atomic,
 )
-from pytest_tokenbudget.regression import compare
-from pytest_tokenbudget.shards import merge_files
+from pytest_tokenbudget.files.shards import merge_files
+from pytest_tokenbudget.gate.regression import compare
 from pytest_tokenbudget.usage import Usage
 
 

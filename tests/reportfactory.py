@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pytest_tokenbudget.baseline import REPORT_SCHEMA
+from pytest_tokenbudget.files.baseline import REPORT_SCHEMA
 from pytest_tokenbudget.usage import Usage
 
 #: USD per million tokens (input, output): a made-up table for recorded costs.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tokenbudget.analyze import _headroom, history_lines, read_history, recommendations
 from pytest_tokenbudget.cli import main
+from pytest_tokenbudget.cli.analyze import _headroom, history_lines, read_history, recommendations
 from pytest_tokenbudget.pricing import load_pricer
 from reportfactory import make_test, report_doc, simple
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tokenbudget.baseline import load_baseline
+from pytest_tokenbudget.files.baseline import load_baseline
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
 CHILD = r"""
 import os, sys
-from pytest_tokenbudget import baseline as B
+from pytest_tokenbudget.files import baseline as B
 from pytest_tokenbudget.records import make_operation
 from pytest_tokenbudget.usage import Usage
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_tokenbudget.baseline import (
+from pytest_tokenbudget.files.baseline import (
     BASELINE_SCHEMA,
     Baseline,
     BaselineError,

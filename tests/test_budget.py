@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_tokenbudget.budget import (
+from pytest_tokenbudget.gate.budget import (
     BudgetExceeded,
     Limits,
     check,

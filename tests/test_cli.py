@@ -222,7 +222,7 @@ def test_console_script(files: dict[str, str]) -> None:
 def test_compare_reads_the_rule_and_prices_from_pyproject(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_tokenbudget.baseline import write_json_atomic
+    from pytest_tokenbudget.files.baseline import write_json_atomic
     from reportfactory import report_doc, simple
 
     old, new = tmp_path / "old.json", tmp_path / "new.json"

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pytest_tokenbudget.reports.html import render_html
+from pytest_tokenbudget.render.html import render_html
 from reportfactory import make_test, report_doc
 
 

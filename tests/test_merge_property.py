@@ -12,14 +12,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_tokenbudget.baseline import (
+from pytest_tokenbudget.files.baseline import (
     dumps,
     load_report,
     merge_reports,
     report_from_dict,
     write_json_atomic,
 )
-from pytest_tokenbudget.shards import merge_files
+from pytest_tokenbudget.files.shards import merge_files
 from pytest_tokenbudget.usage import Usage
 from reportfactory import report_doc
 

@@ -4,13 +4,13 @@ from typing import Any
 
 import pytest
 
-from pytest_tokenbudget.baseline import (
+from pytest_tokenbudget.files.baseline import (
     Baseline,
     baseline_from_report,
     make_record,
     report_from_dict,
 )
-from pytest_tokenbudget.regression import compare, explain, is_regression, parse_percent
+from pytest_tokenbudget.gate.regression import compare, explain, is_regression, parse_percent
 from pytest_tokenbudget.usage import Usage
 from reportfactory import make_test, report_doc, simple
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_tokenbudget.baseline import baseline_from_report, report_from_dict
-from pytest_tokenbudget.regression import compare
-from pytest_tokenbudget.reports.compare_text import render_comparison, summary_lines
-from pytest_tokenbudget.reports.markdown import MARKER, render_markdown
+from pytest_tokenbudget.files.baseline import baseline_from_report, report_from_dict
+from pytest_tokenbudget.gate.regression import compare
+from pytest_tokenbudget.render.compare_text import render_comparison, summary_lines
+from pytest_tokenbudget.render.markdown import MARKER, render_markdown
 from reportfactory import make_test, report_doc, simple
 
 OLD = {

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from pytest_tokenbudget import shards as shards_module
-from pytest_tokenbudget.baseline import (
+from pytest_tokenbudget.files import shards as shards_module
+from pytest_tokenbudget.files.baseline import (
     BaselineError,
     load_report,
     merge_reports,
     write_json_atomic,
 )
-from pytest_tokenbudget.shards import merge_files
+from pytest_tokenbudget.files.shards import merge_files
 from reportfactory import make_test, report_doc, simple
 
 pytestmark = pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])

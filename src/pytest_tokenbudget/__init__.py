@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .budget import BudgetExceeded
+from .gate.budget import BudgetExceeded
 from .tracker import TokenTracker
 from .usage import Usage
 

@@ -206,7 +206,7 @@ def make_record(
 
 def check_operations(tests: Mapping[str, TestRecord]) -> None:
     """Decode every test's ``by_operation``; ValueError naming the first bad test and field."""
-    from .fileformat import explain
+    from .files.codec import explain
 
     for nodeid, rec in tests.items():
         try:

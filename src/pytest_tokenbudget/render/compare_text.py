@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from . import _fmt
+from .. import fmt as _fmt
 
 
 def _table(rows: Sequence[Sequence[str]], right: set[int], indent: str = "  ") -> list[str]:

@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .reports.markdown import MARKER
+from ..render.markdown import MARKER
 
 __all__ = [
     "MARKER",
@@ -526,7 +526,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("step", choices=sorted(STEPS))
     args = parser.parse_args(argv)
     return STEPS[args.step](os.environ)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from ..usage import USAGE_FIELDS, Usage
 from .session import WORKER_OUTPUT_KEY, TokenBudgetSession
-from .usage import USAGE_FIELDS, Usage
 
 SHARED_KEY = "tokenbudget_shared"
 

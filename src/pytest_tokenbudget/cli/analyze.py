@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .pricing import PriceTable
-from .reports._fmt import pct
-from .reports._fmt import tokens as fmt_int
-from .reports._fmt import usd as fmt_usd
-from .tracker import SESSION_BUCKET
-from .usage import NO_MODEL, Usage
+from ..fmt import pct
+from ..fmt import tokens as fmt_int
+from ..fmt import usd as fmt_usd
+from ..pricing import PriceTable
+from ..tracker import SESSION_BUCKET
+from ..usage import NO_MODEL, Usage
 
 #: Below this share of a run a finding is noise, not a recommendation.
 MIN_SHARE = 0.05

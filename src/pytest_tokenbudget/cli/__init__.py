@@ -16,8 +16,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from . import __version__
-from .baseline import (
+from .. import __version__
+from .. import fmt as _fmt
+from ..config import (
+    BY_KEY,
+    METRICS,
+    Settings,
+    SettingsError,
+    parse_percent,
+    read_pyproject,
+    resolve,
+)
+from ..files.baseline import (
     DEFAULT_BASELINE,
     STATS,
     BaselineError,
@@ -29,15 +39,13 @@ from .baseline import (
     update_baseline,
     write_json_atomic,
 )
-from .config import BY_KEY, METRICS, Settings, SettingsError, parse_percent, read_pyproject, resolve
-from .reports import _fmt
 
 # The comparison and the renderers are imported by the commands that use them: `merge` of big
 # shards starts a second process, and every millisecond of start-up is paid twice.
 DEFAULT_METRIC: str = BY_KEY["regression_metric"].default
 
 if TYPE_CHECKING:
-    from .pricing import PriceTable
+    from ..pricing import PriceTable
 
 
 class UsageError(Exception):
@@ -54,7 +62,7 @@ def project_settings() -> Settings:
 
 
 def project_pricer(settings: Settings) -> PriceTable:
-    from .pricing import load_pricer
+    from ..pricing import load_pricer
 
     try:
         return load_pricer(settings["prices"], origin="[tool.tokenbudget.prices] of pyproject.toml")
@@ -149,8 +157,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "`tokenbudget baseline update REPORT` or `pytest --tokenbudget-update-baseline`"
         )
     report = load_report(args.report, check=False)
-    from .regression import compare
-    from .reports.compare_text import render_comparison
+    from ..gate.regression import compare
+    from ..render.compare_text import render_comparison
 
     result = compare(baseline, report, **rule(args, project_settings()))
     sys.stdout.write(render_comparison(result.to_dict(), limit=args.limit))
@@ -224,7 +232,7 @@ def add_merge(sub: Any) -> None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from .shards import merge_files
+    from ..files.shards import merge_files
 
     merged, count = merge_files(args.reports, args.output, allow_overlap=args.allow_overlap)
     sys.stdout.write(
@@ -258,15 +266,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         baseline = load_baseline_or_report(args.baseline)
         if baseline is None:
             raise UsageError(f"{args.baseline}: baseline file not found")
-        from .regression import compare
+        from ..gate.regression import compare
 
         summary = compare(baseline, report, **rule(args, project_settings())).to_dict()
     if args.format == "markdown":
-        from .reports.markdown import render_markdown
+        from ..render.markdown import render_markdown
 
         text = render_markdown(report, summary, top=args.top)
     elif args.format == "html":
-        from .reports.html import render_html
+        from ..render.html import render_html
 
         report.baseline = summary
         text = render_html(report.to_dict(), top=args.top or 20)
@@ -282,8 +290,8 @@ def render_text(report: Report, summary: Any = None, *, top: int = 10) -> str:
     lines = [
         f"tokenbudget report: {len(report.tests):,} tests" + ("" if report.passed else " -- FAILED")
     ]
-    from .reports.compare_text import summary_lines, verdict
-    from .reports.text import summary_lines as text_summary_lines
+    from ..render.compare_text import summary_lines, verdict
+    from ..render.text import summary_lines as text_summary_lines
 
     lines += text_summary_lines(data, top=top)
     if summary:
@@ -319,7 +327,7 @@ def add_count(sub: Any) -> None:
 def cmd_count(args: argparse.Namespace) -> int:
     import json
 
-    from . import count_files
+    from . import count as count_files
 
     root = Path.cwd()
     settings = project_settings()
@@ -471,7 +479,3 @@ def run() -> None:
         with contextlib.suppress(BrokenPipeError, ValueError):  # `... | head`: reader gone
             stream.flush()
     os._exit(code)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    run()

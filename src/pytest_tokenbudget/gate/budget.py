@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .config import parse_bool, parse_positive_int, parse_usd
-from .reports._fmt import tokens as fmt_int
-from .reports._fmt import usd as fmt_usd
-from .usage import NO_OPERATION, Usage, pico_to_usd
+from ..config import parse_bool, parse_positive_int, parse_usd
+from ..fmt import tokens as fmt_int
+from ..fmt import usd as fmt_usd
+from ..usage import NO_OPERATION, Usage, pico_to_usd
 
 #: Marker keyword -> (usage figure, parser). Cost limits are held in picodollars.
 LIMITS: dict[str, tuple[str, Any]] = {

@@ -22,10 +22,10 @@ from typing import BinaryIO, Dict, List, Sequence
 import msgspec
 from msgspec import Raw
 
+from ..records import TestRecord
+from ..usage import Usage
 from .baseline import Report, add_records, combine, load_report, merged_report, sum_figures
-from .fileformat import FIX_REPORT, ReportDoc, atomic_writer, check_tests, encode, read
-from .records import TestRecord
-from .usage import Usage
+from .codec import FIX_REPORT, ReportDoc, atomic_writer, check_tests, encode, read
 
 #: Below this many bytes of input, checking in this process is quicker than starting another.
 PARALLEL_FROM = 8_000_000

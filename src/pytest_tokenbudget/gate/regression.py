@@ -18,13 +18,13 @@ from fractions import Fraction
 from functools import partial
 from typing import Any, Callable
 
-from .baseline import COUNT_GETTERS, Baseline, Report, TestRecord, check_breakdowns
-from .config import BY_KEY, METRICS, parse_percent
-from .fileformat import FIX_BASELINE, FIX_REPORT
-from .pricing import LazyPricer, PriceTable
-from .tracker import Pricer
-from .usage import NO_MODEL, NO_OPERATION, TokenCounts, Usage, pico_to_usd
-from .usage import _usage as fast_usage
+from ..config import BY_KEY, METRICS, parse_percent
+from ..files.baseline import COUNT_GETTERS, Baseline, Report, TestRecord, check_breakdowns
+from ..files.codec import FIX_BASELINE, FIX_REPORT
+from ..pricing import LazyPricer, PriceTable
+from ..tracker import Pricer
+from ..usage import NO_MODEL, NO_OPERATION, TokenCounts, Usage, pico_to_usd
+from ..usage import _usage as fast_usage
 
 TOKEN_METRICS = ("total_tokens", "input_tokens", "output_tokens")
 DEFAULT_REGRESSION: float = BY_KEY["regression"].default

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
-from .budget import (
+from ..config import Settings
+from ..fmt import usd as fmt_usd
+from ..gate.budget import (
     LIMITS,
     BudgetExceeded,
     Limits,
@@ -31,19 +33,17 @@ from .budget import (
     unpriced_note,
     violation,
 )
-from .config import Settings
-from .pricing import LazyPricer, cache_savings, staleness_note
-from .reports._fmt import usd as fmt_usd
-from .reports.text import summary_lines
-from .run import RunUsage
-from .tracker import ATTRIBUTION, TokenTracker, tracker_payload
-from .usage import Usage
+from ..pricing import LazyPricer, cache_savings, staleness_note
+from ..render.text import summary_lines
+from ..run import RunUsage
+from ..tracker import ATTRIBUTION, TokenTracker, tracker_payload
+from ..usage import Usage
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-    from .baseline import Baseline, Report
-    from .regression import Comparison
+    from ..files.baseline import Baseline, Report
+    from ..gate.regression import Comparison
     from .xdist import SharedTotals
 
 REPORT_ATTR = "tokenbudget"
@@ -160,7 +160,7 @@ class TokenBudgetSession:
         self.baseline_written: int | None = None
         if not self.is_worker and self.baseline_path.exists():
             # a corrupt baseline stops the run before any test (exit 4)
-            from .baseline import BaselineError, load_baseline
+            from ..files.baseline import BaselineError, load_baseline
 
             try:
                 self.baseline = load_baseline(self.baseline_path)
@@ -260,7 +260,7 @@ class TokenBudgetSession:
             return
         self.check_run()
         report = self.run.to_report(pricing=self.pricing_info())
-        from .baseline import report_from_dict
+        from ..files.baseline import report_from_dict
 
         this_run = report_from_dict(report, "<this run>")
         if self.baseline is not None:
@@ -276,7 +276,7 @@ class TokenBudgetSession:
         self.write_files(this_run)
 
     def compare(self, this_run: Report) -> None:
-        from .regression import compare
+        from ..gate.regression import compare
 
         assert self.baseline is not None
         self.comparison = compare(
@@ -295,14 +295,14 @@ class TokenBudgetSession:
             self.run_messages += [v["message"] for v in regressions]
 
     def write_files(self, this_run: Report) -> None:
-        from .baseline import (
+        from ..files.baseline import (
             baseline_from_report,
             update_baseline,
             write_json_atomic,
             write_text_atomic,
         )
-        from .reports.html import render_html
-        from .reports.markdown import render_markdown
+        from ..render.html import render_html
+        from ..render.markdown import render_markdown
 
         assert self.report is not None
         root = self.config.rootpath
@@ -376,8 +376,8 @@ class TokenBudgetSession:
         for line in lines:
             terminalreporter.write_line(line)
         if self.comparison is not None:
-            from .reports.compare_text import summary_lines as comparison_lines
-            from .reports.compare_text import verdict
+            from ..render.compare_text import summary_lines as comparison_lines
+            from ..render.compare_text import verdict
 
             terminalreporter.write_line(
                 f"baseline {self.baseline_path.name}: {verdict(self.comparison.to_dict())} "

@@ -9,9 +9,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Mapping, Sequence
 
+from .. import fmt as _fmt
 from ..tracker import SESSION_BUCKET
 from ..usage import Usage
-from . import _fmt
 
 TOP = 20
 BAR_WIDTH = 520

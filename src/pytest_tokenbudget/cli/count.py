@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .pricing import PriceTable
-from .reports._fmt import usd
-from .tokenizer import count_tokens, encoding_name
-from .usage import Usage, check_count, pico_to_usd
+from ..fmt import usd
+from ..pricing import PriceTable
+from ..tokenizer import count_tokens, encoding_name
+from ..usage import Usage, check_count, pico_to_usd
 
 #: Folders never worth counting when a whole directory is given.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "node_modules", ".tox"})

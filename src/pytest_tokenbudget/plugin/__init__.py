@@ -11,10 +11,10 @@ from typing import Any, Callable
 
 import pytest
 
-from .config import SETTINGS, Setting, SettingsError, read_pyproject, resolve
-from .pricing import LazyPricer
+from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve
+from ..pricing import LazyPricer
+from ..tracker import ATTRIBUTION, TokenTracker
 from .session import TokenBudgetSession
-from .tracker import ATTRIBUTION, TokenTracker
 
 SESSION_PLUGIN = "tokenbudget-session"
 session_key = pytest.StashKey[TokenBudgetSession]()
@@ -91,7 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[session_key] = session
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if settings["capture"] == "auto":
-        from . import capture
+        from .. import capture
 
         config.add_cleanup(capture.install())
     if config.pluginmanager.has_plugin("xdist"):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..baseline import Report
+from .. import fmt as _fmt
+from ..files.baseline import Report
 from ..usage import Usage
-from . import _fmt
 
 MARKER = "<!-- pytest-tokenbudget -->"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..fmt import tokens as fmt_int
+from ..fmt import usd as fmt_usd
 from ..tracker import SESSION_BUCKET
-from ._fmt import tokens as fmt_int
-from ._fmt import usd as fmt_usd
 
 TOP_TESTS = 10
 

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Union
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from .records import Figures, OperationRecord, TestRecord
+from ..records import Figures, OperationRecord, TestRecord
 
 REPORT_SCHEMA = "pytest-tokenbudget/report@1"
 BASELINE_SCHEMA = "pytest-tokenbudget/baseline@1"

@@ -21,7 +21,18 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import msgspec
 from msgspec import UNSET
 
-from .fileformat import (
+from ..records import (
+    Figures,
+    OperationRecord,
+    TestRecord,
+    check_operations,
+    figures,
+    make_operation,
+    make_record,
+    total_cost_pico,
+)
+from ..usage import Usage
+from .codec import (
     BASELINE_SCHEMA,
     FIX_BASELINE,
     FIX_REPORT,
@@ -36,17 +47,6 @@ from .fileformat import (
     read,
     write_atomic,
 )
-from .records import (
-    Figures,
-    OperationRecord,
-    TestRecord,
-    check_operations,
-    figures,
-    make_operation,
-    make_record,
-    total_cost_pico,
-)
-from .usage import Usage
 
 __all__ = [
     "BASELINE_SCHEMA",

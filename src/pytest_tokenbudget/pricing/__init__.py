@@ -32,10 +32,10 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from .usage import PICO_PER_USD, TokenCounts, Usage
+from ..usage import PICO_PER_USD, TokenCounts, Usage
 
 if TYPE_CHECKING:
-    from .tracker import Pricer
+    from ..tracker import Pricer
 
 RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 TABLE_SOURCE = "pytest-tokenbudget"

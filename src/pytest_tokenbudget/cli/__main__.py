@@ -1,0 +1,5 @@
+"""``python -m pytest_tokenbudget.cli``: the ``tokenbudget`` command."""
+
+from . import run
+
+run()

@@ -1,0 +1,1 @@
+"""Report and baseline files: decode, encode, write atomically, build, update, merge."""

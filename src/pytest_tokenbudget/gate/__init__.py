@@ -1,0 +1,1 @@
+"""Budgets and the baseline comparison: pure verdicts on usage."""
