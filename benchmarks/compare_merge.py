@@ -16,16 +16,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pytest_tokenbudget.files.baseline import (
-    REPORT_SCHEMA,
-    Report,
-    baseline_from_report,
-    load_report,
-    merge_reports,
-    write_json_atomic,
-)
+from pytest_tokenbudget.files.baseline import baseline_from_report, load_report, write_json_atomic
+from pytest_tokenbudget.files.merge import merge_reports
 from pytest_tokenbudget.files.shards import merge_files
 from pytest_tokenbudget.gate.regression import compare
+from pytest_tokenbudget.report import REPORT_SCHEMA, Report
 from pytest_tokenbudget.usage import Usage
 
 

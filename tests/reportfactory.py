@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
-from pytest_tokenbudget.files.baseline import REPORT_SCHEMA
+from pytest_tokenbudget.files.codec import encode
+from pytest_tokenbudget.report import REPORT_SCHEMA
 from pytest_tokenbudget.usage import Usage
 
 #: USD per million tokens (input, output): a made-up table for recorded costs.
@@ -67,3 +69,8 @@ def report_doc(tests: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]
 
 def simple(i: int, o: int = 0, calls: int = 1, *, status: str = "passed") -> dict[str, Any]:
     return make_test([("(none)", "gpt-4o-mini", i, o, calls)], status)
+
+
+def as_json(obj: Any) -> Any:
+    """``obj`` (a report, a baseline document, a record) as the file holds it, parsed."""
+    return json.loads(encode(obj))

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_tokenbudget.cli import main
-from pytest_tokenbudget.cli.analyze import _headroom, history_lines, read_history, recommendations
+from pytest_tokenbudget.cli.analyze import _headroom, history_lines, recommendations
+from pytest_tokenbudget.files.baseline import report_from_dict
+from pytest_tokenbudget.files.history import read_history
 from pytest_tokenbudget.pricing import load_pricer
 from reportfactory import make_test, report_doc, simple
 
@@ -21,7 +23,9 @@ def pricer():  # type: ignore[no-untyped-def]
 
 def test_uncached_repeated_input_is_flagged_with_its_saving(pricer) -> None:  # type: ignore[no-untyped-def]
     # 4 calls of 5,000 uncached gpt-4o-mini input: 3 could be cache reads at half price
-    report = report_doc({"t::rag": make_test([("(none)", "gpt-4o-mini", 20_000, 400, 4)])})
+    report = report_from_dict(
+        report_doc({"t::rag": make_test([("(none)", "gpt-4o-mini", 20_000, 400, 4)])})
+    )
     (finding,) = [f for f in recommendations(report, pricer) if f.kind == "caching"]
     # 15,000 tokens * ($0.15 - $0.075) per million = $0.001125
     assert finding.worth_usd == pytest.approx(0.001125)
@@ -33,7 +37,7 @@ def test_loops_budgets_concentration_and_unpriced(pricer) -> None:  # type: igno
     tests = {f"t::small{i}": simple(100) for i in range(4)}
     tests["t::agent"] = simple(9_700, 300, calls=12)
     tests["t::local"] = make_test([("(none)", "my-llm", 50, 5, 1)])
-    found = recommendations(report_doc(tests), pricer)
+    found = recommendations(report_from_dict(report_doc(tests)), pricer)
     kinds = [f.kind for f in found]
     assert kinds.count("loop") == 1
     assert "t::agent makes 12 calls" in next(f.text for f in found if f.kind == "loop")

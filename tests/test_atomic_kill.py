@@ -74,7 +74,7 @@ def baseline(version):
 
 for r in range(1, rounds + 1):
     state["round"] = r
-    B.write_json_atomic(target, baseline(r).to_dict())
+    B.write_json_atomic(target, baseline(r).to_doc())
 """
 
 

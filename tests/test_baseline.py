@@ -8,22 +8,22 @@ from typing import Any
 import pytest
 
 from pytest_tokenbudget.files.baseline import (
-    BASELINE_SCHEMA,
     Baseline,
-    BaselineError,
     baseline_from_report,
     baseline_from_reports,
     dumps,
     load_baseline,
     load_baseline_or_report,
     load_report,
-    merge_reports,
     report_from_dict,
     update_baseline,
     write_json_atomic,
 )
+from pytest_tokenbudget.files.codec import BaselineError
+from pytest_tokenbudget.files.merge import merge_reports
+from pytest_tokenbudget.report import BASELINE_SCHEMA
 from pytest_tokenbudget.usage import Usage
-from reportfactory import make_test, report_doc, simple
+from reportfactory import as_json, make_test, report_doc, simple
 
 
 def write(path: Path, data: Any) -> Path:
@@ -45,7 +45,7 @@ def test_report_round_trip(tmp_path: Path) -> None:
     assert rep.tests["t::agent"].usage.total_tokens == 5100
     assert rep.tests["t::agent"].by_operation["retrieve"].by_model["gpt-4o-mini"].calls == 2
     assert rep.tests["t::b"].status == "failed"
-    assert rep.to_dict() == doc
+    assert as_json(rep) == doc
 
 
 def test_file_format_sorted_indented_trailing_newline(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_report_used_as_baseline(tmp_path: Path) -> None:
 def test_baseline_file_round_trip(tmp_path: Path) -> None:
     base = baseline_from_report(report({"t::agent": AGENT, "t::b": simple(7, 3)}))
     path = tmp_path / "b.json"
-    write_json_atomic(path, base.to_dict())
+    write_json_atomic(path, base.to_doc())
     data = json.loads(path.read_text())
     assert data["schema"] == BASELINE_SCHEMA
     assert data["totals"]["total_tokens"] == 5110
@@ -162,8 +162,8 @@ def test_baseline_file_round_trip(tmp_path: Path) -> None:
     assert "status" not in data["tests"]["t::agent"]
     loaded = load_baseline(path)
     assert loaded is not None
-    assert loaded.to_dict() == base.to_dict()
-    assert path.read_text() == dumps(base.to_dict())
+    assert as_json(loaded.to_doc()) == as_json(base.to_doc())
+    assert path.read_text() == dumps(base.to_doc())
 
 
 def test_baseline_leaves_out_failed_skipped_and_error_tests() -> None:
@@ -229,7 +229,7 @@ def test_merge_shards_recomputes_totals_exactly() -> None:
     shard2 = report({k: v for k, v in tests.items() if k >= "t::5"}, "s2")
     shard2.notes.append("model x is unpriced")
     merged = merge_reports([shard1, shard2])
-    assert merged.totals.to_dict() == whole.totals.to_dict()
+    assert merged.usage == whole.usage
     assert merged.tests == whole.tests
     assert merged.passed is False
     assert "model x is unpriced" in merged.notes
@@ -245,7 +245,7 @@ def test_merge_refuses_overlap_unless_allowed() -> None:
     both = merge_reports([a, b], allow_overlap=True)
     assert both.tests["t::a"].usage.input_tokens == 8
     assert set(both.tests["t::a"].by_model) == {"gpt-4o-mini", "gpt-4o"}
-    assert both.totals.total_tokens == 5 + 1 + 6
+    assert both.usage.total_tokens == 5 + 1 + 6
 
 
 def test_merge_sums_session_buckets() -> None:
@@ -258,10 +258,10 @@ def test_merge_round_trips_through_a_file(tmp_path: Path) -> None:
     a = report({"t::a": AGENT}, "a")
     b = report({"t::b": simple(3, 4)}, "b")
     path = tmp_path / "m.json"
-    write_json_atomic(path, merge_reports([a, b]).to_dict())
+    write_json_atomic(path, merge_reports([a, b]))
     merged = load_report(path)
-    assert merged.totals == a.totals + b.totals
-    assert merged.totals.cost_usd == pytest.approx(a.totals.cost_usd + b.totals.cost_usd)  # type: ignore[operator]
+    assert merged.usage == a.usage + b.usage
+    assert merged.usage.cost_usd == pytest.approx(a.usage.cost_usd + b.usage.cost_usd)  # type: ignore[operator]
 
 
 def test_fast_path_agrees_with_usage_from_dict() -> None:

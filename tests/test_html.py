@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from pytest_tokenbudget.files.baseline import report_from_dict
 from pytest_tokenbudget.render.html import render_html
 from reportfactory import make_test, report_doc
 
@@ -41,7 +42,7 @@ def test_page_is_self_contained_and_escaped() -> None:
         ],
         passed=False,
     )
-    page = render_html(doc)
+    page = render_html(report_from_dict(doc))
     parser = _Collect()
     parser.feed(page)
     assert "script" not in parser.tags  # the node id was escaped, no script element

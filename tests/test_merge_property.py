@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from pytest_tokenbudget.files.baseline import (
     dumps,
     load_report,
-    merge_reports,
     report_from_dict,
     write_json_atomic,
 )
+from pytest_tokenbudget.files.merge import merge_reports
 from pytest_tokenbudget.files.shards import merge_files
+from pytest_tokenbudget.records import figures
 from pytest_tokenbudget.usage import Usage
-from reportfactory import report_doc
+from reportfactory import as_json, report_doc
 
 counts = st.integers(min_value=0, max_value=10**9)
 
@@ -87,12 +88,12 @@ def test_merge_of_any_split_equals_unsplit(suite: dict[str, Any], data: st.DataO
     merged = merge_reports(parts)
     # Exact, picodollars included. (A file's cost is null while any call is unpriced, so the
     # priced part of such a total is compared through the tests it is summed from.)
-    assert merged.totals == sum((t.usage for t in whole.tests.values()), Usage())
-    assert merged.to_dict()["totals"] == whole.to_dict()["totals"]
-    assert merged.to_dict()["tests"] == whole.to_dict()["tests"]
+    assert merged.totals == figures(sum((t.usage for t in whole.tests.values()), Usage()))
+    assert as_json(merged)["totals"] == as_json(whole)["totals"]
+    assert as_json(merged)["tests"] == as_json(whole)["tests"]
     # and once more through the file format
-    again = through_file(merged.to_dict(), "merged")
-    assert again.to_dict()["totals"] == whole.to_dict()["totals"]
+    again = through_file(as_json(merged), "merged")
+    assert as_json(again)["totals"] == as_json(whole)["totals"]
 
 
 @settings(derandomize=True, max_examples=60, deadline=None)
@@ -111,7 +112,7 @@ def test_merge_files_writes_what_the_in_memory_merge_writes(
             write_json_atomic(paths[-1], report_doc(shard))
         merge_files(paths, os.path.join(tmp, "files.json"), parallel=False)
         in_memory = merge_reports([load_report(p) for p in paths])
-        write_json_atomic(os.path.join(tmp, "memory.json"), in_memory.to_doc())
+        write_json_atomic(os.path.join(tmp, "memory.json"), in_memory)
         texts = [
             re.sub(rb'"created": "[^"]*"', b"", Path(tmp, name).read_bytes())
             for name in ("files.json", "memory.json")

@@ -4,15 +4,13 @@ from typing import Any
 
 import pytest
 
-from pytest_tokenbudget.files.baseline import (
-    Baseline,
-    baseline_from_report,
-    make_record,
-    report_from_dict,
-)
-from pytest_tokenbudget.gate.regression import compare, explain, is_regression, parse_percent
+from pytest_tokenbudget.config import parse_percent
+from pytest_tokenbudget.files.baseline import Baseline, baseline_from_report, report_from_dict
+from pytest_tokenbudget.gate.explain import explain
+from pytest_tokenbudget.gate.regression import compare, is_regression
+from pytest_tokenbudget.records import make_record
 from pytest_tokenbudget.usage import Usage
-from reportfactory import make_test, report_doc, simple
+from reportfactory import as_json, make_test, report_doc, simple
 
 
 def report(tests: dict[str, Any]) -> Any:
@@ -78,12 +76,12 @@ def test_example_message_from_the_contract() -> None:
         '(gpt-4o-mini), operation "answer" +250 output (gpt-4o), calls 3 -> 7'
     )
     violations = result.violations()
-    assert violations[0]["kind"] == "regression"
-    assert violations[0]["nodeid"] == "test_agent"
-    assert violations[0]["limit"] == 5610
-    assert violations[0]["actual"] == 7450
-    assert violations[1]["nodeid"] is None  # the total
-    assert "total of the tests in both" in violations[1]["message"]
+    assert violations[0].kind == "regression"
+    assert violations[0].nodeid == "test_agent"
+    assert violations[0].limit == 5610
+    assert violations[0].actual == 7450
+    assert violations[1].nodeid is None  # the total
+    assert "total of the tests in both" in violations[1].message
 
 
 def test_improvements_new_missing_and_total_over_common_tests() -> None:
@@ -98,7 +96,7 @@ def test_improvements_new_missing_and_total_over_common_tests() -> None:
     assert imp.change_pct == pytest.approx(-48.0)
     assert result.saved_tokens == 1200
     assert result.saved_usd == pytest.approx((1000 * 0.15 + 200 * 0.6) / 1e6)
-    data = result.to_dict()
+    data = as_json(result.record())
     assert data["total"]["before"] == 3500
     assert data["total"]["after"] == 2300
     assert data["baseline_totals"]["total_tokens"] == 13_500
@@ -192,7 +190,7 @@ def test_to_dict_is_json_ready() -> None:
 
     old = base({"t::a": simple(1000)})
     new = report({"t::a": simple(5000)})
-    data = compare(old, new).to_dict()
+    data = as_json(compare(old, new).record())
     assert json.loads(json.dumps(data)) == data
     assert data["regressed"] is True
     assert data["rule"] == "total_tokens grows more than 10%"

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 from pytest_tokenbudget.files.baseline import baseline_from_report, report_from_dict
 from pytest_tokenbudget.gate.regression import compare
+from pytest_tokenbudget.records import Violation
 from pytest_tokenbudget.render.compare_text import render_comparison, summary_lines
 from pytest_tokenbudget.render.markdown import MARKER, render_markdown
+from pytest_tokenbudget.report import ComparisonRecord, Report
 from reportfactory import make_test, report_doc, simple
 
 OLD = {
@@ -24,23 +24,23 @@ NEW = {
 }
 
 
-def summary() -> tuple[Any, dict[str, Any]]:
+def summary() -> tuple[Report, ComparisonRecord]:
     rep = report_from_dict(report_doc(NEW))
     old = baseline_from_report(report_from_dict(report_doc(OLD)))
-    return rep, compare(old, rep).to_dict()
+    return rep, compare(old, rep).record()
 
 
 def test_markdown_sections() -> None:
     rep, data = summary()
     rep.violations.append(
-        {
-            "kind": "budget",
-            "nodeid": "t::chat",
-            "metric": "total_tokens",
-            "limit": 1000,
-            "actual": 1300,
-            "message": "test used 1,300 tokens > budget 1,000 (marker)",
-        }
+        Violation(
+            kind="budget",
+            nodeid="t::chat",
+            metric="total_tokens",
+            limit=1000,
+            actual=1300,
+            message="test used 1,300 tokens > budget 1,000 (marker)",
+        )
     )
     md = render_markdown(rep, data)
     assert md.startswith(MARKER + "\n## Token usage: :x: failed\n")
@@ -78,7 +78,7 @@ def test_markdown_cuts_long_lists() -> None:
         report_from_dict(report_doc({f"t::{i}": simple(100) for i in range(50)}))
     )
     rep = report_from_dict(report_doc({f"t::{i}": simple(500) for i in range(50)}))
-    md = render_markdown(rep, compare(old, rep).to_dict(), top=5)
+    md = render_markdown(rep, compare(old, rep).record(), top=5)
     assert "... and 40 more (see the JSON report)." in md
 
 

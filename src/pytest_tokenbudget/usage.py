@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, NamedTuple, Protocol, TypeVar
 
 PICO_PER_USD = 10**12
 
@@ -43,8 +43,31 @@ class TokenCounts(Protocol):
     def calls(self) -> int: ...
 
 
+class Pricer(Protocol):
+    """What the tracker and the gate need of a price table."""
+
+    def cost_pico(
+        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
+    ) -> int | None:
+        """Cost of ``usage`` on ``model`` in picodollars, or None when the model is unpriced."""
+
+
 NO_MODEL = "(unknown)"
 NO_OPERATION = "(none)"
+
+
+class Cell(NamedTuple):
+    """Where usage sits within a test: the model that billed it, the operation it ran in.
+
+    The one key of every per-model and per-operation table (tracker, run, files).
+    """
+
+    model: str
+    operation: str
+
+
+#: The bucket of usage recorded outside any test (a run total, never compared or budgeted).
+SESSION_BUCKET = "<session>"
 
 
 def check_count(name: str, value: object) -> int:
@@ -57,6 +80,14 @@ def check_count(name: str, value: object) -> int:
         )
     if value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def exact_figure(usage: Usage, metric: str) -> int | None:
+    """The named figure as an exact integer (a cost in picodollars); None when unpriced."""
+    if metric == "cost_usd":
+        return None if usage.unpriced_calls else usage.cost_pico
+    value: int = getattr(usage, metric)
     return value
 
 
@@ -116,15 +147,15 @@ class Usage:
         if not isinstance(other, Usage):
             return NotImplemented
         return _usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-            self.calls + other.calls,
-            self.unpriced_calls + other.unpriced_calls,
-            self.refused_calls + other.refused_calls,
-            self.cost_pico + other.cost_pico,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            calls=self.calls + other.calls,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            refused_calls=self.refused_calls + other.refused_calls,
+            cost_pico=self.cost_pico + other.cost_pico,
         )
 
     def __bool__(self) -> bool:
@@ -166,18 +197,50 @@ class Usage:
 
 EMPTY = Usage()
 USAGE_FIELDS = tuple(f.name for f in fields(Usage))
+
+
+def usage_counts(usage: Usage) -> dict[str, int]:
+    """The fields of ``usage`` that are not zero, by name (built-in types: crosses execnet)."""
+    return {name: value for name in USAGE_FIELDS if (value := getattr(usage, name))}
+
+
 _new = object.__new__
 _set = object.__setattr__
 
 
-def _usage(*values: int) -> Usage:
-    """A Usage of all its fields in order, each already a valid count: capture's hot path.
+def _usage(
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    reasoning_tokens: int,
+    calls: int,
+    unpriced_calls: int,
+    refused_calls: int,
+    cost_pico: int,
+) -> Usage:
+    """A Usage of counts already known to be valid: capture's and the files' hot path.
 
     A frozen dataclass's ``__init__`` sets each of the nine fields through
     ``object.__setattr__``; setting the instance dict at once costs about half as much.
     """
     usage: Usage = _new(Usage)
-    _set(usage, "__dict__", dict(zip(USAGE_FIELDS, values)))
+    _set(
+        usage,
+        "__dict__",
+        {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "reasoning_tokens": reasoning_tokens,
+            "calls": calls,
+            "unpriced_calls": unpriced_calls,
+            "refused_calls": refused_calls,
+            "cost_pico": cost_pico,
+        },
+    )
     return usage
 
 
@@ -185,18 +248,13 @@ def with_cost(usage: Usage, cost_pico: int, unpriced_calls: int) -> Usage:
     """``usage`` with its cost (of the priced calls) and its count of unpriced calls."""
     if usage.cost_pico == cost_pico and usage.unpriced_calls == unpriced_calls:
         return usage
-    u = usage
-    return _usage(
-        u.input_tokens,
-        u.output_tokens,
-        u.cache_read_tokens,
-        u.cache_write_tokens,
-        u.reasoning_tokens,
-        u.calls,
-        unpriced_calls,
-        u.refused_calls,
-        cost_pico,
+    priced: Usage = _new(Usage)
+    _set(
+        priced,
+        "__dict__",
+        {**usage.__dict__, "unpriced_calls": unpriced_calls, "cost_pico": cost_pico},
     )
+    return priced
 
 
 def priced_at(usage: Usage, cost_pico: int | None) -> Usage:
@@ -235,7 +293,17 @@ def make_usage(
             f"reasoning_tokens ({reasoning}) exceed output_tokens "
             f"({out}): output_tokens includes reasoning"
         )
-    return _usage(inp, out, read, write, reasoning, calls, 0, 0, 0)
+    return _usage(
+        input_tokens=inp,
+        output_tokens=out,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        reasoning_tokens=reasoning,
+        calls=calls,
+        unpriced_calls=0,
+        refused_calls=0,
+        cost_pico=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -256,8 +324,19 @@ class Extracted:
     response_id: str | None = None
 
 
-def add_into(table: dict[str, Usage], key: str, usage: Usage) -> None:
+K = TypeVar("K")
+
+
+def add_into(table: dict[K, Usage], key: K, usage: Usage) -> None:
     table[key] = table[key] + usage if key in table else usage
+
+
+def group(cells: Mapping[Cell, Usage], by: str) -> dict[str, Usage]:
+    """``cells`` added up per ``"model"`` or per ``"operation"``."""
+    out: dict[str, Usage] = {}
+    for key, usage in cells.items():
+        add_into(out, getattr(key, by), usage)
+    return out
 
 
 def breakdown_to_dict(table: Mapping[str, Usage]) -> dict[str, dict[str, Any]]:

@@ -30,15 +30,15 @@ from ..config import (
 from ..files.baseline import (
     DEFAULT_BASELINE,
     STATS,
-    BaselineError,
-    Report,
     baseline_from_reports,
+    check_breakdowns,
     load_baseline,
     load_baseline_or_report,
     load_report,
     update_baseline,
     write_json_atomic,
 )
+from ..files.codec import FIX_BASELINE, FIX_REPORT, BaselineError
 
 # The comparison and the renderers are imported by the commands that use them: `merge` of big
 # shards starts a second process, and every millisecond of start-up is paid twice.
@@ -157,11 +157,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "`tokenbudget baseline update REPORT` or `pytest --tokenbudget-update-baseline`"
         )
     report = load_report(args.report, check=False)
-    from ..gate.regression import compare
+    from ..gate.regression import BadBreakdown, compare
     from ..render.compare_text import render_comparison
 
-    result = compare(baseline, report, **rule(args, project_settings()))
-    sys.stdout.write(render_comparison(result.to_dict(), limit=args.limit))
+    try:
+        result = compare(baseline, report, **rule(args, project_settings()))
+    except BadBreakdown as exc:  # a breakdown the lazy load did not check: name file and field
+        name = baseline.path or args.baseline
+        check_breakdowns({exc.nodeid: baseline.tests[exc.nodeid]}, name, FIX_BASELINE)
+        name = report.path or args.report
+        check_breakdowns({exc.nodeid: report.tests[exc.nodeid]}, name, FIX_REPORT)
+        raise
+    sys.stdout.write(render_comparison(result.record(), limit=args.limit))
     return 1 if result.regressed else 0
 
 
@@ -237,8 +244,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     merged, count = merge_files(args.reports, args.output, allow_overlap=args.allow_overlap)
     sys.stdout.write(
         f"merged {len(args.reports)} reports into {args.output}: {count:,} tests, "
-        f"{merged.totals.total_tokens:,} tokens, {merged.totals.calls:,} calls, "
-        f"cost {_fmt.usd(merged.totals.cost_usd)}\n"
+        f"{merged.usage.total_tokens:,} tokens, {merged.usage.calls:,} calls, "
+        f"cost {_fmt.usd(merged.usage.cost_usd)}\n"
     )
     return 0
 
@@ -261,44 +268,27 @@ def add_report(sub: Any) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     report = load_report(args.report)
-    summary = report.baseline
     if args.baseline is not None:
         baseline = load_baseline_or_report(args.baseline)
         if baseline is None:
             raise UsageError(f"{args.baseline}: baseline file not found")
         from ..gate.regression import compare
 
-        summary = compare(baseline, report, **rule(args, project_settings())).to_dict()
+        report.baseline = compare(baseline, report, **rule(args, project_settings())).record()
     if args.format == "markdown":
         from ..render.markdown import render_markdown
 
-        text = render_markdown(report, summary, top=args.top)
+        text = render_markdown(report, top=args.top)
     elif args.format == "html":
         from ..render.html import render_html
 
-        report.baseline = summary
-        text = render_html(report.to_dict(), top=args.top or 20)
+        text = render_html(report, top=args.top or 20)
     else:
-        text = render_text(report, summary, top=args.top)
+        from ..render.text import render_report
+
+        text = render_report(report, top=args.top)
     _write_or_print(text, args.output)
     return 0
-
-
-def render_text(report: Report, summary: Any = None, *, top: int = 10) -> str:
-    """The terminal summary's content, without pytest."""
-    data = report.to_dict()
-    lines = [
-        f"tokenbudget report: {len(report.tests):,} tests" + ("" if report.passed else " -- FAILED")
-    ]
-    from ..render.compare_text import summary_lines, verdict
-    from ..render.text import summary_lines as text_summary_lines
-
-    lines += text_summary_lines(data, top=top)
-    if summary:
-        lines.append(f"baseline: {verdict(summary)} (rule: {summary.get('rule')})")
-        lines += [f"  {line}" for line in summary_lines(summary, limit=top)]
-    lines += [f"violation: {v.get('message')}" for v in report.violations]
-    return "\n".join(lines) + "\n"
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -375,7 +365,8 @@ def add_history(sub: Any) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .analyze import history_lines, read_history
+    from ..files.history import read_history
+    from .analyze import history_lines
 
     path = args.path or project_settings()["history"]
     if path is None:
@@ -406,7 +397,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from .analyze import recommendations
 
-    report = load_report(args.report).to_dict()
+    report = load_report(args.report)
     found = recommendations(report, project_pricer(project_settings()))
     if args.json:
         data = [{"kind": f.kind, "text": f.text, "worth_usd": f.worth_usd} for f in found]

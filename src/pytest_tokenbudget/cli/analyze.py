@@ -6,22 +6,19 @@ report; nothing here guesses at prices the table does not have.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..fmt import pct
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
 from ..pricing import PriceTable
-from ..tracker import SESSION_BUCKET
-from ..usage import NO_MODEL, Usage
+from ..records import TestRecord
+from ..report import Report, breakdown
+from ..usage import NO_MODEL, SESSION_BUCKET, Usage
 
-#: Below this share of a run a finding is noise, not a recommendation.
-MIN_SHARE = 0.05
 CACHEABLE_INPUT = 1024  # providers cache prompt prefixes from about this many tokens
 
 
@@ -33,23 +30,18 @@ class Finding:
     worth_usd: float = 0.0
 
 
-def _tests(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {k: v for k, v in report["tests"].items() if k != SESSION_BUCKET}
+def _tests(report: Report) -> dict[str, Usage]:
+    return {k: v.usage for k, v in report.tests.items() if k != SESSION_BUCKET}
 
 
-def by_model(report: Mapping[str, Any]) -> dict[str, Usage]:
-    out: dict[str, Usage] = {}
-    for test in report["tests"].values():
-        for model, usage in test["by_model"].items():
-            u = Usage.from_dict(usage)
-            out[model] = out[model] + u if model in out else u
-    return out
+def _limits(rec: TestRecord) -> Mapping[str, Any]:
+    return rec.budget.limits if rec.budget else {}
 
 
-def caching(report: Mapping[str, Any], pricer: PriceTable) -> list[Finding]:
+def caching(report: Report, pricer: PriceTable) -> list[Finding]:
     """Models paying full price for input that repeated calls could read from the cache."""
     found = []
-    for model, u in sorted(by_model(report).items()):
+    for model, u in sorted(breakdown(report.tests, "model").items()):
         rates = pricer.rates(model)
         uncached = u.input_tokens - u.cache_read_tokens - u.cache_write_tokens
         if rates is None or not rates.input or not rates.cache_read or u.calls < 2:
@@ -73,16 +65,16 @@ def caching(report: Mapping[str, Any], pricer: PriceTable) -> list[Finding]:
     return found
 
 
-def concentration(report: Mapping[str, Any]) -> list[Finding]:
+def concentration(report: Report) -> list[Finding]:
     tests = _tests(report)
-    total = report["totals"]["total_tokens"]
+    total = report.usage.total_tokens
     if len(tests) < 4 or not total:
         return []
-    top = sorted(tests.items(), key=lambda kv: -kv[1]["total_tokens"])[:3]
-    share = sum(t["total_tokens"] for _, t in top) / total
+    top = sorted(tests.items(), key=lambda kv: -kv[1].total_tokens)[:3]
+    share = sum(t.total_tokens for _, t in top) / total
     if share < 0.5:
         return []
-    names = ", ".join(f"{n} ({fmt_int(t['total_tokens'])})" for n, t in top)
+    names = ", ".join(f"{n} ({fmt_int(t.total_tokens)})" for n, t in top)
     return [
         Finding(
             "concentration",
@@ -92,45 +84,44 @@ def concentration(report: Mapping[str, Any]) -> list[Finding]:
     ]
 
 
-def loops(report: Mapping[str, Any], many: int = 10) -> list[Finding]:
+def loops(report: Report, many: int = 10) -> list[Finding]:
     """Tests making many calls: agent loops that a max_calls budget would bound."""
     found = []
     for nodeid, t in sorted(_tests(report).items()):
-        limits = (t.get("budget") or {}).get("limits", {})
-        if t["calls"] >= many and "max_calls" not in limits:
+        if t.calls >= many and "max_calls" not in _limits(report.tests[nodeid]):
             found.append(
                 Finding(
                     "loop",
-                    f"{nodeid} makes {fmt_int(t['calls'])} calls with no max_calls limit: "
-                    f"@pytest.mark.token_budget(max_calls={_headroom(t['calls'])}) stops a "
+                    f"{nodeid} makes {fmt_int(t.calls)} calls with no max_calls limit: "
+                    f"@pytest.mark.token_budget(max_calls={_headroom(t.calls)}) stops a "
                     "runaway loop (with --tokenbudget-enforce, before it spends)",
                 )
             )
     return found
 
 
-def unbudgeted(report: Mapping[str, Any], top: int = 5) -> list[Finding]:
+def unbudgeted(report: Report, top: int = 5) -> list[Finding]:
     """The biggest tests with no token limit, with a limit that leaves 25% headroom."""
     tests = [
         (n, t)
         for n, t in _tests(report).items()
-        if t["total_tokens"] and "max_tokens" not in (t.get("budget") or {}).get("limits", {})
+        if t.total_tokens and "max_tokens" not in _limits(report.tests[n])
     ]
-    tests.sort(key=lambda kv: (-kv[1]["total_tokens"], kv[0]))
+    tests.sort(key=lambda kv: (-kv[1].total_tokens, kv[0]))
     return [
         Finding(
             "budget",
-            f"{n} uses {fmt_int(t['total_tokens'])} tokens with no max_tokens: "
-            f"@pytest.mark.token_budget({_headroom(t['total_tokens'])}) fails it if it grows "
+            f"{n} uses {fmt_int(t.total_tokens)} tokens with no max_tokens: "
+            f"@pytest.mark.token_budget({_headroom(t.total_tokens)}) fails it if it grows "
             "by a quarter",
         )
         for n, t in tests[:top]
     ]
 
 
-def output_heavy(report: Mapping[str, Any]) -> list[Finding]:
+def output_heavy(report: Report) -> list[Finding]:
     found = []
-    for model, u in sorted(by_model(report).items()):
+    for model, u in sorted(breakdown(report.tests, "model").items()):
         if u.calls and u.output_tokens > u.input_tokens and u.output_tokens >= 1000:
             found.append(
                 Finding(
@@ -143,8 +134,8 @@ def output_heavy(report: Mapping[str, Any]) -> list[Finding]:
     return found
 
 
-def unpriced(report: Mapping[str, Any]) -> list[Finding]:
-    models = sorted(m for m, u in by_model(report).items() if u.unpriced_calls)
+def unpriced(report: Report) -> list[Finding]:
+    models = sorted(m for m, u in breakdown(report.tests, "model").items() if u.unpriced_calls)
     found = []
     if NO_MODEL in models:
         models.remove(NO_MODEL)
@@ -162,7 +153,7 @@ def unpriced(report: Mapping[str, Any]) -> list[Finding]:
     return found
 
 
-def recommendations(report: Mapping[str, Any], pricer: PriceTable) -> list[Finding]:
+def recommendations(report: Report, pricer: PriceTable) -> list[Finding]:
     found = caching(report, pricer)
     found.sort(key=lambda f: -f.worth_usd)
     for finder in (concentration, loops, output_heavy, unpriced, unbudgeted):
@@ -178,24 +169,6 @@ def _headroom(value: int) -> int:
 
 
 # -- history --------------------------------------------------------------------------------------
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """The runs of a ``--tokenbudget-history`` file; ValueError naming a bad line."""
-    runs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            run = json.loads(line)
-            Usage.from_dict(run["totals"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
-                f"{path}:{number}: not a history line ({exc}); each line is written by "
-                "--tokenbudget-history"
-            ) from None
-        runs.append(run)
-    return runs
-
-
 def history_lines(runs: Sequence[Mapping[str, Any]], last: int = 20) -> list[str]:
     if not runs:
         return ["no runs recorded yet"]

@@ -11,17 +11,15 @@ import json
 import mmap
 import os
 import re
-import tempfile
 import typing
-from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..records import Figures, OperationRecord, TestRecord
+from ..records import BudgetRecord, Figures, OperationRecord, TestRecord
+from ..report import REPORT_SCHEMA, BaselineDoc, Report
 
-REPORT_SCHEMA = "pytest-tokenbudget/report@1"
-BASELINE_SCHEMA = "pytest-tokenbudget/baseline@1"
 FIX_BASELINE = "delete it or regenerate it with `pytest --tokenbudget-update-baseline`"
 FIX_REPORT = "regenerate it with `pytest --tokenbudget-json=PATH`"
 
@@ -30,23 +28,7 @@ class BaselineError(ValueError):
     """A report or baseline file that cannot be used; the message says which and how to fix it."""
 
 
-class BaselineDoc(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE_SCHEMA):
-    tests: Dict[str, TestRecord]
-    totals: Union[Figures, UnsetType] = UNSET
-
-
-class ReportDoc(msgspec.Struct, gc=False, tag_field="schema", tag=REPORT_SCHEMA):
-    tests: Dict[str, TestRecord]
-    totals: Figures = Figures()
-    created: Optional[str] = None
-    baseline: Optional[Dict[str, Any]] = None
-    violations: List[Dict[str, Any]] = []
-    pricing: Dict[str, Any] = {}
-    passed: bool = True
-    notes: List[str] = []
-
-
-Document = Union[BaselineDoc, ReportDoc]
+Document = Union[BaselineDoc, Report]
 
 
 class _CheckedTest(Figures, frozen=True, gc=False):
@@ -54,7 +36,7 @@ class _CheckedTest(Figures, frozen=True, gc=False):
 
     by_model: Dict[str, Figures] = msgspec.field(default_factory=dict)
     by_operation: Dict[str, OperationRecord] = msgspec.field(default_factory=dict)
-    budget: Union[Dict[str, Any], UnsetType, None] = UNSET
+    budget: Union[BudgetRecord, UnsetType, None] = UNSET
     status: Union[str, UnsetType, None] = UNSET
 
 
@@ -145,7 +127,7 @@ def explain(value: Any, expected: Any = None, where: str = "") -> str:
     if isinstance(value, (bytes, msgspec.Raw)):
         value = json.loads(bytes(value))
     if expected is None:
-        expected = ReportDoc if value.get("schema") == REPORT_SCHEMA else BaselineDoc
+        expected = Report if value.get("schema") == REPORT_SCHEMA else BaselineDoc
     error = _error(value, expected)
     if error is None:  # pragma: no cover - only called for values that failed to decode
         return f"{where or 'file'}: invalid"
@@ -216,47 +198,11 @@ def read(path: Union[str, "os.PathLike[str]"]) -> "bytes | mmap.mmap":
         return fh.read()
 
 
-def write_atomic(path: Union[str, "os.PathLike[str]"], content: Union[bytes, str]) -> None:
-    """Write ``content`` so that readers only ever see the old file or the complete new one."""
-    with atomic_writer(path) as fh:
-        fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: Union[str, "os.PathLike[str]"]) -> Iterator[BinaryIO]:
-    """A temp file that replaces ``path`` when the block ends, and vanishes if it raises.
-
-    The temp file is in the same folder (same file system, so ``os.replace`` is atomic) and
-    flushed to disk before the rename: a run killed mid-write leaves the previous file intact.
-    """
-    target = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(target)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:  # keep the permissions of the file we replace; mkstemp makes it 0600
-            os.chmod(tmp, os.stat(target).st_mode & 0o777)
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+def check_operations(tests: Mapping[str, TestRecord]) -> None:
+    """Decode every test's ``by_operation``; ValueError naming the first bad test and field."""
+    for nodeid, rec in tests.items():
         try:
-            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+            rec.by_operation  # noqa: B018 - decoding is the check
+        except ValueError:
+            where = f"tests[{nodeid!r}].by_operation"
+            raise ValueError(explain(rec.operations, Dict[str, OperationRecord], where)) from None

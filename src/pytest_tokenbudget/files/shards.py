@@ -22,10 +22,13 @@ from typing import BinaryIO, Dict, List, Sequence
 import msgspec
 from msgspec import Raw
 
+from ..atomicfile import atomic_writer
 from ..records import TestRecord
+from ..report import Report, sum_figures
 from ..usage import Usage
-from .baseline import Report, add_records, combine, load_report, merged_report, sum_figures
-from .codec import FIX_REPORT, ReportDoc, atomic_writer, check_tests, encode, read
+from .baseline import load_report
+from .codec import FIX_REPORT, check_tests, encode, read
+from .merge import add_records, combine, merged_report
 
 #: Below this many bytes of input, checking in this process is quicker than starting another.
 PARALLEL_FROM = 8_000_000
@@ -35,7 +38,7 @@ _encoder = msgspec.json.Encoder(order="sorted")
 _record = msgspec.json.Decoder(TestRecord)
 
 
-class _Shard(ReportDoc, gc=False):
+class _Shard(Report):
     """A report with each test's record left as its text."""
 
     tests: Dict[str, Raw]  # type: ignore[assignment]
@@ -103,7 +106,7 @@ def _relaid(raw: Raw) -> bytes:
 
 
 def _head(report: Report) -> bytes:
-    text = encode(report.to_doc())
+    text = encode(report)
     return text[: text.index(_TESTS)] + _TESTS[:-1]
 
 
@@ -142,7 +145,7 @@ def _write_pieces(fh: BinaryIO, parts: List[Raw | bytes]) -> None:
 
 
 def _tail(report: Report, any_tests: bool) -> bytes:
-    text = encode(report.to_doc())
+    text = encode(report)
     return (b"\n  }" if any_tests else b"}") + text[text.index(_TESTS) + len(_TESTS) :]
 
 

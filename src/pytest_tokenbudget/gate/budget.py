@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..config import parse_bool, parse_positive_int, parse_usd
+from ..fmt import UNITS
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
-from ..usage import NO_OPERATION, Usage, pico_to_usd
+from ..records import BudgetRecord, Violation
+from ..usage import NO_OPERATION, Cell, Usage, pico_to_usd
 
 #: Marker keyword -> (usage figure, parser). Cost limits are held in picodollars.
 LIMITS: dict[str, tuple[str, Any]] = {
@@ -22,12 +24,6 @@ LIMITS: dict[str, tuple[str, Any]] = {
     "max_output_tokens": ("output_tokens", parse_positive_int),
     "max_cost_usd": ("cost_pico", parse_usd),
     "max_calls": ("calls", parse_positive_int),
-}
-UNITS = {
-    "total_tokens": "tokens",
-    "input_tokens": "input tokens",
-    "output_tokens": "output tokens",
-    "calls": "calls",
 }
 
 
@@ -42,11 +38,12 @@ class Limits:
     def __bool__(self) -> bool:
         return bool(self.values)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, value in self.values.items():
-            out[name] = pico_to_usd(value) if name == "max_cost_usd" else value
-        return {"limits": out, "sources": dict(self.sources)}
+    def shown(self) -> dict[str, int | float]:
+        """The limits as a user writes them (a cost in dollars)."""
+        return {
+            name: pico_to_usd(value) if name == "max_cost_usd" else value
+            for name, value in self.values.items()
+        }
 
 
 def marker_limits(
@@ -152,7 +149,7 @@ def unpriced_note(usage: Usage, limits: Limits) -> str | None:
     return None
 
 
-def contributors(cells: Mapping[tuple[str, str], Usage], metric: str, top: int = 3) -> str:
+def contributors(cells: Mapping[Cell, Usage], metric: str, top: int = 3) -> str:
     """``gpt-4o-mini 5,100 (operation "summarise")``: the biggest model/operation cells."""
     figure = "cost_pico" if metric == "cost_usd" else metric
     ranked = sorted(cells.items(), key=lambda kv: (-getattr(kv[1], figure), kv[0]))[:top]
@@ -170,7 +167,7 @@ def contributors(cells: Mapping[tuple[str, str], Usage], metric: str, top: int =
 def message(
     verdicts: Sequence[Verdict],
     usage: Usage,
-    cells: Mapping[tuple[str, str], Usage],
+    cells: Mapping[Cell, Usage],
     scope: str = "token budget exceeded",
 ) -> str:
     """``token budget exceeded: 5,321 tokens > max_tokens 5,000 (marker) — input 4,000, ...``"""
@@ -204,13 +201,29 @@ class BudgetExceeded(Exception):
         )
 
 
-def violation(kind: str, nodeid: str | None, verdict: Verdict, text: str) -> dict[str, Any]:
-    """One entry of the report's ``violations`` (built-in types only)."""
-    return {
-        "kind": kind,
-        "nodeid": nodeid,
-        "metric": verdict.metric,
-        "limit": verdict.limit_value(),
-        "actual": verdict.actual_value(),
-        "message": text,
-    }
+def violation(kind: str, nodeid: str | None, verdict: Verdict, text: str) -> Violation:
+    """One entry of the report's ``violations``."""
+    return Violation(
+        kind=kind,
+        nodeid=nodeid,
+        metric=verdict.metric,
+        limit=verdict.limit_value(),
+        actual=verdict.actual_value(),
+        message=text,
+    )
+
+
+def budget_record(
+    nodeid: str, usage: Usage, cells: Mapping[Cell, Usage], limits: Limits, warn_at: float
+) -> BudgetRecord:
+    """How a test stood against its limits: violations, near misses, what was not checkable."""
+    verdicts = check(usage, limits, warn_at)
+    exceeded = [v for v in verdicts if v.exceeded]
+    text = message(exceeded, usage, cells) if exceeded else ""
+    return BudgetRecord(
+        limits=limits.shown(),
+        sources=dict(limits.sources),
+        violations=[violation("test_budget", nodeid, v, text) for v in exceeded],
+        near=[v.headline().replace(" > ", " of ") for v in verdicts if not v.exceeded],
+        note=unpriced_note(usage, limits),
+    )

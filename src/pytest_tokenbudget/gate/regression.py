@@ -16,21 +16,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
-from typing import Any, Callable
+from typing import Callable, Mapping, Protocol
 
-from ..config import BY_KEY, METRICS, parse_percent
-from ..files.baseline import COUNT_GETTERS, Baseline, Report, TestRecord, check_breakdowns
-from ..files.codec import FIX_BASELINE, FIX_REPORT
+import msgspec
+
+from ..config import BY_KEY, METRICS
 from ..pricing import LazyPricer, PriceTable
-from ..tracker import Pricer
-from ..usage import NO_MODEL, NO_OPERATION, TokenCounts, Usage, pico_to_usd
-from ..usage import _usage as fast_usage
+from ..records import TestRecord, Violation, figures
+from ..report import ChangeRecord, ComparisonRecord, TotalRecord, sum_counts
+from ..usage import NO_MODEL, Pricer, TokenCounts, Usage, exact_figure, pico_to_usd, with_cost
+from .explain import describe_change, explain
 
-TOKEN_METRICS = ("total_tokens", "input_tokens", "output_tokens")
 DEFAULT_REGRESSION: float = BY_KEY["regression"].default
 DEFAULT_REGRESSION_MIN: int = BY_KEY["regression_min_tokens"].default
 DEFAULT_METRIC: str = BY_KEY["regression_metric"].default
 TOTAL = "(total)"
+
+
+class Side(Protocol):
+    """One side of a comparison: a baseline, or a run's report."""
+
+    @property
+    def tests(self) -> Mapping[str, TestRecord]: ...
+
+
+class BadBreakdown(ValueError):
+    """A test's ``by_operation`` (left unchecked by a lazy load) could not be read; the caller,
+    which knows the files, names the file and the field."""
+
+    def __init__(self, nodeid: str) -> None:
+        super().__init__(f"unreadable by_operation of {nodeid!r}")
+        self.nodeid = nodeid
 
 
 def parse_metric(value: str) -> str:
@@ -81,25 +97,14 @@ class Repricer:
 
 def with_test_cost(rec: TestRecord, cost: Cost) -> Usage:
     """The test's usage with ``cost``."""
-    return fast_usage(
-        rec.input_tokens,
-        rec.output_tokens,
-        rec.cache_read_tokens,
-        rec.cache_write_tokens,
-        rec.reasoning_tokens,
-        rec.calls,
-        cost[1],
-        rec.refused_calls,
-        cost[0],
-    )
+    return with_cost(rec.usage, cost[0], cost[1])
 
 
 def _total(recs: list[TestRecord], costs: list[Cost]) -> Usage:
     """Exact sum of ``recs`` with their (recomputed) costs, without a Usage per test."""
-    counts = [sum(map(get, recs)) for get in COUNT_GETTERS]
-    counts[6] = sum(unpriced for _, unpriced in costs)  # unpriced_calls, as recomputed
-    counts.append(sum(pico for pico, _ in costs))  # cost_pico
-    return Usage(*counts)
+    counts = sum_counts(recs)
+    counts["unpriced_calls"] = sum(unpriced for _, unpriced in costs)
+    return Usage(**counts, cost_pico=sum(pico for pico, _ in costs))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -125,7 +130,7 @@ class TestChange:
 
     @property
     def change_pct(self) -> float | None:
-        b, a = _exact(self.before, self.metric), _exact(self.after, self.metric)
+        b, a = exact_figure(self.before, self.metric), exact_figure(self.after, self.metric)
         if b is None or a is None or b == 0:
             return None
         return (a - b) * 100 / b
@@ -136,19 +141,20 @@ class TestChange:
         text = f"{label}: {describe_change(self.metric, self.before, self.after)}"
         return text + (": " + ", ".join(self.details) if self.details else "")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "nodeid": self.nodeid,
-            "before": self.before_value,
-            "after": self.after_value,
-            "change_pct": None if self.change_pct is None else round(self.change_pct, 2),
-            "before_usage": self.before.to_dict(),
-            "after_usage": self.after.to_dict(),
-            "saved_tokens": self.before.total_tokens - self.after.total_tokens,
-            "saved_usd": _saved_usd(self.before, self.after),
-            "details": list(self.details),
-            "message": self.message,
-        }
+    def record(self) -> ChangeRecord:
+        """This change as the report stores it."""
+        return ChangeRecord(
+            nodeid=self.nodeid,
+            before=self.before_value,
+            after=self.after_value,
+            change_pct=None if self.change_pct is None else round(self.change_pct, 2),
+            before_usage=figures(self.before),
+            after_usage=figures(self.after),
+            saved_tokens=self.before.total_tokens - self.after.total_tokens,
+            saved_usd=_saved_usd(self.before, self.after),
+            details=list(self.details),
+            message=self.message,
+        )
 
 
 def _saved_usd(before: Usage, after: Usage) -> float | None:
@@ -211,14 +217,14 @@ class Comparison:
         )
         return f"{self.metric} grows more than {pct}{floor}"
 
-    def violations(self) -> list[dict[str, Any]]:
+    def violations(self) -> list[Violation]:
         """Entries for the report's ``violations`` (kind ``regression``)."""
         out = []
         changes = list(self.regressions)
         if self.total_regressed:
             changes.append(self.total_change)
         for c in changes:
-            before = _exact(c.before, self.metric)
+            before = exact_figure(c.before, self.metric)
             assert before is not None
             limit = before * (1 + as_fraction(self.regression))
             if self.metric == "cost_usd":
@@ -228,51 +234,44 @@ class Comparison:
                 actual = c.after_value
                 limit_out = int(limit) if limit.denominator == 1 else float(limit)
             out.append(
-                {
-                    "kind": "regression",
-                    "nodeid": None if c.nodeid == TOTAL else c.nodeid,
-                    "metric": self.metric,
-                    "limit": limit_out,
-                    "actual": actual,
-                    "message": c.message,
-                }
+                Violation(
+                    kind="regression",
+                    nodeid=None if c.nodeid == TOTAL else c.nodeid,
+                    metric=self.metric,
+                    limit=limit_out,
+                    actual=actual,
+                    message=c.message,
+                )
             )
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report's ``baseline`` section; renderers read this form."""
-        return {
-            "metric": self.metric,
-            "regression": self.regression,
-            "regression_min_tokens": self.min_tokens,
-            "rule": self.rule(),
-            "costs": self.costs,
-            "regressed": self.regressed,
-            "total": {**self.total_change.to_dict(), "regressed": self.total_regressed},
-            "baseline_totals": self.baseline_totals.to_dict(),
-            "current_totals": self.current_totals.to_dict(),
-            "regressions": [c.to_dict() for c in self.regressions],
-            "improvements": [c.to_dict() for c in self.improvements],
-            "new": list(self.new),
-            "missing": list(self.missing),
-            "saved_tokens": self.saved_tokens,
-            "saved_usd": self.saved_usd,
-            "unpriced": list(self.unpriced),
-        }
+    def record(self) -> ComparisonRecord:
+        """The report's ``baseline`` section; every view reads this form."""
+        total = msgspec.structs.asdict(self.total_change.record())
+        return ComparisonRecord(
+            metric=self.metric,
+            regression=self.regression,
+            regression_min_tokens=self.min_tokens,
+            rule=self.rule(),
+            costs=self.costs,
+            regressed=self.regressed,
+            total=TotalRecord(**total, regressed=self.total_regressed),
+            baseline_totals=figures(self.baseline_totals),
+            current_totals=figures(self.current_totals),
+            regressions=[c.record() for c in self.regressions],
+            improvements=[c.record() for c in self.improvements],
+            new=list(self.new),
+            missing=list(self.missing),
+            saved_tokens=self.saved_tokens,
+            saved_usd=self.saved_usd,
+            unpriced=list(self.unpriced),
+        )
 
 
 # -- the rule -----------------------------------------------------------------------------------
 def as_fraction(pct: Fraction | float) -> Fraction:
     """``0.1`` as exactly 1/10, so 1,000 -> 1,100 is not over a 10% rule by float error."""
     return pct if isinstance(pct, Fraction) else Fraction(repr(float(pct)))
-
-
-def _exact(u: Usage, metric: str) -> int | None:
-    """The figure as an exact integer (cost in picodollars); None when unpriced."""
-    if metric == "cost_usd":
-        return None if u.unpriced_calls else u.cost_pico
-    value: int = getattr(u, metric)
-    return value
 
 
 def _growth_for_floor(before: Usage, after: Usage, metric: str) -> int | None:
@@ -286,7 +285,7 @@ def _growth_for_floor(before: Usage, after: Usage, metric: str) -> int | None:
 def is_regression(
     before: Usage, after: Usage, metric: str, pct: Fraction | float, min_tokens: int
 ) -> bool:
-    b, a = _exact(before, metric), _exact(after, metric)
+    b, a = exact_figure(before, metric), exact_figure(after, metric)
     if b is None or a is None or a <= b:
         return False
     ratio = as_fraction(pct)  # a <= b * (1 + pct), in integers
@@ -297,7 +296,7 @@ def is_regression(
 
 
 def _is_improvement(before: Usage, after: Usage, metric: str, min_tokens: int) -> bool:
-    b, a = _exact(before, metric), _exact(after, metric)
+    b, a = exact_figure(before, metric), exact_figure(after, metric)
     if b is None or a is None or a >= b:
         return False
     grown = _growth_for_floor(before, after, metric)
@@ -305,8 +304,8 @@ def _is_improvement(before: Usage, after: Usage, metric: str, min_tokens: int) -
 
 
 def compare(
-    baseline: Baseline,
-    current: Report | Baseline,
+    baseline: Side,
+    current: Side,
     *,
     regression: float = DEFAULT_REGRESSION,
     min_tokens: int = DEFAULT_REGRESSION_MIN,
@@ -351,10 +350,8 @@ def compare(
         if is_regression(before, after, metric, pct, min_tokens):
             try:
                 details = explain(old, new, metric)
-            except ValueError:  # a breakdown the lazy load did not check: name file and field
-                check_breakdowns({nodeid: old}, baseline.path or "<baseline>", FIX_BASELINE)
-                check_breakdowns({nodeid: new}, current.path or "<report>", FIX_REPORT)
-                raise
+            except ValueError:  # a breakdown the lazy load did not check: the caller names it
+                raise BadBreakdown(nodeid) from None
             result.regressions.append(TestChange(nodeid, metric, before, after, details))
         elif _is_improvement(before, after, metric, min_tokens):
             result.improvements.append(TestChange(nodeid, metric, before, after))
@@ -401,102 +398,23 @@ def compare(
 
 def _by_growth(changes: list[TestChange], metric: str) -> list[TestChange]:
     def growth(c: TestChange) -> tuple[int, str]:
-        a, b = _exact(c.after, metric), _exact(c.before, metric)
+        a, b = exact_figure(c.after, metric), exact_figure(c.before, metric)
         return ((a or 0) - (b or 0), c.nodeid)
 
     return sorted(changes, key=growth, reverse=True)
-
-
-# -- explaining ---------------------------------------------------------------------------------
-def _unit(metric: str) -> str:
-    return {
-        "total_tokens": "tokens",
-        "input_tokens": "input tokens",
-        "output_tokens": "output tokens",
-        "calls": "calls",
-    }.get(metric, "")
-
-
-def format_value(metric: str, value: int | float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if metric == "cost_usd":
-        return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
-    return f"{int(value):,}"
-
-
-def format_pct(pct: float | None) -> str:
-    if pct is None:
-        return "new usage"
-    if abs(pct) < 10:
-        return f"{pct:+.1f}%"
-    return f"{pct:+.0f}%"
-
-
-def describe_change(metric: str, before: Usage, after: Usage) -> str:
-    """``5,100 -> 7,450 tokens (+46%)``."""
-    b, a = before.figure(metric), after.figure(metric)
-    unit = _unit(metric)
-    text = f"{format_value(metric, b)} -> {format_value(metric, a)}" + (f" {unit}" if unit else "")
-    exact_b, exact_a = _exact(before, metric), _exact(after, metric)
-    if exact_b is None or exact_a is None:
-        return text
-    pct = None if exact_b == 0 else (exact_a - exact_b) * 100 / exact_b
-    return f"{text} ({format_pct(pct)})"
-
-
-def explain(old: TestRecord, new: TestRecord, metric: str = DEFAULT_METRIC) -> tuple[str, ...]:
-    """What grew, per operation and model: ``operation "retrieve" +2,100 input (gpt-4o-mini)``.
-
-    Cells are (operation, model) pairs from ``by_operation[op].by_model``; the three that grew
-    most are named, then the change in calls.
-    """
-    old_cells, new_cells = old.cells(), new.cells()
-    empty = Usage()
-    grown: list[tuple[int, str]] = []
-    for key in set(old_cells) | set(new_cells):
-        b, a = old_cells.get(key, empty), new_cells.get(key, empty)
-        d_in = a.input_tokens - b.input_tokens
-        d_out = a.output_tokens - b.output_tokens
-        parts = []
-        if d_in > 0 and metric != "output_tokens":
-            parts.append(f"+{d_in:,} input")
-        if d_out > 0 and metric != "input_tokens":
-            parts.append(f"+{d_out:,} output")
-        if a.calls > b.calls and not parts and metric in ("calls", "cost_usd"):
-            parts.append(f"+{a.calls - b.calls:,} calls")
-        if not parts:
-            continue
-        op, model = key
-        where = "" if op == NO_OPERATION else f'operation "{op}" '
-        fresh = " (new)" if key not in old_cells else ""
-        size = max(d_in if metric != "output_tokens" else 0, 0) + max(
-            d_out if metric != "input_tokens" else 0, 0
-        )
-        grown.append((size, f"{where}{', '.join(parts)} ({model}){fresh}"))
-    grown.sort(key=lambda item: (-item[0], item[1]))
-    details = [text for _, text in grown[:3]]
-    if len(grown) > 3:
-        details.append(f"{len(grown) - 3} more")
-    if old.calls != new.calls:
-        details.append(f"calls {old.calls:,} -> {new.calls:,}")
-    return tuple(details)
 
 
 __all__ = [
     "DEFAULT_METRIC",
     "DEFAULT_REGRESSION",
     "DEFAULT_REGRESSION_MIN",
-    "METRICS",
+    "BadBreakdown",
     "Comparison",
     "Repricer",
     "TestChange",
     "compare",
     "describe_change",
     "explain",
-    "format_pct",
-    "format_value",
     "is_regression",
     "parse_metric",
-    "parse_percent",
 ]

@@ -17,7 +17,6 @@ from ..tracker import ATTRIBUTION, TokenTracker
 from .session import TokenBudgetSession
 
 SESSION_PLUGIN = "tokenbudget-session"
-session_key = pytest.StashKey[TokenBudgetSession]()
 
 MARKER = (
     "token_budget(max_tokens=None, *, max_input_tokens=None, max_output_tokens=None, "
@@ -88,7 +87,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     config.add_cleanup(ATTRIBUTION.reset(pricer))
     session = TokenBudgetSession(config, settings, pricer)
-    config.stash[session_key] = session
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if settings["capture"] == "auto":
         from .. import capture

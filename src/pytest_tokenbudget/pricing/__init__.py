@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from ..usage import PICO_PER_USD, TokenCounts, Usage
 
 if TYPE_CHECKING:
-    from ..tracker import Pricer
+    from ..usage import Pricer
 
 RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 TABLE_SOURCE = "pytest-tokenbudget"

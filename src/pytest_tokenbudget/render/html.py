@@ -7,11 +7,11 @@ Every figure comes from the report dict, and charts show the same numbers as the
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from .. import fmt as _fmt
-from ..tracker import SESSION_BUCKET
-from ..usage import Usage
+from ..report import ComparisonRecord, Report, breakdown, ranked, tests_with_usage
+from ..usage import NO_OPERATION, Usage
 
 TOP = 20
 BAR_WIDTH = 520
@@ -32,16 +32,16 @@ COLOURS = ("#54aeff", "#8ddb8c", "#d4a72c", "#cf7cff")
 PARTS = ("uncached input", "cache read", "cache write", "output")
 
 
-def _parts(u: Mapping[str, Any]) -> tuple[int, int, int, int]:
-    read, write = u["cache_read_tokens"], u["cache_write_tokens"]
-    return (u["input_tokens"] - read - write, read, write, u["output_tokens"])
+def _parts(u: Usage) -> tuple[int, int, int, int]:
+    read, write = u.cache_read_tokens, u.cache_write_tokens
+    return (u.input_tokens - read - write, read, write, u.output_tokens)
 
 
-def bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+def bar_chart(title: str, rows: Sequence[tuple[str, Usage]]) -> str:
     """Stacked horizontal bars (input parts and output), labelled with total tokens."""
     if not rows:
         return ""
-    peak = max(r["total_tokens"] for _, r in rows) or 1
+    peak = max(r.total_tokens for _, r in rows) or 1
     label_w = 330
     height = ROW * len(rows) + 8
     out = [
@@ -64,9 +64,7 @@ def bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
                     f'fill="{colour}"><title>{escape(part)}: {value:,}</title></rect>'
                 )
                 x += width
-        out.append(
-            f'<text x="{x + 6:.1f}" y="{y + 14}">{_fmt.tokens(usage["total_tokens"])}</text>'
-        )
+        out.append(f'<text x="{x + 6:.1f}" y="{y + 14}">{_fmt.tokens(usage.total_tokens)}</text>')
     out.append("</svg>")
     legend = "".join(
         f'<span style="background:{c}"></span>{escape(p)}' for c, p in zip(COLOURS, PARTS)
@@ -86,69 +84,55 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[in
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _usage_cells(name: str, u: Mapping[str, Any]) -> list[str]:
+def _usage_cells(name: str, u: Usage) -> list[str]:
     return [
         name,
-        _fmt.tokens(u["total_tokens"]),
-        _fmt.tokens(u["input_tokens"]),
-        _fmt.tokens(u["cache_read_tokens"]),
-        _fmt.tokens(u["output_tokens"]),
-        _fmt.tokens(u["calls"]),
-        escape(_fmt.usd(u["cost_usd"])),
+        _fmt.tokens(u.total_tokens),
+        _fmt.tokens(u.input_tokens),
+        _fmt.tokens(u.cache_read_tokens),
+        _fmt.tokens(u.output_tokens),
+        _fmt.tokens(u.calls),
+        escape(_fmt.usd(u.cost_usd)),
     ]
 
 
 USAGE_HEADER = ("", "tokens", "input", "cache read", "output", "calls", "cost")
 
 
-def _grouped(tests: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, dict[str, Any]]:
-    out: dict[str, Usage] = {}
-    for test in tests.values():
-        for name, usage in test[key].items():
-            u = Usage.from_dict(usage)
-            out[name] = out[name] + u if name in out else u
-    return {name: u.to_dict() for name, u in out.items()}
-
-
-def _ranked(rows: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
-    return sorted(rows.items(), key=lambda kv: (-kv[1]["total_tokens"], kv[0]))
-
-
-def render_html(report: Mapping[str, Any], *, top: int = TOP) -> str:
-    tests = {
-        k: v
-        for k, v in report["tests"].items()
-        if k != SESSION_BUCKET and (v["calls"] or v["total_tokens"])
-    }
-    passed = report.get("passed", True)
-    verdict = '<span class="ok">passed</span>' if passed else '<span class="bad">failed</span>'
+def render_html(report: Report, *, top: int = TOP) -> str:
+    tests = [(nodeid, rec.usage) for nodeid, rec in tests_with_usage(report.tests)]
+    verdict = (
+        '<span class="ok">passed</span>' if report.passed else '<span class="bad">failed</span>'
+    )
+    pricing = report.pricing
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<title>Token usage report</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Token usage: {verdict}</h1>",
-        f"<p>{len(tests):,} tests with usage · created {escape(str(report.get('created')))} · "
-        f"prices: {escape(str((report.get('pricing') or {}).get('source', '')))} "
-        f"{escape(str((report.get('pricing') or {}).get('version', '')))}</p>",
-        _table(USAGE_HEADER, [_usage_cells("this run", report["totals"])], {1, 2, 3, 4, 5, 6}),
+        f"<p>{len(tests):,} tests with usage · created {escape(str(report.created))} · "
+        f"prices: {escape(str(pricing.get('source', '')))} "
+        f"{escape(str(pricing.get('version', '')))}</p>",
+        _table(USAGE_HEADER, [_usage_cells("this run", report.usage)], {1, 2, 3, 4, 5, 6}),
     ]
-    ranked = _ranked(tests)
-    parts.append(bar_chart(f"Top {min(top, len(ranked))} tests by tokens", ranked[:top]))
-    by_model = _grouped(report["tests"], "by_model")
-    by_operation = _grouped(report["tests"], "by_operation")
-    parts.append(bar_chart("By model", _ranked(by_model)))
-    if set(by_operation) - {"(none)"}:
-        parts.append(bar_chart("By operation", _ranked(by_operation)))
+    parts.append(bar_chart(f"Top {min(top, len(tests))} tests by tokens", tests[:top]))
+    by_operation = breakdown(report.tests, "operation")
+    parts.append(bar_chart("By model", ranked(breakdown(report.tests, "model"))))
+    if set(by_operation) - {NO_OPERATION}:
+        parts.append(bar_chart("By operation", ranked(by_operation)))
     parts.append("<h2>Tests</h2>")
     rows = [
-        _usage_cells(f"<code>{escape(n)}</code> ({escape(str(t.get('status')))})", t)
-        for n, t in ranked[: top * 5]
+        _usage_cells(
+            f"<code>{escape(nodeid)}</code> ({escape(str(report.tests[nodeid].status or None))})",
+            usage,
+        )
+        for nodeid, usage in tests[: top * 5]
     ]
     parts.append(_table(("test", *USAGE_HEADER[1:]), rows, {1, 2, 3, 4, 5, 6}))
-    if len(ranked) > top * 5:
-        parts.append(f"<p>… and {len(ranked) - top * 5:,} more (see the JSON report).</p>")
-    parts += _comparison(report.get("baseline"), top)
-    violations = report.get("violations") or []
+    if len(tests) > top * 5:
+        parts.append(f"<p>… and {len(tests) - top * 5:,} more (see the JSON report).</p>")
+    parts += _comparison(report.baseline, top)
+    violations = report.violations
     if violations:
         parts.append(f"<h2 class='bad'>Violations ({len(violations)})</h2>")
         parts.append(
@@ -156,46 +140,46 @@ def render_html(report: Mapping[str, Any], *, top: int = TOP) -> str:
                 ("kind", "test", "message"),
                 [
                     [
-                        escape(v["kind"]),
-                        f"<code>{escape(str(v['nodeid'] or 'run'))}</code>",
-                        escape(v["message"]),
+                        escape(v.kind),
+                        f"<code>{escape(str(v.nodeid or 'run'))}</code>",
+                        escape(v.message),
                     ]
                     for v in violations
                 ],
                 set(),
             )
         )
-    notes = report.get("notes") or []
-    if notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes))
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes))
         parts.append("</ul>")
     parts.append("</body></html>\n")
     return "\n".join(p for p in parts if p)
 
 
-def _comparison(summary: Mapping[str, Any] | None, top: int) -> list[str]:
+def _comparison(summary: ComparisonRecord | None, top: int) -> list[str]:
     if not summary:
         return []
-    out = [f"<h2>Compared with the baseline</h2><p>Regression when {escape(summary['rule'])}.</p>"]
-    for key, title in (("regressions", "Regressions"), ("improvements", "Improvements")):
-        changes = summary.get(key) or []
+    out = [f"<h2>Compared with the baseline</h2><p>Regression when {escape(summary.rule)}.</p>"]
+    for changes, title in (
+        (summary.regressions, "Regressions"),
+        (summary.improvements, "Improvements"),
+    ):
         if not changes:
             continue
-        cls = "bad" if key == "regressions" else "ok"
+        cls = "bad" if title == "Regressions" else "ok"
         out.append(f"<h3 class='{cls}'>{title} ({len(changes)})</h3>")
         rows = [
             [
-                f"<code>{escape(c['nodeid'])}</code>",
-                escape(_fmt.figure(summary["metric"], c["before"])),
-                escape(_fmt.figure(summary["metric"], c["after"])),
-                escape(_fmt.pct(c["change_pct"])),
-                escape(", ".join(c.get("details") or [])),
+                f"<code>{escape(c.nodeid)}</code>",
+                escape(_fmt.figure(summary.metric, c.before)),
+                escape(_fmt.figure(summary.metric, c.after)),
+                escape(_fmt.pct(c.change_pct)),
+                escape(", ".join(c.details)),
             ]
             for c in changes[:top]
         ]
         out.append(_table(("test", "before", "after", "change", "what grew"), rows, {1, 2, 3}))
-    for key, title in (("new", "New tests"), ("missing", "Missing from this run")):
-        ids = summary.get(key) or []
+    for ids, title in ((summary.new, "New tests"), (summary.missing, "Missing from this run")):
         if ids:
             items = "".join(f"<li><code>{escape(i)}</code></li>" for i in ids[:top])
             out.append(f"<h3>{title} ({len(ids)})</h3><ul>{items}</ul>")

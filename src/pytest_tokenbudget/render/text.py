@@ -2,59 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
-from ..tracker import SESSION_BUCKET
+from ..gate.budget import LIMITS, Limits, Verdict
+from ..report import Report, breakdown, ranked, tests_with_usage
+from ..usage import NO_OPERATION, SESSION_BUCKET, Usage
 
 TOP_TESTS = 10
 
 
-def fmt_cost(usage: Mapping[str, Any]) -> str:
-    """``$0.0123``; ``unpriced`` or ``>= $0.01 (2 unpriced calls)`` when a model has no price."""
-    cost = usage.get("cost_usd")
-    unpriced = usage.get("unpriced_calls", 0)
+def fmt_cost(usage: Usage) -> str:
+    """``$0.0123``; ``unpriced (2 calls)`` when a model has no price."""
+    cost = usage.cost_usd
     if cost is not None:
         return fmt_usd(cost)
+    unpriced = usage.unpriced_calls
     return f"unpriced ({unpriced} call{'s' if unpriced != 1 else ''})"
 
 
-def describe(usage: Mapping[str, Any]) -> str:
+def describe(usage: Usage) -> str:
     """``12,345 tokens (input 10,000 incl. 2,000 cache read, output 2,345) in 14 calls, $0.01``."""
-    parts = [f"input {fmt_int(usage['input_tokens'])}"]
+    parts = [f"input {fmt_int(usage.input_tokens)}"]
     cache = [
-        f"{fmt_int(usage[key])} {label}"
-        for key, label in (
-            ("cache_read_tokens", "cache read"),
-            ("cache_write_tokens", "cache write"),
+        f"{fmt_int(value)} {label}"
+        for value, label in (
+            (usage.cache_read_tokens, "cache read"),
+            (usage.cache_write_tokens, "cache write"),
         )
-        if usage.get(key)
+        if value
     ]
     if cache:
         parts[0] += " incl. " + ", ".join(cache)
-    output = f"output {fmt_int(usage['output_tokens'])}"
-    if usage.get("reasoning_tokens"):
-        output += f" incl. {fmt_int(usage['reasoning_tokens'])} reasoning"
+    output = f"output {fmt_int(usage.output_tokens)}"
+    if usage.reasoning_tokens:
+        output += f" incl. {fmt_int(usage.reasoning_tokens)} reasoning"
     parts.append(output)
-    calls = usage["calls"]
+    calls = usage.calls
     text = (
-        f"{fmt_int(usage['total_tokens'])} tokens ({', '.join(parts)}) "
+        f"{fmt_int(usage.total_tokens)} tokens ({', '.join(parts)}) "
         f"in {fmt_int(calls)} call{'s' if calls != 1 else ''}, {fmt_cost(usage)}"
     )
-    if usage.get("refused_calls"):
-        text += f", {fmt_int(usage['refused_calls'])} refused"
+    if usage.refused_calls:
+        text += f", {fmt_int(usage.refused_calls)} refused"
     return text
 
 
-def _table(title: str, rows: Mapping[str, Mapping[str, Any]], limit: int) -> list[str]:
-    ordered = sorted(rows.items(), key=lambda kv: (-kv[1]["total_tokens"], kv[0]))
+def _table(title: str, rows: Mapping[str, Usage], limit: int) -> list[str]:
+    ordered = ranked(rows)
     lines = [f"{title}:"]
-    width = max(len(fmt_int(u["total_tokens"])) for _, u in ordered[:limit])
+    width = max(len(fmt_int(u.total_tokens)) for _, u in ordered[:limit])
     for name, usage in ordered[:limit]:
-        calls = usage["calls"]
+        calls = usage.calls
         lines.append(
-            f"  {fmt_int(usage['total_tokens']):>{width}} tokens  {name}  "
+            f"  {fmt_int(usage.total_tokens):>{width}} tokens  {name}  "
             f"({fmt_int(calls)} call{'s' if calls != 1 else ''}, {fmt_cost(usage)})"
         )
     if len(ordered) > limit:
@@ -62,35 +64,71 @@ def _table(title: str, rows: Mapping[str, Mapping[str, Any]], limit: int) -> lis
     return lines
 
 
-def _merge(tests: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, dict[str, Any]]:
-    from ..usage import Usage, add_into
-
-    out: dict[str, Usage] = {}
-    for test in tests.values():
-        for name, usage in test[key].items():
-            add_into(out, name, Usage.from_dict(usage))
-    return {name: usage.to_dict() for name, usage in out.items()}
-
-
-def summary_lines(report: Mapping[str, Any], *, top: int = TOP_TESTS) -> list[str]:
-    tests = report["tests"]
-    lines = [f"run total: {describe(report['totals'])}"]
-    real_tests = {
-        k: v for k, v in tests.items() if k != SESSION_BUCKET and (v["calls"] or v["total_tokens"])
-    }
+def summary_lines(report: Report, *, top: int = TOP_TESTS) -> list[str]:
+    tests = report.tests
+    lines = [f"run total: {describe(report.usage)}"]
     if SESSION_BUCKET in tests:
-        lines.append(f"outside tests ({SESSION_BUCKET}): {describe(tests[SESSION_BUCKET])}")
+        lines.append(f"outside tests ({SESSION_BUCKET}): {describe(tests[SESSION_BUCKET].usage)}")
+    real_tests = {nodeid: rec.usage for nodeid, rec in tests_with_usage(tests)}
     if real_tests:
         lines += _table(f"top tests by tokens ({len(real_tests)} with usage)", real_tests, top)
-    by_model = _merge(tests, "by_model")
+    by_model = breakdown(tests, "model")
     if by_model:
         lines += _table("by model", by_model, top)
-    by_operation = _merge(tests, "by_operation")
-    if set(by_operation) - {"(none)"}:
+    by_operation = breakdown(tests, "operation")
+    if set(by_operation) - {NO_OPERATION}:
         lines += _table("by operation", by_operation, top)
-    pricing = report.get("pricing") or {}
+    pricing = report.pricing
     if pricing.get("source"):
         lines.append(f"prices: {pricing['source']} {pricing.get('version', '')}".rstrip())
-    for note in report.get("notes", []):
+    for note in report.notes:
         lines.append(f"note: {note}")
     return lines
+
+
+def budget_lines(report: Report, totals: Usage, limits: Limits, warn_only: bool) -> list[str]:
+    """Run budget use, violations and tests near their budget, for the summary.
+
+    ``totals`` is the run's own Usage: unlike the report's, it keeps the cost of the priced
+    calls when some are unpriced, which a cost budget is checked on.
+    """
+    lines = []
+    for name, limit in limits.values.items():
+        verdict = Verdict(name, limit, getattr(totals, LIMITS[name][0]), "", exceeded=False)
+        share = verdict.actual / limit
+        lines.append(
+            f"run budget {name}: {verdict.figure(verdict.actual)} of "
+            f"{verdict.figure(limit)} ({share:.0%})"
+        )
+    violations = [v for v in report.violations if v.kind != "regression"]
+    if violations:
+        heading = "budget violations (warn-only: not failing)" if warn_only else "budget violations"
+        lines.append(f"{heading}:")
+        lines += [f"  {v.nodeid or 'run'}: {v.message}" for v in violations]
+    budgets = [(nodeid, rec.budget) for nodeid, rec in report.tests.items() if rec.budget]
+    near = [(nodeid, budget.near) for nodeid, budget in budgets if budget.near]
+    if near:
+        lines.append("near budget:")
+        lines += [f"  {nodeid}: {'; '.join(items)}" for nodeid, items in near]
+    notes = [f"  {nodeid}: {budget.note}" for nodeid, budget in budgets if budget.note]
+    if notes:
+        lines.append("cost limits not fully checkable:")
+        lines += notes
+    return lines
+
+
+def render_report(report: Report, *, top: int = TOP_TESTS) -> str:
+    """The terminal summary's content for a saved report (``tokenbudget report``)."""
+    from .compare_text import summary_lines as comparison_lines
+    from .compare_text import verdict
+
+    lines = [
+        f"tokenbudget report: {len(report.tests):,} tests" + ("" if report.passed else " -- FAILED")
+    ]
+    lines += summary_lines(report, top=top)
+    summary = report.baseline
+    if summary:
+        lines.append(f"baseline: {verdict(summary)} (rule: {summary.rule})")
+        lines += [f"  {line}" for line in comparison_lines(summary, limit=top)]
+    lines += [f"violation: {v.message}" for v in report.violations]
+    return "\n".join(lines) + "\n"

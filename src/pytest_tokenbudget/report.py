@@ -1,0 +1,153 @@
+"""The run's report: one typed model that the plugin builds, the files store and every view reads.
+
+The plugin's accounting builds a :class:`Report` at the end of a run; the JSON file is that
+object encoded, ``load_report`` decodes a file back into it, and the terminal summary, Markdown,
+HTML, ``tokenbudget report`` and the GitHub Action all render from it. The baseline comparison is
+stored in it as a :class:`ComparisonRecord`, so a comparison can be shown again from a report file
+without the baseline.
+
+No ``from __future__ import annotations`` here: msgspec reads these annotations at run time, on
+every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
+"""
+
+from operator import attrgetter
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from .records import Figures, Number, TestRecord, Violation, total_cost_pico
+from .usage import COUNT_FIELDS, SESSION_BUCKET, TOKEN_FIELDS, Usage, add_into
+
+REPORT_SCHEMA = "pytest-tokenbudget/report@1"
+BASELINE_SCHEMA = "pytest-tokenbudget/baseline@1"
+
+__all__ = [
+    "BASELINE_SCHEMA",
+    "REPORT_SCHEMA",
+    "BaselineDoc",
+    "ChangeRecord",
+    "ComparisonRecord",
+    "Report",
+    "TotalRecord",
+    "breakdown",
+    "ranked",
+    "sum_counts",
+    "sum_figures",
+    "tests_with_usage",
+]
+
+
+class ChangeRecord(msgspec.Struct, gc=False):
+    """One test's figure on both sides of a comparison and, for a regression, what grew."""
+
+    nodeid: str
+    before: Optional[Number] = None
+    after: Optional[Number] = None
+    change_pct: Optional[float] = None
+    before_usage: Figures = msgspec.field(default_factory=Figures)
+    after_usage: Figures = msgspec.field(default_factory=Figures)
+    saved_tokens: int = 0
+    saved_usd: Optional[float] = None
+    details: List[str] = []
+    message: str = ""
+
+
+class TotalRecord(ChangeRecord, gc=False):
+    """The change of the tests present on both sides, judged as a whole."""
+
+    regressed: bool = False
+
+
+class ComparisonRecord(msgspec.Struct, gc=False):
+    """A run compared with the baseline: the report's ``baseline`` section."""
+
+    metric: str = "total_tokens"
+    regression: float = 0.1
+    regression_min_tokens: int = 0
+    rule: str = ""
+    costs: str = "recorded"
+    regressed: bool = False
+    total: TotalRecord = msgspec.field(default_factory=lambda: TotalRecord("(total)"))
+    baseline_totals: Figures = msgspec.field(default_factory=Figures)
+    current_totals: Figures = msgspec.field(default_factory=Figures)
+    regressions: List[ChangeRecord] = []
+    improvements: List[ChangeRecord] = []
+    new: List[str] = []
+    missing: List[str] = []
+    saved_tokens: int = 0
+    saved_usd: Optional[float] = None
+    unpriced: List[str] = []
+    #: The baseline file compared with (set by the plugin; absent when recomputed by a command).
+    path: Union[str, UnsetType] = UNSET
+
+
+class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
+    """A run's machine report (``--tokenbudget-json``).
+
+    ``path`` (not stored) is the file it was read from, for messages; None when built in memory.
+    """
+
+    tests: Dict[str, TestRecord]
+    totals: Figures = msgspec.field(default_factory=Figures)
+    created: Optional[str] = None
+    baseline: Optional[ComparisonRecord] = None
+    violations: List[Violation] = []
+    pricing: Dict[str, Any] = {}
+    passed: bool = True
+    notes: List[str] = []
+
+    def __post_init__(self) -> None:
+        self.path: Optional[str] = None
+
+    @property
+    def usage(self) -> Usage:
+        """The run's totals as a Usage."""
+        return self.totals.usage
+
+
+class BaselineDoc(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE_SCHEMA):
+    """A baseline file: the usage stored for the main branch, test by test."""
+
+    tests: Dict[str, TestRecord]
+    totals: Union[Figures, UnsetType] = UNSET
+
+
+_COUNTS = [(name, attrgetter(name)) for name in TOKEN_FIELDS + COUNT_FIELDS]
+
+
+def sum_counts(records: Sequence[Figures]) -> Dict[str, int]:
+    """The records' token and call counts added up, by field (C-level maps: 100,000 records)."""
+    return {name: sum(map(get, records)) for name, get in _COUNTS}
+
+
+def sum_figures(records: Iterable[Figures]) -> Usage:
+    """Exact sum of file records (their recorded costs), without a Usage per record."""
+    items = records if isinstance(records, list) else list(records)
+    return Usage(**sum_counts(items), cost_pico=total_cost_pico(items))
+
+
+def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
+    """The real tests (no bucket) that used tokens or made calls, biggest first."""
+    rows = [
+        (nodeid, rec)
+        for nodeid, rec in tests.items()
+        if nodeid != SESSION_BUCKET and (rec.calls or rec.input_tokens or rec.output_tokens)
+    ]
+    rows.sort(key=lambda kv: (-(kv[1].input_tokens + kv[1].output_tokens), kv[0]))
+    return rows
+
+
+def breakdown(tests: Mapping[str, TestRecord], by: str) -> Dict[str, Usage]:
+    """The run's usage per model (``by="model"``) or per operation (``by="operation"``)."""
+    out: Dict[str, Usage] = {}
+    for rec in tests.values():
+        table = rec.by_model if by == "model" else rec.by_operation
+        for name, figures in table.items():
+            add_into(out, name, figures.usage)
+    return out
+
+
+def ranked(rows: Mapping[str, Usage]) -> List[Tuple[str, Usage]]:
+    """``rows`` biggest first by total tokens, then by name."""
+    return sorted(rows.items(), key=lambda kv: (-kv[1].total_tokens, kv[0]))
