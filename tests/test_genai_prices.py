@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from pytest_tokenbudget.pricing import genai_cost_pico, load_pricer, load_table
+from pytest_tokenbudget.pricing import load_pricer, load_table
+from pytest_tokenbudget.pricing.genai import genai_cost_pico
 from pytest_tokenbudget.usage import make_usage
 
 genai_prices = pytest.importorskip("genai_prices")

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import partial
-from typing import Callable, Mapping, Protocol
+from typing import Mapping, Protocol
 
 import msgspec
 
 from ..config import BY_KEY, METRICS
-from ..pricing import LazyPricer, PriceTable
 from ..records import TestRecord, Violation, figures
-from ..report import ChangeRecord, ComparisonRecord, TotalRecord, sum_counts
-from ..usage import NO_MODEL, Pricer, TokenCounts, Usage, exact_figure, pico_to_usd, with_cost
+from ..report import ChangeRecord, ComparisonRecord, TotalRecord
+from ..usage import Pricer, Usage, exact_figure, pico_to_usd
+from .costs import Cost, Repricer, recorded_cost, total_with_costs, with_test_cost
 from .explain import describe_change, explain
 
 DEFAULT_REGRESSION: float = BY_KEY["regression"].default
@@ -53,58 +52,6 @@ def parse_metric(value: str) -> str:
     if value not in METRICS:
         raise ValueError(f"invalid metric {value!r}: expected one of {', '.join(METRICS)}")
     return value
-
-
-# -- pricing ------------------------------------------------------------------------------------
-Cost = tuple[int, int]  # (picodollars of the priced calls, unpriced calls)
-
-
-def recorded_cost(rec: TestRecord) -> Cost:
-    return rec.cost_pico, rec.unpriced_calls
-
-
-class Repricer:
-    """Tests' costs recomputed per model by ``pricer``, each model's rates looked up once.
-
-    The files do not keep Anthropic 1-hour cache writes apart, so they are priced as ordinary
-    cache writes here. A model that cannot be priced makes its calls unpriced (never $0).
-    """
-
-    def __init__(self, pricer: Pricer) -> None:
-        self._pricer = pricer.get() if isinstance(pricer, LazyPricer) else pricer
-        self._of: dict[str, Callable[[TokenCounts], int | None]] = {}
-
-    def _price_of(self, model: str) -> Callable[[TokenCounts], int | None]:
-        name = None if model == NO_MODEL else model
-        pricer = self._pricer
-        rates = pricer.rates(name) if name and isinstance(pricer, PriceTable) else None
-        price = rates.cost_pico if rates is not None else partial(pricer.cost_pico, name)
-        self._of[model] = price
-        return price
-
-    def __call__(self, rec: TestRecord) -> Cost:
-        cost = unpriced = 0
-        of = self._of
-        for model, u in (rec.by_model or {NO_MODEL: rec}).items():
-            if u.calls:
-                pico = (of.get(model) or self._price_of(model))(u)
-                if pico is None:
-                    unpriced += u.calls
-                else:
-                    cost += pico
-        return cost, unpriced
-
-
-def with_test_cost(rec: TestRecord, cost: Cost) -> Usage:
-    """The test's usage with ``cost``."""
-    return with_cost(rec.usage, cost[0], cost[1])
-
-
-def _total(recs: list[TestRecord], costs: list[Cost]) -> Usage:
-    """Exact sum of ``recs`` with their (recomputed) costs, without a Usage per test."""
-    counts = sum_counts(recs)
-    counts["unpriced_calls"] = sum(unpriced for _, unpriced in costs)
-    return Usage(**counts, cost_pico=sum(pico for pico, _ in costs))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -371,18 +318,18 @@ def compare(
         result.unpriced = sorted(unpriced)
     result.new.sort()
     result.missing.sort()
-    result.baseline_totals = _total(old_recs, before_costs)
-    result.current_totals = _total(list(new_tests.values()), after_costs)
+    result.baseline_totals = total_with_costs(old_recs, before_costs)
+    result.current_totals = total_with_costs(list(new_tests.values()), after_costs)
     # Usually every test is on both sides: the common sums are then the totals.
     result.common_before = (
         result.baseline_totals
         if len(before_of) == len(old_tests)
-        else _total([old_tests[n] for n in before_of], list(before_of.values()))
+        else total_with_costs([old_tests[n] for n in before_of], list(before_of.values()))
     )
     result.common_after = (
         result.current_totals
         if len(before_of) == len(new_tests)
-        else _total([new_tests[n] for n in before_of], [after_of[n] for n in before_of])
+        else total_with_costs([new_tests[n] for n in before_of], [after_of[n] for n in before_of])
     )
     result.total_regressed = is_regression(
         result.common_before, result.common_after, metric, pct, min_tokens
@@ -410,7 +357,6 @@ __all__ = [
     "DEFAULT_REGRESSION_MIN",
     "BadBreakdown",
     "Comparison",
-    "Repricer",
     "TestChange",
     "compare",
     "describe_change",

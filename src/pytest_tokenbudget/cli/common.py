@@ -1,0 +1,109 @@
+"""What the ``tokenbudget`` commands share: the project's settings, the regression rule's
+options, one usage error and output to a file or stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import (
+    BY_KEY,
+    METRICS,
+    Settings,
+    SettingsError,
+    parse_percent,
+    read_pyproject,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from ..pricing import PriceTable
+
+DEFAULT_METRIC: str = BY_KEY["regression_metric"].default
+
+
+class UsageError(ValueError):
+    """Bad usage found after parsing (exit 2)."""
+
+
+def project_settings() -> Settings:
+    """``[tool.tokenbudget]`` of ./pyproject.toml over the defaults: the plugin's own parsing."""
+    path = Path.cwd() / "pyproject.toml"
+    try:
+        return resolve({}, read_pyproject(path), str(path))
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def project_pricer(settings: Settings) -> PriceTable:
+    from ..pricing import load_pricer
+
+    try:
+        return load_pricer(settings["prices"], origin="[tool.tokenbudget.prices] of pyproject.toml")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def rule(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The regression rule: command line, else ./pyproject.toml, else the plugin's defaults."""
+
+    def pick(given: Any, key: str) -> Any:
+        return settings[key] if given is None else given
+
+    return {
+        "regression": pick(args.regression, "regression"),
+        "min_tokens": pick(args.regression_min, "regression_min_tokens"),
+        "metric": pick(args.metric, "regression_metric"),
+        "pricer": project_pricer(settings),
+    }
+
+
+def percent(value: str) -> float:
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def non_negative_int(value: str) -> int:
+    text = value.strip().replace("_", "").replace(",", "")
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid number of tokens {value!r}: expected 0 or more")
+    return int(text)
+
+
+def write_or_print(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def add_rule_options(p: argparse.ArgumentParser) -> None:
+    """The regression rule's options, with the plugin's defaults."""
+    p.add_argument(
+        "--regression",
+        type=percent,
+        default=None,
+        metavar="PCT",
+        help="growth that counts as a regression: '10%%', '0%%' (any growth) or 0.1 (default 10%%)",
+    )
+    p.add_argument(
+        "--regression-min",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="ignore growth smaller than N tokens (noise floor, default 0)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        default=None,
+        help=f"figure to compare (default {DEFAULT_METRIC})",
+    )

@@ -1,0 +1,190 @@
+"""The commands on report and baseline files: compare, baseline update, merge, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .. import fmt
+from ..files.baseline import (
+    DEFAULT_BASELINE,
+    STATS,
+    baseline_from_reports,
+    check_breakdowns,
+    load_baseline,
+    load_baseline_or_report,
+    load_report,
+    update_baseline,
+    write_json_atomic,
+)
+from ..files.codec import FIX_BASELINE, FIX_REPORT
+from .common import (
+    UsageError,
+    add_rule_options,
+    non_negative_int,
+    project_settings,
+    rule,
+    write_or_print,
+)
+
+# The comparison and the renderers are imported by the commands that use them: `merge` of big
+# shards starts a second process, and every millisecond of start-up is paid twice.
+
+
+# -- compare ------------------------------------------------------------------------------------
+def add_compare(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare a report with a baseline (exit 1 on regression)",
+        description="Compare REPORT with BASELINE test by test and in total. BASELINE may be a "
+        "baseline file or another report. Exit 1 on regression, 0 otherwise, 2 on bad usage.",
+    )
+    p.add_argument("baseline", metavar="BASELINE", help="baseline file (or a report)")
+    p.add_argument("report", metavar="REPORT", help="report of this run (--tokenbudget-json)")
+    add_rule_options(p)
+    p.add_argument("--limit", type=non_negative_int, default=20, help="rows per list (default 20)")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    # Breakdowns are checked for the tests the comparison explains (30% faster on big files).
+    baseline = load_baseline_or_report(args.baseline, check=False)
+    if baseline is None:
+        raise UsageError(
+            f"{args.baseline}: baseline file not found; create it with "
+            "`tokenbudget baseline update REPORT` or `pytest --tokenbudget-update-baseline`"
+        )
+    report = load_report(args.report, check=False)
+    from ..gate.regression import BadBreakdown, compare
+    from ..render.compare_text import render_comparison
+
+    try:
+        result = compare(baseline, report, **rule(args, project_settings()))
+    except BadBreakdown as exc:  # a breakdown the lazy load did not check: name file and field
+        name = baseline.path or args.baseline
+        check_breakdowns({exc.nodeid: baseline.tests[exc.nodeid]}, name, FIX_BASELINE)
+        name = report.path or args.report
+        check_breakdowns({exc.nodeid: report.tests[exc.nodeid]}, name, FIX_REPORT)
+        raise
+    sys.stdout.write(render_comparison(result.record(), limit=args.limit))
+    return 1 if result.regressed else 0
+
+
+# -- baseline update ----------------------------------------------------------------------------
+def add_baseline(sub: Any) -> None:
+    p = sub.add_parser("baseline", help="manage the baseline file")
+    inner = p.add_subparsers(dest="baseline_command", metavar="ACTION")
+    inner.required = True
+    u = inner.add_parser(
+        "update",
+        help="write or merge reports into the baseline",
+        description="Merge REPORT(s) into the baseline: tests in the reports replace their "
+        "entries, others are kept. Several reports of the same suite (noisy live runs) are "
+        "combined per test and per figure with --stat. Failed, errored and skipped tests keep "
+        "their previous entry.",
+    )
+    u.add_argument("reports", nargs="+", metavar="REPORT")
+    u.add_argument(
+        "--baseline",
+        default=DEFAULT_BASELINE,
+        metavar="PATH",
+        help=f"baseline file (default {DEFAULT_BASELINE})",
+    )
+    u.add_argument(
+        "--stat",
+        choices=STATS,
+        default="max",
+        help="combine several reports per figure with max (default) or median",
+    )
+    u.set_defaults(func=cmd_baseline_update)
+
+
+def cmd_baseline_update(args: argparse.Namespace) -> int:
+    reports = [load_report(path) for path in args.reports]
+    old = load_baseline(args.baseline)
+    new = baseline_from_reports(reports, args.stat)
+    merged = update_baseline(old, new)
+    write_json_atomic(args.baseline, merged.to_doc())
+    old_ids = set(old.tests) if old is not None else set()
+    replaced = len(old_ids & set(new.tests))
+    added = len(new.tests) - replaced
+    kept = len(merged.tests) - len(new.tests)
+    action = "updated" if old is not None else "created"
+    sys.stdout.write(
+        f"{action} {args.baseline}: {replaced:,} test(s) replaced, {added:,} added, "
+        f"{kept:,} kept; {len(merged.tests):,} tests, "
+        f"{merged.totals.total_tokens:,} tokens\n"
+    )
+    return 0
+
+
+# -- merge --------------------------------------------------------------------------------------
+def add_merge(sub: Any) -> None:
+    p = sub.add_parser(
+        "merge",
+        help="merge the reports of CI shards into one",
+        description="Merge shard reports into one report whose totals are recomputed from the "
+        "tests: exactly the totals of the unsplit run.",
+    )
+    p.add_argument("reports", nargs="+", metavar="REPORT")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="merged report file")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="add up tests present in several reports instead of refusing",
+    )
+    p.set_defaults(func=cmd_merge)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from ..files.shards import merge_files
+
+    merged, count = merge_files(args.reports, args.output, allow_overlap=args.allow_overlap)
+    sys.stdout.write(
+        f"merged {len(args.reports)} reports into {args.output}: {count:,} tests, "
+        f"{merged.usage.total_tokens:,} tokens, {merged.usage.calls:,} calls, "
+        f"cost {fmt.usd(merged.usage.cost_usd)}\n"
+    )
+    return 0
+
+
+# -- report -------------------------------------------------------------------------------------
+def add_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="render a report as text, Markdown or HTML")
+    p.add_argument("report", metavar="REPORT")
+    p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
+    p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    p.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="recompute the comparison against this baseline (default: the report's own)",
+    )
+    add_rule_options(p)
+    p.add_argument("--top", type=non_negative_int, default=10, help="rows per list (default 10)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = load_report(args.report)
+    if args.baseline is not None:
+        baseline = load_baseline_or_report(args.baseline)
+        if baseline is None:
+            raise UsageError(f"{args.baseline}: baseline file not found")
+        from ..gate.regression import compare
+
+        report.baseline = compare(baseline, report, **rule(args, project_settings())).record()
+    if args.format == "markdown":
+        from ..render.markdown import render_markdown
+
+        text = render_markdown(report, top=args.top)
+    elif args.format == "html":
+        from ..render.html import render_html
+
+        text = render_html(report, top=args.top or 20)
+    else:
+        from ..render.text import render_report
+
+        text = render_report(report, top=args.top)
+    write_or_print(text, args.output)
+    return 0
