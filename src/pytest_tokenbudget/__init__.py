@@ -5,7 +5,6 @@ from __future__ import annotations
 from .gate.budget import BudgetExceeded
 from .tracker import TokenTracker
 from .usage import Usage
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["BudgetExceeded", "TokenTracker", "Usage", "__version__"]

@@ -15,8 +15,8 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
-from .. import __version__
 from ..files.codec import BaselineError
+from ..version import __version__
 from .analyze import add_analyze, add_history
 from .common import UsageError
 from .count import add_count

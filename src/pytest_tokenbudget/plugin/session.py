@@ -89,7 +89,7 @@ class TokenBudgetSession:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
-        hooks = ControllerHooks(self) if self.is_controller else PerTestHooks(self)
+        hooks = ControllerHooks(self.run) if self.is_controller else PerTestHooks(self)
         pm.register(hooks, "tokenbudget-tests")
 
     @pytest.hookimpl(wrapper=True)

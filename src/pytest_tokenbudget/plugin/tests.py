@@ -7,16 +7,15 @@ what the workers shipped). Serial and xdist runs add up the very same payloads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generator
+from typing import Any, Generator, Mapping, Protocol
 
 import msgspec
 import pytest
 
+from ..config import Settings
 from ..gate.budget import Limits, budget_record, check, message
+from ..run import RunUsage
 from ..tracker import ATTRIBUTION, TokenTracker, tracker_payload
-
-if TYPE_CHECKING:
-    from .session import TokenBudgetSession
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
@@ -30,11 +29,29 @@ def test_status(report: pytest.TestReport) -> str:
     return "skipped" if report.skipped else "passed"
 
 
+class Owner(Protocol):
+    """What the per-test hooks need of the run (the session plugin)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def limits(self) -> Mapping[str, Limits]:
+        """Per-test limits by node id."""
+
+    @property
+    def bad_markers(self) -> Mapping[str, str]:
+        """The error of each malformed marker, by node id."""
+
+    def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
+        """A test finished in this process with ``payload``."""
+
+
 class PerTestHooks:
     """Serial run or xdist worker: attribute usage to the running test, check its budget and
     ship its usage on the teardown report."""
 
-    def __init__(self, owner: TokenBudgetSession) -> None:
+    def __init__(self, owner: Owner) -> None:
         self.owner = owner
         self.status = "passed"
         self.budget_reported = False
@@ -99,10 +116,10 @@ class PerTestHooks:
 class ControllerHooks:
     """xdist controller: sum what the workers shipped on their teardown reports."""
 
-    def __init__(self, owner: TokenBudgetSession) -> None:
-        self.owner = owner
+    def __init__(self, run: RunUsage) -> None:
+        self.run = run
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, REPORT_ATTR, None)
         if payload is not None and report.when == "teardown":
-            self.owner.run.add_test(report.nodeid, payload)
+            self.run.add_test(report.nodeid, payload)
