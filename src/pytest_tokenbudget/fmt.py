@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
     from .usage import Usage
@@ -65,3 +65,8 @@ def change(before: Usage, after: Usage, key: str) -> str:
         return "-"
     rel = f" ({pct((a - b) * 100 / b)})" if b else ""
     return f"{a - b:+,}{rel}"
+
+
+def cells(usage: Usage, names: Sequence[str]) -> list[str]:
+    """The named figures of ``usage``, each formatted as every table shows it."""
+    return [figure(name, getattr(usage, name)) for name in names]

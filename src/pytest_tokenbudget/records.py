@@ -19,9 +19,19 @@ from typing import Annotated, Any, Dict, List, Mapping, Optional, Union
 import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
-from .usage import NO_MODEL, NO_OPERATION, PICO_PER_USD, Cell, Usage, usd_to_pico
+from .usage import (
+    COUNT_FIELDS,
+    NO_MODEL,
+    NO_OPERATION,
+    PICO_PER_USD,
+    TOKEN_FIELDS,
+    Cell,
+    Usage,
+    usd_to_pico,
+)
 from .usage import _usage as fast_usage
 
+_COUNTS = TOKEN_FIELDS + COUNT_FIELDS
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Dollars = Annotated[float, msgspec.Meta(ge=0)]
 
@@ -63,31 +73,15 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
     @property
     def usage(self) -> Usage:
         return fast_usage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-            calls=self.calls,
-            unpriced_calls=self.unpriced_calls,
-            refused_calls=self.refused_calls,
-            cost_pico=self.cost_pico,
+            **{name: getattr(self, name) for name in _COUNTS}, cost_pico=self.cost_pico
         )
 
 
 def _fields(usage: Usage) -> Dict[str, Any]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_tokens": usage.cache_read_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "calls": usage.calls,
-        "unpriced_calls": usage.unpriced_calls,
-        "refused_calls": usage.refused_calls,
-        "total_tokens": usage.total_tokens,
-        "cost_usd": usage.cost_usd,
-    }
+    fields: Dict[str, Any] = {name: getattr(usage, name) for name in _COUNTS}
+    fields["total_tokens"] = usage.total_tokens
+    fields["cost_usd"] = usage.cost_usd
+    return fields
 
 
 def figures(usage: Usage) -> Figures:

@@ -125,24 +125,11 @@ class TokenTracker:
         if operation is not None and not isinstance(operation, str):
             raise ValueError(f"operation must be a string, got {operation!r}")
         cost = None if cost_usd is None else usd_to_pico(cost_usd)
-        return self.add(
-            usage, model=model, operation=operation, response_id=response_id, cost_pico=cost
-        )
-
-    def add(
-        self,
-        usage: Usage,
-        *,
-        model: str | None = None,
-        operation: str | None = None,
-        response_id: str | None = None,
-        cost_pico: int | None = None,
-    ) -> Usage:
-        """Count one validated call's usage (priced unless ``cost_pico`` is given)."""
         return self.add_extracted(
-            Extracted((Part(usage, model),), response_id),
+            Extracted((Part(usage, model),)),
             operation=operation,
-            cost_pico=cost_pico,
+            response_id=response_id,
+            cost_pico=cost,
         )
 
     def add_extracted(
@@ -191,7 +178,7 @@ class TokenTracker:
 
     def refuse(self, model: str | None = None) -> None:
         """Count one request that enforcement refused to send."""
-        self.add(Usage(refused_calls=1), model=model, cost_pico=0)
+        self.add_extracted(Extracted((Part(Usage(refused_calls=1), model),)), cost_pico=0)
 
     # -- operations ------------------------------------------------------------------------
     @contextmanager

@@ -84,16 +84,18 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[in
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+FIGURES = (
+    "total_tokens",
+    "input_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "calls",
+    "cost_usd",
+)
+
+
 def _usage_cells(name: str, u: Usage) -> list[str]:
-    return [
-        name,
-        _fmt.tokens(u.total_tokens),
-        _fmt.tokens(u.input_tokens),
-        _fmt.tokens(u.cache_read_tokens),
-        _fmt.tokens(u.output_tokens),
-        _fmt.tokens(u.calls),
-        escape(_fmt.usd(u.cost_usd)),
-    ]
+    return [name, *_fmt.cells(u, FIGURES)]
 
 
 USAGE_HEADER = ("", "tokens", "input", "cache read", "output", "calls", "cost")

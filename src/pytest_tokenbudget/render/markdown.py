@@ -34,15 +34,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return out
 
 
+FIGURES = ("total_tokens", "input_tokens", "output_tokens", "calls", "cost_usd")
+
+
 def _usage_row(label: str, u: Usage) -> list[str]:
-    return [
-        label,
-        _fmt.tokens(u.total_tokens),
-        _fmt.tokens(u.input_tokens),
-        _fmt.tokens(u.output_tokens),
-        _fmt.tokens(u.calls),
-        _fmt.usd(u.cost_usd),
-    ]
+    return [label, *_fmt.cells(u, FIGURES)]
 
 
 def _more(lines: list[str], shown: int, total: int) -> None:
