@@ -9,16 +9,14 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
-import urllib.parse
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
+from fakegithub import REPO, TOKEN, FakeGitHub
 from pytest_tokenbudget.github import (
     MARKER,
     InputError,
@@ -33,104 +31,6 @@ from reportfactory import report_doc, simple
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
-REPO = "octo/widgets"
-TOKEN = "ghs_test_token"
-
-
-# ------------------------------------------------------------------ fake GitHub REST server
-
-
-@dataclass
-class FakeGitHub:
-    """Issue comments of one repository, paginated like GitHub (``Link: rel="next"``)."""
-
-    url: str = ""
-    page_size: int = 2
-    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    requests: list[tuple[str, str, Any]] = field(default_factory=list)
-    fail: dict[str, int] = field(default_factory=dict)  # method -> HTTP status
-    next_id: int = 1000
-
-    def add(self, pr: int, body: str) -> int:
-        self.next_id += 1
-        self.comments.setdefault(pr, []).append({"id": self.next_id, "body": body})
-        return self.next_id
-
-    def writes(self) -> list[tuple[str, str, Any]]:
-        return [r for r in self.requests if r[0] != "GET"]
-
-
-def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-            raw = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _handle(self, method: str) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            fake.requests.append((method, self.path, body))
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                return self._send(401, {"message": "Bad credentials"})
-            if method in fake.fail:
-                return self._send(
-                    fake.fail[method], {"message": "Resource not accessible by integration"}
-                )
-            listing = re.fullmatch(rf"/repos/{REPO}/issues/(\d+)/comments", url.path)
-            single = re.fullmatch(rf"/repos/{REPO}/issues/comments/(\d+)", url.path)
-            if listing and method == "GET":
-                comments = fake.comments.get(int(listing[1]), [])
-                page = int(urllib.parse.parse_qs(url.query).get("page", ["1"])[0])
-                chunk = comments[(page - 1) * fake.page_size : page * fake.page_size]
-                headers = {}
-                if page * fake.page_size < len(comments):
-                    nxt = f"{fake.url}{url.path}?per_page=100&page={page + 1}"
-                    headers["Link"] = f'<{nxt}>; rel="next", <{nxt}>; rel="last"'
-                return self._send(200, chunk, headers)
-            if listing and method == "POST":
-                new = fake.add(int(listing[1]), body["body"])
-                return self._send(201, {"id": new, "body": body["body"]})
-            if single and method == "PATCH":
-                for comments in fake.comments.values():
-                    for c in comments:
-                        if c["id"] == int(single[1]):
-                            c["body"] = body["body"]
-                            return self._send(200, c)
-            return self._send(404, {"message": "Not Found"})
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-    return Handler
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    fake = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 # ------------------------------------------------------------------------- upsert_comment
