@@ -11,14 +11,19 @@ import contextlib
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
 
+from msgspec import UnsetType
+
+from ..records import Violation
+from ..report import Report
 from .workflow import TITLE, workflow_command
 
-__all__ = ["ANNOTATION_LIMIT", "annotation_lines", "findings", "outputs"]
+__all__ = ["ANNOTATION_LIMIT", "OUTPUT_NAMES", "annotation_lines", "findings", "outputs"]
 
 #: GitHub shows at most 10 error annotations per step; more would be dropped silently.
 ANNOTATION_LIMIT = 10
+#: The action's outputs (action.yml), in the order :func:`outputs` writes them.
+OUTPUT_NAMES = ("total-tokens", "cost-usd", "regressions", "violations", "passed", "report-json")
 
 _TITLES = {
     "test_budget": "token budget exceeded",
@@ -33,37 +38,34 @@ def _plain_number(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def findings(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def findings(report: Report) -> list[Violation]:
     """The report's violations, plus the regressions a baseline update accepted.
 
     A run with ``--tokenbudget-update-baseline`` does not count its regressions as violations
     (it passes); they are in its comparison, and the action still shows them, as warnings.
     """
-    found: list[Mapping[str, Any]] = list(report.get("violations") or [])
-    if any(v.get("kind") == "regression" for v in found):
+    found = list(report.violations)
+    comparison = report.baseline
+    if comparison is None or any(v.kind == "regression" for v in found):
         return found
-    comparison = report.get("baseline") or {}
     accepted = [
-        {"kind": "regression", "nodeid": c.get("nodeid"), "message": c.get("message", "")}
-        for c in comparison.get("regressions") or []
+        Violation(kind="regression", message=c.message, nodeid=c.nodeid)
+        for c in comparison.regressions
     ]
-    total = comparison.get("total") or {}
-    if total.get("regressed"):
-        accepted.append({"kind": "regression", "nodeid": None, "message": total.get("message")})
+    if comparison.total.regressed:
+        accepted.append(Violation(kind="regression", message=comparison.total.message))
     return found + accepted
 
 
-def outputs(report: Mapping[str, Any], report_path: str = "") -> dict[str, str]:
+def outputs(report: Report, report_path: str = "") -> dict[str, str]:
     """The action's outputs; ``violations`` counts all of them, regressions included."""
-    totals = report.get("totals") or {}
-    violations = list(report.get("violations") or [])
-    cost = totals.get("cost_usd")
+    cost = report.totals.cost_usd
     return {
-        "total-tokens": str(int(totals.get("total_tokens") or 0)),
-        "cost-usd": "" if cost is None else _plain_number(float(cost)),
-        "regressions": str(sum(1 for v in findings(report) if v.get("kind") == "regression")),
-        "violations": str(len(violations)),
-        "passed": "true" if report.get("passed") else "false",
+        "total-tokens": str(report.usage.total_tokens),
+        "cost-usd": "" if cost is None or isinstance(cost, UnsetType) else _plain_number(cost),
+        "regressions": str(sum(1 for v in findings(report) if v.kind == "regression")),
+        "violations": str(len(report.violations)),
+        "passed": "true" if report.passed else "false",
         "report-json": report_path,
     }
 
@@ -111,7 +113,7 @@ def _locate(
 
 
 def annotation_lines(
-    report: Mapping[str, Any],
+    report: Report,
     *,
     warn_only: bool = False,
     update_baseline: bool = False,
@@ -119,28 +121,22 @@ def annotation_lines(
     workspace: Path | None = None,
     limit: int = ANNOTATION_LIMIT,
 ) -> list[str]:
-    """Workflow commands for the report's violations.
+    """Workflow commands for the report's findings.
 
-    Errors where the violation fails the job; warnings where it does not (``warn-only``, or
+    Errors where the finding fails the job; warnings where it does not (``warn-only``, or
     regressions being accepted into the baseline), so that a green job shows no red marks.
     """
     lines = []
     for v in findings(report):
-        kind = str(v.get("kind", ""))
-        failing = not warn_only and not (kind == "regression" and update_baseline)
-        nodeid = v.get("nodeid")
-        title = _TITLES.get(kind, kind or "token budget")
+        failing = not warn_only and not (v.kind == "regression" and update_baseline)
+        title = _TITLES.get(v.kind, v.kind or "token budget")
         file = line = None
-        if nodeid:
-            title = f"{nodeid}: {title}"
-            file, line = _locate(str(nodeid), root, workspace)
+        if v.nodeid:
+            title = f"{v.nodeid}: {title}"
+            file, line = _locate(v.nodeid, root, workspace)
         lines.append(
             workflow_command(
-                "error" if failing else "warning",
-                str(v.get("message", "")),
-                file=file,
-                line=line,
-                title=title,
+                "error" if failing else "warning", v.message, file=file, line=line, title=title
             )
         )
     if len(lines) > limit:

@@ -9,17 +9,19 @@ report and the comment are written even when the tests fail.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from ..files.baseline import load_report
+from ..files.codec import BaselineError
+from ..report import Report
 from .comment import pr_number, upsert_comment
-from .findings import annotation_lines, outputs
+from .findings import OUTPUT_NAMES, annotation_lines, outputs
 from .inputs import InputError, parse_bool, pytest_argv
 from .workflow import append_to, format_outputs, log_error
 
@@ -56,18 +58,17 @@ def step_pytest(env: Mapping[str, str]) -> int:
     return 0
 
 
-def _load_report(path: str) -> tuple[dict[str, Any] | None, str]:
+def _read_report(path: str) -> tuple[Report | None, str]:
+    """The report pytest wrote, or None and why there is none (load_report's message)."""
     if not path:
         return None, "no report path"
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not Path(path).exists():
         return None, "pytest wrote no token report"
-    except (OSError, ValueError) as exc:
-        return None, f"the token report {path} is unreadable: {exc}"
-    if not isinstance(data, dict):
-        return None, f"the token report {path} is not a JSON object"
-    return data, ""
+    try:
+        # Unchecked breakdowns: the action reads the totals, violations and comparison only.
+        return load_report(path, check=False), ""
+    except BaselineError as exc:
+        return None, str(exc)
 
 
 def step_report(env: Mapping[str, str]) -> int:
@@ -80,9 +81,9 @@ def step_report(env: Mapping[str, str]) -> int:
         return 2
     status = env.get("PYTEST_EXIT_CODE", "")
     json_path = env.get("REPORT_JSON", "")
-    report, why = _load_report(json_path)
+    report, why = _read_report(json_path)
     if report is None:
-        empty = dict.fromkeys(outputs({}), "")
+        empty = dict.fromkeys(OUTPUT_NAMES, "")
         append_to(env, "GITHUB_OUTPUT", format_outputs({**empty, "passed": "false"}))
         note = f"pytest exited with status {status or '?'}: {why} (see the step log)"
         append_to(env, "GITHUB_STEP_SUMMARY", f"> [!WARNING]\n> **pytest-tokenbudget:** {note}\n")
