@@ -6,6 +6,7 @@ from typing import Iterator
 
 import pytest
 
+import fakegithub
 from fakellm import ENV, FakeLLM, running
 from pytest_tokenbudget import capture, tokenizer
 from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
@@ -23,6 +24,13 @@ def fake_llm(_fake_llm_server: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> Fake
     _fake_llm_server.clear()
     monkeypatch.setenv(ENV, _fake_llm_server.url)
     return _fake_llm_server
+
+
+@pytest.fixture
+def github() -> Iterator[fakegithub.FakeGitHub]:
+    """A loopback fake GitHub REST API of its own, with no comments yet."""
+    with fakegithub.running() as fake:
+        yield fake
 
 
 @pytest.fixture

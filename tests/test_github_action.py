@@ -9,16 +9,15 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
-import urllib.parse
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
+from fakegithub import REPO, TOKEN, FakeGitHub
+from pytest_tokenbudget.files.baseline import load_report, report_from_dict
 from pytest_tokenbudget.github import (
     MARKER,
     InputError,
@@ -29,108 +28,12 @@ from pytest_tokenbudget.github import (
     pytest_argv,
     upsert_comment,
 )
+from pytest_tokenbudget.github.findings import OUTPUT_NAMES, findings
+from pytest_tokenbudget.github.steps import step_report
 from reportfactory import report_doc, simple
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
-REPO = "octo/widgets"
-TOKEN = "ghs_test_token"
-
-
-# ------------------------------------------------------------------ fake GitHub REST server
-
-
-@dataclass
-class FakeGitHub:
-    """Issue comments of one repository, paginated like GitHub (``Link: rel="next"``)."""
-
-    url: str = ""
-    page_size: int = 2
-    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    requests: list[tuple[str, str, Any]] = field(default_factory=list)
-    fail: dict[str, int] = field(default_factory=dict)  # method -> HTTP status
-    next_id: int = 1000
-
-    def add(self, pr: int, body: str) -> int:
-        self.next_id += 1
-        self.comments.setdefault(pr, []).append({"id": self.next_id, "body": body})
-        return self.next_id
-
-    def writes(self) -> list[tuple[str, str, Any]]:
-        return [r for r in self.requests if r[0] != "GET"]
-
-
-def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-            raw = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _handle(self, method: str) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            fake.requests.append((method, self.path, body))
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                return self._send(401, {"message": "Bad credentials"})
-            if method in fake.fail:
-                return self._send(
-                    fake.fail[method], {"message": "Resource not accessible by integration"}
-                )
-            listing = re.fullmatch(rf"/repos/{REPO}/issues/(\d+)/comments", url.path)
-            single = re.fullmatch(rf"/repos/{REPO}/issues/comments/(\d+)", url.path)
-            if listing and method == "GET":
-                comments = fake.comments.get(int(listing[1]), [])
-                page = int(urllib.parse.parse_qs(url.query).get("page", ["1"])[0])
-                chunk = comments[(page - 1) * fake.page_size : page * fake.page_size]
-                headers = {}
-                if page * fake.page_size < len(comments):
-                    nxt = f"{fake.url}{url.path}?per_page=100&page={page + 1}"
-                    headers["Link"] = f'<{nxt}>; rel="next", <{nxt}>; rel="last"'
-                return self._send(200, chunk, headers)
-            if listing and method == "POST":
-                new = fake.add(int(listing[1]), body["body"])
-                return self._send(201, {"id": new, "body": body["body"]})
-            if single and method == "PATCH":
-                for comments in fake.comments.values():
-                    for c in comments:
-                        if c["id"] == int(single[1]):
-                            c["body"] = body["body"]
-                            return self._send(200, c)
-            return self._send(404, {"message": "Not Found"})
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-    return Handler
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    fake = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 # ------------------------------------------------------------------------- upsert_comment
@@ -299,7 +202,7 @@ def test_outputs_from_report() -> None:
         ],
     )
     doc["totals"]["cost_usd"] = 3.3e-05
-    assert outputs(doc, "/tmp/r.json") == {
+    assert outputs(report_from_dict(doc), "/tmp/r.json") == {
         "total-tokens": "125",
         "cost-usd": "0.000033",
         "regressions": "2",
@@ -307,11 +210,11 @@ def test_outputs_from_report() -> None:
         "passed": "false",
         "report-json": "/tmp/r.json",
     }
-    doc["totals"]["cost_usd"] = None  # an unpriced call: unknown, never 0
-    assert outputs(doc)["cost-usd"] == ""
-    doc["totals"]["cost_usd"] = 12.5
-    assert outputs(doc)["cost-usd"] == "12.5"
-    assert outputs(report_doc({}))["passed"] == "true"
+    doc["totals"].update(cost_usd=None, unpriced_calls=1)  # an unpriced call: unknown, never 0
+    assert outputs(report_from_dict(doc))["cost-usd"] == ""
+    doc["totals"].update(cost_usd=12.5, unpriced_calls=0)
+    assert outputs(report_from_dict(doc))["cost-usd"] == "12.5"
+    assert outputs(report_from_dict(report_doc({})))["passed"] == "true"
 
 
 def test_outputs_and_annotations_from_a_real_report(pytester: pytest.Pytester) -> None:
@@ -331,21 +234,21 @@ def test_outputs_and_annotations_from_a_real_report(pytester: pytest.Pytester) -
     )
     result = pytester.runpytest("--tokenbudget-json=r.json", "--tokenbudget-max-tokens=50")
     assert result.ret == 1
-    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    report = load_report(pytester.path / "r.json")
     values = outputs(report, "r.json")
     assert values["total-tokens"] == "312"
     assert values["passed"] == "false"
     assert values["violations"] == "3"  # two tests over 100, the run over 50
     assert values["regressions"] == "0"
-    assert float(values["cost-usd"]) == pytest.approx(report["totals"]["cost_usd"])
+    assert float(values["cost-usd"]) == pytest.approx(report.totals.cost_usd)
     assert "e" not in values["cost-usd"]
     lines = annotation_lines(report, root=pytester.path, workspace=pytester.path)
     assert lines == [
         "::error file=test_real.py,line=9,title=test_real.py%3A%3ATestAgent%3A%3Atest_big[1]"
-        "%3A token budget exceeded::" + report["violations"][0]["message"],
+        "%3A token budget exceeded::" + report.violations[0].message,
         "::error file=test_real.py,line=9,title=test_real.py%3A%3ATestAgent%3A%3Atest_big[2]"
-        "%3A token budget exceeded::" + report["violations"][1]["message"],
-        "::error title=run token budget exceeded::" + report["violations"][2]["message"],
+        "%3A token budget exceeded::" + report.violations[1].message,
+        "::error title=run token budget exceeded::" + report.violations[2].message,
     ]
 
 
@@ -361,26 +264,96 @@ def test_annotations_levels_escaping_and_limit(tmp_path: Path) -> None:
             _violation("run_budget", None, "run over"),
         ],
     )
+    report = report_from_dict(doc)
     # pytest ran in sub/, its rootdir is the workspace: the file is found one level up.
-    found = annotation_lines(doc, root=tmp_path / "sub", workspace=tmp_path)
+    found = annotation_lines(report, root=tmp_path / "sub", workspace=tmp_path)
     assert found[0] == (
         "::error file=tests/test_a.py,line=3,"
         "title=tests/test_a.py%3A%3Atest_a[x%2Cy]%3A token budget exceeded::50%25%0Aover"
     )
     assert found[1].startswith("::error file=tests/test_gone.py,title=")  # no file: no line
     assert found[2] == "::error title=run token budget exceeded::run over"
-    warned = annotation_lines(doc, warn_only=True)
+    warned = annotation_lines(report, warn_only=True)
     assert all(line.startswith("::warning ") for line in warned)
-    accepting = annotation_lines(doc, update_baseline=True)
+    accepting = annotation_lines(report, update_baseline=True)
     assert [line.split(" ")[0] for line in accepting] == ["::error", "::warning", "::error"]
 
     many = report_doc({}, violations=[_violation("run_budget", None, str(i)) for i in range(25)])
-    capped = annotation_lines(many)
+    capped = annotation_lines(report_from_dict(many))
     assert len(capped) == 10
     assert capped[-1] == (
         "::error title=pytest-tokenbudget::... and 16 more token budget findings "
         "(see the job summary)"
     )
+
+
+def test_regressions_accepted_into_the_baseline_are_findings() -> None:
+    """An update-baseline run passes: its regressions are in the comparison, not violations."""
+    comparison = {
+        "regressions": [{"nodeid": "t.py::a", "message": "t.py::a grew"}],
+        "total": {"nodeid": "(total)", "regressed": True, "message": "the total grew"},
+        "regressed": True,
+    }
+    report = report_from_dict(report_doc({"t.py::a": simple(10)}, baseline=comparison))
+    assert [(v.kind, v.nodeid, v.message) for v in findings(report)] == [
+        ("regression", "t.py::a", "t.py::a grew"),
+        ("regression", None, "the total grew"),
+    ]
+    assert outputs(report)["regressions"] == "2"
+    assert outputs(report)["violations"] == "0"
+    assert annotation_lines(report, update_baseline=True) == [
+        "::warning file=t.py,title=t.py%3A%3Aa%3A token regression::t.py::a grew",
+        "::warning title=token regression::the total grew",
+    ]
+    # A failing run lists its regressions as violations: the comparison adds none again.
+    failing = report_doc(
+        {"t.py::a": simple(10)},
+        baseline=comparison,
+        passed=False,
+        violations=[_violation("regression", "t.py::a", "t.py::a grew")],
+    )
+    assert len(findings(report_from_dict(failing))) == 1
+
+
+def test_outputs_are_the_action_outputs() -> None:
+    assert list(outputs(report_from_dict(report_doc({})))) == list(OUTPUT_NAMES)
+    assert list(OUTPUT_NAMES) == list(ACTION["outputs"])
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "pytest exited with status 3: pytest wrote no token report (see the step log)"),
+        ("{not json", "report.json: not valid JSON (line 1, column 2: "),
+        ('{"schema": "other/thing@1"}', "report.json: schema is 'other/thing@1', expected "),
+        (
+            json.dumps(report_doc({}, passed="yes")),
+            "report.json: passed: Expected `bool`, got `str`; regenerate it with",
+        ),
+    ],
+)
+def test_report_step_without_a_usable_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, reason: str
+) -> None:
+    """Empty outputs, a warning in the summary and an ``::error``, naming why."""
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    env = {
+        "PYTEST_EXIT_CODE": "3",
+        "REPORT_JSON": str(path),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+    }
+    assert step_report(env) == 0
+    empty = {name: "" for name in OUTPUT_NAMES}
+    assert parse_outputs((tmp_path / "output").read_text()) == {**empty, "passed": "false"}
+    summary = (tmp_path / "summary").read_text()
+    assert summary.startswith("> [!WARNING]\n> **pytest-tokenbudget:** pytest exited with status 3")
+    assert reason in summary
+    (error,) = capsys.readouterr().out.splitlines()
+    assert error.startswith("::error title=pytest-tokenbudget::pytest exited with status 3: ")
+    assert reason in error
 
 
 def parse_outputs(text: str) -> dict[str, str]:
