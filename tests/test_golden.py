@@ -51,7 +51,7 @@ from typing import Callable, Sequence
 
 import pytest
 
-from pytest_tokenbudget import session as session_module
+from pytest_tokenbudget.plugin import session as session_module
 from pytest_tokenbudget.cli import main as tokenbudget
 
 pytest.importorskip("openai")
