@@ -103,6 +103,8 @@ def parse_table(value: object) -> dict[str, Any]:
 
 
 METRICS = ("total_tokens", "input_tokens", "output_tokens", "cost_usd", "calls")
+DEFAULT_METRIC = "total_tokens"
+DEFAULT_BASELINE = "tokenbudget-baseline.json"
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "baseline",
         parse_path,
-        "tokenbudget-baseline.json",
-        "baseline file (default: tokenbudget-baseline.json in rootdir)",
+        DEFAULT_BASELINE,
+        f"baseline file (default: {DEFAULT_BASELINE} in rootdir)",
         option="--tokenbudget-baseline",
         metavar="PATH",
     ),
@@ -153,7 +155,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "regression_metric",
         choice(*METRICS),
-        "total_tokens",
+        DEFAULT_METRIC,
         "figure the regression rule compares: " + ", ".join(METRICS),
         option="--tokenbudget-regression-metric",
         metavar="M",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import (
-    BY_KEY,
+    DEFAULT_METRIC,
     METRICS,
     Settings,
     SettingsError,
@@ -20,8 +20,6 @@ from ..config import (
 
 if TYPE_CHECKING:
     from ..pricing import PriceTable
-
-DEFAULT_METRIC: str = BY_KEY["regression_metric"].default
 
 
 class UsageError(ValueError):

@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from .. import fmt
+from ..config import DEFAULT_BASELINE
 from ..files.baseline import (
-    DEFAULT_BASELINE,
     STATS,
     baseline_from_reports,
     check_breakdowns,

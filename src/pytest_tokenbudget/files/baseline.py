@@ -32,7 +32,6 @@ from .codec import (
     read,
 )
 
-DEFAULT_BASELINE = "tokenbudget-baseline.json"
 #: Statuses whose usage is representative of the test; a failed run may have stopped early.
 BASELINE_STATUSES = frozenset({"passed", "session"})
 STATS = ("max", "median")

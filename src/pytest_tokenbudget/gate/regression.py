@@ -19,7 +19,7 @@ from typing import Mapping, Protocol
 
 import msgspec
 
-from ..config import BY_KEY, METRICS
+from ..config import BY_KEY, DEFAULT_METRIC, METRICS
 from ..records import TestRecord, Violation, figures
 from ..report import ChangeRecord, ComparisonRecord, TotalRecord
 from ..usage import Pricer, Usage, exact_figure, pico_to_usd
@@ -28,7 +28,6 @@ from .explain import describe_change, explain
 
 DEFAULT_REGRESSION: float = BY_KEY["regression"].default
 DEFAULT_REGRESSION_MIN: int = BY_KEY["regression_min_tokens"].default
-DEFAULT_METRIC: str = BY_KEY["regression_metric"].default
 TOTAL = "(total)"
 
 
