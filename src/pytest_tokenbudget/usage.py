@@ -337,7 +337,3 @@ def group(cells: Mapping[Cell, Usage], by: str) -> dict[str, Usage]:
     for key, usage in cells.items():
         add_into(out, getattr(key, by), usage)
     return out
-
-
-def breakdown_to_dict(table: Mapping[str, Usage]) -> dict[str, dict[str, Any]]:
-    return {key: table[key].to_dict() for key in sorted(table)}
