@@ -51,8 +51,8 @@ from typing import Callable, Sequence
 
 import pytest
 
-from pytest_tokenbudget.plugin import session as session_module
 from pytest_tokenbudget.cli import main as tokenbudget
+from pytest_tokenbudget.plugin import session as session_module
 
 pytest.importorskip("openai")
 pytest.importorskip("anthropic")

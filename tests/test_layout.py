@@ -7,6 +7,8 @@ inside functions (lazy imports) and under ``TYPE_CHECKING``.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,17 @@ def test_the_checks_see_imports() -> None:
     assert "gate.budget" in graph["protection"]
     assert "files.baseline" in graph["plugin.session"]  # a lazy import inside a method
     assert "<external> pytest" in graph["plugin"]
+
+
+def test_plugin_import_stays_light() -> None:
+    """Every pytest run imports the plugin: the file format (msgspec, the records), the
+    renderers and the comparison are loaded when a run ends, not at start-up."""
+    code = (
+        "import sys, pytest, pytest_tokenbudget.pytest_entry\n"
+        "heavy = ('msgspec', 'pytest_tokenbudget.records', 'pytest_tokenbudget.report',\n"
+        "         'pytest_tokenbudget.render', 'pytest_tokenbudget.files',\n"
+        "         'pytest_tokenbudget.gate.regression', 'pytest_tokenbudget.capture')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -17,7 +17,6 @@ import threading
 from pathlib import Path
 from typing import Mapping
 
-from .atomicfile import write_atomic
 from .gate.budget import BudgetExceeded, Limits, reached
 from .tracker import ATTRIBUTION, TokenTracker
 from .usage import EMPTY, Usage, usage_counts
@@ -32,6 +31,8 @@ class SharedTotals:
         self._path = self.folder / self.own
 
     def publish(self, usage: Usage) -> None:
+        from .atomicfile import write_atomic
+
         write_atomic(self._path, json.dumps(usage_counts(usage)), durable=False)
 
     def total(self, own: Usage) -> Usage:

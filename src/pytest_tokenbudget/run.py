@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import msgspec
-
-from .records import BudgetRecord, TestRecord, Violation, figures, make_operation, make_record
-from .report import Report
 from .tracker import cells_from_payload
 from .usage import EMPTY, SESSION_BUCKET, Cell, Usage, add_into, group
+
+if TYPE_CHECKING:  # the records (msgspec) are loaded when the run ends, not at plugin import
+    from .records import TestRecord, Violation
+    from .report import Report
 
 
 @dataclass
@@ -24,13 +24,18 @@ class TestUsage:
 
     cells: dict[Cell, Usage]
     status: str = "passed"
-    budget: BudgetRecord | None = None
+    #: The test's BudgetRecord as shipped (built-in types), when it has limits.
+    budget: dict[str, Any] | None = None
 
     @property
     def usage(self) -> Usage:
         return sum(self.cells.values(), EMPTY)
 
     def to_record(self) -> TestRecord:
+        import msgspec
+
+        from .records import BudgetRecord, make_operation, make_record
+
         by_operation = {
             op: make_operation(
                 op_usage, {key.model: u for key, u in self.cells.items() if key.operation == op}
@@ -42,7 +47,7 @@ class TestUsage:
             group(self.cells, "model"),
             by_operation,
             status=self.status,
-            budget=self.budget,
+            budget=None if self.budget is None else msgspec.convert(self.budget, BudgetRecord),
         )
 
 
@@ -63,7 +68,7 @@ class RunUsage:
             add_into(entry.cells, key, usage)
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
-            entry.budget = msgspec.convert(payload["budget"], BudgetRecord)
+            entry.budget = dict(payload["budget"])
         for note, count in payload.get("notes", {}).items():
             self.notes[note] = self.notes.get(note, 0) + int(count)
         return entry
@@ -91,10 +96,14 @@ class RunUsage:
 
     def violations(self) -> list[Violation]:
         """The per-test budget violations, in test id order."""
+        import msgspec
+
+        from .records import Violation
+
         return [
-            v
+            msgspec.convert(v, Violation)
             for nodeid in sorted(self.tests)
-            for v in (self.tests[nodeid].budget or BudgetRecord()).violations
+            for v in (self.tests[nodeid].budget or {}).get("violations", [])
         ]
 
     def __bool__(self) -> bool:
@@ -102,6 +111,9 @@ class RunUsage:
 
     def to_report(self, *, pricing: Mapping[str, str], created: datetime | None = None) -> Report:
         """The run's report, without comparison or verdict (the gate adds those)."""
+        from .records import figures
+        from .report import Report
+
         created = created or datetime.now(timezone.utc)
         return Report(
             tests={nodeid: self.tests[nodeid].to_record() for nodeid in sorted(self.tests)},

@@ -17,10 +17,16 @@ from typing import Any, Callable, Sequence
 
 from ..files.codec import BaselineError
 from ..version import __version__
-from .analyze import add_analyze, add_history
+from .commands import (
+    add_analyze,
+    add_baseline,
+    add_compare,
+    add_count,
+    add_history,
+    add_merge,
+    add_report,
+)
 from .common import UsageError
-from .count import add_count
-from .reports import add_baseline, add_compare, add_merge, add_report
 
 COMMANDS: list[Callable[[Any], None]] = [
     add_compare,

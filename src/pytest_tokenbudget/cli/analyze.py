@@ -6,13 +6,9 @@ report; nothing here guesses at prices the table does not have.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..fmt import pct
@@ -22,7 +18,6 @@ from ..pricing import PriceTable
 from ..records import TestRecord
 from ..report import Report, breakdown
 from ..usage import NO_MODEL, SESSION_BUCKET, Usage
-from .common import UsageError, non_negative_int, project_pricer, project_settings
 
 CACHEABLE_INPUT = 1024  # providers cache prompt prefixes from about this many tokens
 
@@ -201,61 +196,3 @@ def history_lines(runs: Sequence[Mapping[str, Any]], last: int = 20) -> list[str
         f"min {min(totals):,}, median {statistics.median_low(totals):,}, max {max(totals):,}"
     )
     return lines
-
-
-# -- the commands -----------------------------------------------------------------------------
-def add_history(sub: Any) -> None:
-    p = sub.add_parser(
-        "history",
-        help="trend of token use over runs (--tokenbudget-history file)",
-        description="Show the runs recorded by --tokenbudget-history: tokens, change, calls, "
-        "cost and verdict per run, and the trend. PATH defaults to the `history` key of "
-        "[tool.tokenbudget] in ./pyproject.toml.",
-    )
-    p.add_argument("path", nargs="?", metavar="PATH", help="history file (JSON lines)")
-    p.add_argument("--last", type=non_negative_int, default=20, help="runs shown (default 20)")
-    p.set_defaults(func=cmd_history)
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from ..files.history import read_history
-
-    path = args.path or project_settings()["history"]
-    if path is None:
-        raise UsageError("give PATH, or set `history` in [tool.tokenbudget] of ./pyproject.toml")
-    try:
-        runs = read_history(Path(path))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    sys.stdout.write("\n".join(history_lines(runs, args.last or 20)) + "\n")
-    return 0
-
-
-def add_analyze(sub: Any) -> None:
-    p = sub.add_parser(
-        "analyze",
-        help="data-driven recommendations from a report",
-        description="Read a report and recommend where tokens and dollars can be saved or "
-        "bounded: prompt caching, tests that dominate the run, agent loops, output-heavy "
-        "models, unpriced models, and budgets for the biggest unbudgeted tests.",
-    )
-    p.add_argument("report", metavar="REPORT")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=cmd_analyze)
-
-
-def cmd_analyze(args: argparse.Namespace) -> int:
-
-    from ..files.baseline import load_report
-
-    report = load_report(args.report)
-    found = recommendations(report, project_pricer(project_settings()))
-    if args.json:
-        data = [{"kind": f.kind, "text": f.text, "worth_usd": f.worth_usd} for f in found]
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    elif not found:
-        sys.stdout.write("no recommendations: nothing stands out in this report\n")
-    else:
-        lines = [f"{i}. [{f.kind}] {f.text}" for i, f in enumerate(found, 1)]
-        sys.stdout.write("\n".join(lines) + "\n")
-    return 0

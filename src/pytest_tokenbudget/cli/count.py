@@ -7,11 +7,8 @@ total of the files its glob matches (one file for a plain path).
 
 from __future__ import annotations
 
-import argparse
 import glob
-import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -20,7 +17,7 @@ from ..fmt import usd
 from ..pricing import PriceTable
 from ..tokenizer import count_tokens, encoding_name
 from ..usage import Usage, check_count, pico_to_usd
-from .common import UsageError, non_negative_int, project_pricer, project_settings
+from .common import UsageError
 
 #: Folders never worth counting when a whole directory is given.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "node_modules", ".tox"})
@@ -229,57 +226,3 @@ def render_text(result: CountResult) -> str:
 
 def _money(pico: int | None) -> str:
     return "-" if pico is None else usd(pico_to_usd(pico))
-
-
-# -- the command ------------------------------------------------------------------------------
-def add_count(sub: Any) -> None:
-    p = sub.add_parser(
-        "count",
-        help="token footprint of prompt/context files",
-        description=(
-            "Count the tokens of files, folders (recursively) and globs, per file and in total, "
-            "with the input cost for --model. Without PATH, check the [tool.tokenbudget.files] "
-            "limits (glob = max tokens of the files it matches) of ./pyproject.toml. Exit 1 when "
-            "--max or a limit is exceeded."
-        ),
-    )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="file, folder or glob ('**' allowed)")
-    p.add_argument("--model", help="model to count and price for (default: o200k_base, no cost)")
-    p.add_argument("--encoding", help="tiktoken encoding (overrides the model's)")
-    p.add_argument(
-        "--max", type=non_negative_int, metavar="N", help="exit 1 when the total exceeds N tokens"
-    )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_count)
-
-
-def cmd_count(args: argparse.Namespace) -> int:
-    root = Path.cwd()
-    settings = project_settings()
-    try:
-        config = settings.values
-        limits = None
-        if not args.paths:
-            limits = config.get("files")
-            if not limits:
-                raise UsageError(
-                    "give PATH arguments, or set [tool.tokenbudget.files] (glob = max tokens) "
-                    "in ./pyproject.toml"
-                )
-        pricer = project_pricer(settings) if args.model is not None else None
-        result = count_paths(
-            args.paths,
-            root=root,
-            model=args.model,
-            encoding=args.encoding,
-            pricer=pricer,
-            max_tokens=args.max,
-            limits=limits,
-        )
-    except ValueError as exc:  # UsageError, bad prices
-        raise UsageError(str(exc)) from None
-    if args.json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
-    else:
-        sys.stdout.write(render_text(result))
-    return 0 if result.passed else 1

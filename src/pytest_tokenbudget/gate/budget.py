@@ -8,14 +8,16 @@ for that part, reported as such, never counted as $0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..config import parse_bool, parse_positive_int, parse_usd
 from ..fmt import UNITS
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
-from ..records import BudgetRecord, Violation
 from ..usage import NO_OPERATION, Cell, Usage, pico_to_usd
+
+if TYPE_CHECKING:  # the records (msgspec) are loaded when a run has budgets to report
+    from ..records import BudgetRecord, Violation
 
 #: Marker keyword -> (usage figure, parser). Cost limits are held in picodollars.
 LIMITS: dict[str, tuple[str, Any]] = {
@@ -203,6 +205,8 @@ class BudgetExceeded(Exception):
 
 def violation(kind: str, nodeid: str | None, verdict: Verdict, text: str) -> Violation:
     """One entry of the report's ``violations``."""
+    from ..records import Violation
+
     return Violation(
         kind=kind,
         nodeid=nodeid,
@@ -217,6 +221,8 @@ def budget_record(
     nodeid: str, usage: Usage, cells: Mapping[Cell, Usage], limits: Limits, warn_at: float
 ) -> BudgetRecord:
     """How a test stood against its limits: violations, near misses, what was not checkable."""
+    from ..records import BudgetRecord
+
     verdicts = check(usage, limits, warn_at)
     exceeded = [v for v in verdicts if v.exceeded]
     text = message(exceeded, usage, cells) if exceeded else ""

@@ -16,8 +16,6 @@ from ..fmt import usd as fmt_usd
 from ..gate.budget import Limits, check, marker_limits, message, unpriced_note, violation
 from ..pricing import LazyPricer, cache_savings, staleness_note
 from ..protection import SpendGuard
-from ..records import Violation
-from ..render.text import budget_lines, summary_lines
 from ..run import RunUsage
 from ..tracker import ATTRIBUTION, tracker_payload
 from .tests import ControllerHooks, PerTestHooks
@@ -26,6 +24,7 @@ if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
     from ..files.baseline import Baseline
+    from ..records import Violation
     from ..report import Report
 
 #: ``config.workeroutput`` key of a worker's usage outside any test.
@@ -202,6 +201,8 @@ class TokenBudgetSession:
         report = self.report
         if report is None or terminalreporter.verbosity < -1:
             return
+        from ..render.text import budget_lines, summary_lines
+
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "tokenbudget")
         if not self.run:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Generator, Mapping, Protocol
 
-import msgspec
 import pytest
 
 from ..config import Settings
@@ -80,6 +79,8 @@ class PerTestHooks:
             if tracker is not None:
                 payload = tracker_payload(tracker)
                 if limits:
+                    import msgspec  # only for tests with limits: start-up stays cheap
+
                     self.check_budget(report, limits, tracker)
                     record = budget_record(
                         item.nodeid,

@@ -1,9 +1,16 @@
-"""The commands on report and baseline files: compare, baseline update, merge, report."""
+"""The subcommands: each an ``add_*`` (its arguments) and a ``cmd_*`` (what it does).
+
+What a command needs beyond the files (the comparison, the renderers, the tokenizer, the
+recommendations) is imported when it runs: `merge` of big shards starts a second process, and
+every millisecond of start-up is paid twice.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from .. import fmt
@@ -23,6 +30,7 @@ from .common import (
     UsageError,
     add_rule_options,
     non_negative_int,
+    project_pricer,
     project_settings,
     rule,
     write_or_print,
@@ -187,4 +195,119 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         text = render_report(report, top=args.top)
     write_or_print(text, args.output)
+    return 0
+
+
+# -- count --------------------------------------------------------------------------------------
+def add_count(sub: Any) -> None:
+    p = sub.add_parser(
+        "count",
+        help="token footprint of prompt/context files",
+        description=(
+            "Count the tokens of files, folders (recursively) and globs, per file and in total, "
+            "with the input cost for --model. Without PATH, check the [tool.tokenbudget.files] "
+            "limits (glob = max tokens of the files it matches) of ./pyproject.toml. Exit 1 when "
+            "--max or a limit is exceeded."
+        ),
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="file, folder or glob ('**' allowed)")
+    p.add_argument("--model", help="model to count and price for (default: o200k_base, no cost)")
+    p.add_argument("--encoding", help="tiktoken encoding (overrides the model's)")
+    p.add_argument(
+        "--max", type=non_negative_int, metavar="N", help="exit 1 when the total exceeds N tokens"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_count)
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    from .count import count_paths, render_text
+
+    root = Path.cwd()
+    settings = project_settings()
+    try:
+        config = settings.values
+        limits = None
+        if not args.paths:
+            limits = config.get("files")
+            if not limits:
+                raise UsageError(
+                    "give PATH arguments, or set [tool.tokenbudget.files] (glob = max tokens) "
+                    "in ./pyproject.toml"
+                )
+        pricer = project_pricer(settings) if args.model is not None else None
+        result = count_paths(
+            args.paths,
+            root=root,
+            model=args.model,
+            encoding=args.encoding,
+            pricer=pricer,
+            max_tokens=args.max,
+            limits=limits,
+        )
+    except ValueError as exc:  # UsageError, bad prices
+        raise UsageError(str(exc)) from None
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render_text(result))
+    return 0 if result.passed else 1
+
+
+# -- history and analyze ------------------------------------------------------------------------
+def add_history(sub: Any) -> None:
+    p = sub.add_parser(
+        "history",
+        help="trend of token use over runs (--tokenbudget-history file)",
+        description="Show the runs recorded by --tokenbudget-history: tokens, change, calls, "
+        "cost and verdict per run, and the trend. PATH defaults to the `history` key of "
+        "[tool.tokenbudget] in ./pyproject.toml.",
+    )
+    p.add_argument("path", nargs="?", metavar="PATH", help="history file (JSON lines)")
+    p.add_argument("--last", type=non_negative_int, default=20, help="runs shown (default 20)")
+    p.set_defaults(func=cmd_history)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from ..files.history import read_history
+    from .analyze import history_lines
+
+    path = args.path or project_settings()["history"]
+    if path is None:
+        raise UsageError("give PATH, or set `history` in [tool.tokenbudget] of ./pyproject.toml")
+    try:
+        runs = read_history(Path(path))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write("\n".join(history_lines(runs, args.last or 20)) + "\n")
+    return 0
+
+
+def add_analyze(sub: Any) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="data-driven recommendations from a report",
+        description="Read a report and recommend where tokens and dollars can be saved or "
+        "bounded: prompt caching, tests that dominate the run, agent loops, output-heavy "
+        "models, unpriced models, and budgets for the biggest unbudgeted tests.",
+    )
+    p.add_argument("report", metavar="REPORT")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_analyze)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+
+    from .analyze import recommendations
+
+    report = load_report(args.report)
+    found = recommendations(report, project_pricer(project_settings()))
+    if args.json:
+        data = [{"kind": f.kind, "text": f.text, "worth_usd": f.worth_usd} for f in found]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif not found:
+        sys.stdout.write("no recommendations: nothing stands out in this report\n")
+    else:
+        lines = [f"{i}. [{f.kind}] {f.text}" for i, f in enumerate(found, 1)]
+        sys.stdout.write("\n".join(lines) + "\n")
     return 0
