@@ -3,7 +3,8 @@
 ``DIST`` is the one serial / ``-n 2`` parameter list (ids "serial" and "xdist2"): a test
 that must give the same outcome both ways takes ``dist`` from it and passes ``*dist`` on.
 ``run_report`` runs the inner pytest with ``--tokenbudget-json`` and returns the result
-with the JSON report read back as a plain dict, which is what the tests assert on.
+with the JSON report read back as a plain dict, which is what the tests assert on;
+``read_json`` reads any other JSON file a run left there (a baseline, a merged report).
 """
 
 from __future__ import annotations
