@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_tokenbudget.cli import main as tokenbudget
-
-DIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist2")]
+from runs import DIST, read_json, run_report
 
 SUITE = """
 import json, pathlib, pytest
@@ -31,10 +28,6 @@ def setup_suite(pytester: pytest.Pytester, sizes: dict[str, int]) -> None:
     (pytester.path / "sizes.json").write_text(json.dumps(sizes))
 
 
-def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 @pytest.mark.parametrize("dist", DIST)
 def test_grow_fails_shrink_passes_with_the_saving(
     pytester: pytest.Pytester, dist: list[str]
@@ -45,12 +38,12 @@ def test_grow_fails_shrink_passes_with_the_saving(
     result.stdout.fnmatch_lines(
         ["baseline: none at *tokenbudget-baseline.json*", "baseline updated: *(2 tests)"]
     )
-    baseline = load(pytester.path / "tokenbudget-baseline.json")
+    baseline = read_json(pytester, "tokenbudget-baseline.json")
     assert baseline["schema"] == "pytest-tokenbudget/baseline@1"
     assert baseline["totals"]["total_tokens"] == 2 * (2 * 1050 + 220)
 
     setup_suite(pytester, {"a": 3, "b": 2})
-    result = pytester.runpytest("--tokenbudget-json=r.json", *dist)
+    result, report = run_report(pytester, *dist)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
@@ -59,18 +52,17 @@ def test_grow_fails_shrink_passes_with_the_saving(
             'operation "retrieve" +1,000 input, +50 output (gpt-4o-mini), calls 3 -> 4',
         ]
     )
-    report = load(pytester.path / "r.json")
     assert report["passed"] is False
     kinds = sorted((v["kind"], v["nodeid"] or "") for v in report["violations"])
     assert kinds == [("regression", ""), ("regression", "test_agents.py::test_agent[a]")]
 
     setup_suite(pytester, {"a": 1, "b": 2})
-    result = pytester.runpytest("--tokenbudget-json=r.json", *dist)
+    result, report = run_report(pytester, *dist)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         ["improved: 1 test(s) saved 1,050 tokens, $* (test_agents.py::test_agent[[]a[]])*"]
     )
-    improvements = load(pytester.path / "r.json")["baseline"]["improvements"]
+    improvements = report["baseline"]["improvements"]
     assert [(c["nodeid"], c["saved_tokens"]) for c in improvements] == [
         ("test_agents.py::test_agent[a]", 1050)
     ]
@@ -83,16 +75,15 @@ def test_updating_the_baseline_accepts_a_regression(
     setup_suite(pytester, {"a": 2})
     pytester.runpytest("--tokenbudget-update-baseline", *dist)
     setup_suite(pytester, {"a": 5})
-    result = pytester.runpytest("--tokenbudget-update-baseline", "--tokenbudget-json=r.json", *dist)
+    result, report = run_report(pytester, "--tokenbudget-update-baseline", *dist)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*test_agent[[]a[]]: 2,320 -> 5,470 tokens (+136%)*"])
-    report = load(pytester.path / "r.json")
     assert report["passed"] is True
     assert report["violations"] == []
     assert [c["nodeid"] for c in report["baseline"]["regressions"]] == [
         "test_agents.py::test_agent[a]"
     ]
-    baseline = load(pytester.path / "tokenbudget-baseline.json")
+    baseline = read_json(pytester, "tokenbudget-baseline.json")
     assert baseline["totals"]["total_tokens"] == 5 * 1050 + 220
     # the next run compares with the accepted figures: no regression
     assert pytester.runpytest(*dist).ret == pytest.ExitCode.OK
@@ -119,7 +110,7 @@ def test_partial_run_updates_only_what_ran(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--tokenbudget-update-baseline")
     setup_suite(pytester, {"alpha": 5, "bravo": 5})
     pytester.runpytest("--tokenbudget-update-baseline", "-k", "alpha").assert_outcomes(passed=1)
-    tests = load(pytester.path / "tokenbudget-baseline.json")["tests"]
+    tests = read_json(pytester, "tokenbudget-baseline.json")["tests"]
     assert tests["test_agents.py::test_agent[alpha]"]["calls"] == 6
     assert tests["test_agents.py::test_agent[bravo]"]["calls"] == 2
 
@@ -145,7 +136,8 @@ def test_missing_baseline_is_a_note_corrupt_one_a_usage_error(pytester: pytest.P
 
 def test_shards_merged_equal_the_unsplit_run(pytester: pytest.Pytester) -> None:
     setup_suite(pytester, {"alpha": 1, "bravo": 4, "charlie": 2, "delta": 7})
-    pytester.runpytest("--tokenbudget-json=full.json", "-n", "2").assert_outcomes(passed=4)
+    unsplit, full = run_report(pytester, "-n", "2", json="full.json")
+    unsplit.assert_outcomes(passed=4)
     shard1 = pytester.runpytest("--tokenbudget-json=s1.json", "-k", "alpha or bravo")
     shard1.assert_outcomes(passed=2)
     shard2 = pytester.runpytest("--tokenbudget-json=s2.json", "-k", "charlie or delta", "-n", "2")
@@ -155,6 +147,6 @@ def test_shards_merged_equal_the_unsplit_run(pytester: pytest.Pytester) -> None:
         ["merge", str(root / "s1.json"), str(root / "s2.json"), "-o", str(root / "m.json")]
     )
     assert code == 0
-    full, merged = load(root / "full.json"), load(root / "m.json")
+    merged = read_json(pytester, "m.json")
     assert merged["totals"] == full["totals"]
     assert merged["tests"] == full["tests"]

@@ -3,12 +3,9 @@ warn-only, serial and under ``-n 2`` with identical outcomes and exit codes."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
-DIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist2")]
+from runs import DIST, run_report
 
 SUITE = """
 import pytest
@@ -53,15 +50,10 @@ class TestClassMarker:
 """
 
 
-def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    result = pytester.runpytest("--tokenbudget-json=r.json", *args)
-    return result, json.loads((pytester.path / "r.json").read_text())
-
-
 @pytest.mark.parametrize("dist", DIST)
 def test_each_limit_kind_fails_its_test(pytester: pytest.Pytester, dist: list[str]) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    result, report = run(pytester, *dist)
+    result, report = run_report(pytester, *dist)
     result.assert_outcomes(passed=2, failed=6)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -116,7 +108,7 @@ def test_module_marker_and_default_budget(pytester: pytest.Pytester, dist: list[
         """,
     )
     pytester.makepyprojecttoml("[tool.tokenbudget]\ntest_max_tokens = 300\n")
-    result, report = run(pytester, *dist)
+    result, report = run_report(pytester, *dist)
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(
         ["*2 calls > max_calls 1 (marker)*", "*301 tokens > max_tokens 300 (default)*"]
@@ -131,7 +123,9 @@ def test_module_marker_and_default_budget(pytester: pytest.Pytester, dist: list[
 @pytest.mark.parametrize("dist", DIST)
 def test_warn_only_reports_but_fails_nothing(pytester: pytest.Pytester, dist: list[str]) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    result, report = run(pytester, "--tokenbudget-warn-only", "--tokenbudget-max-tokens=10", *dist)
+    result, report = run_report(
+        pytester, "--tokenbudget-warn-only", "--tokenbudget-max-tokens=10", *dist
+    )
     result.assert_outcomes(passed=8)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
@@ -156,14 +150,14 @@ def test_near_budget_is_listed(pytester: pytest.Pytester, dist: list[str]) -> No
             token_tracker.record(input_tokens=79)
         """
     )
-    result, _ = run(pytester, *dist)
+    result, _ = run_report(pytester, *dist)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         ["near budget:", "  *::test_near: 80 tokens of max_tokens 100 (marker)"]
     )
     assert "test_far:" not in result.stdout.str()
     pytester.makepyprojecttoml("[tool.tokenbudget]\nwarn_at = 0.5\n")
-    result, _ = run(pytester, *dist)
+    result, _ = run_report(pytester, *dist)
     result.stdout.fnmatch_lines(["near budget:", "*test_far: 79 tokens of max_tokens 100*"])
 
 
@@ -189,7 +183,7 @@ def test_run_budget_sets_the_exit_status(
             token_tracker.record(input_tokens=150, output_tokens=50, model="m", cost_usd=0.002)
         """
     )
-    result, report = run(pytester, option, *dist)
+    result, report = run_report(pytester, option, *dist)
     result.assert_outcomes(passed=3)
     assert result.ret == exit_code
     if exit_code:
@@ -224,7 +218,7 @@ def test_cost_budget_with_unpriced_model_is_not_checkable_for_that_part(
             token_tracker.record(input_tokens=10, model="no-such-model-xyz")
         """
     )
-    result, report = run(pytester, "--tokenbudget-max-cost=1", *dist)
+    result, report = run_report(pytester, "--tokenbudget-max-cost=1", *dist)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
@@ -323,7 +317,7 @@ def test_failed_budget_outcomes_match_between_serial_and_xdist(
     pytester: pytest.Pytester, dist: list[str]
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    result, report = run(pytester, "--tokenbudget-max-tokens=100", *dist)
+    result, report = run_report(pytester, "--tokenbudget-max-tokens=100", *dist)
     outcomes = result.parseoutcomes()
     assert (outcomes.get("failed"), outcomes.get("passed"), result.ret) == (6, 2, 1)
     assert len(report["violations"]) == 7

@@ -5,18 +5,15 @@ cassette replay)."""
 from __future__ import annotations
 
 import gc
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakellm import FakeLLM
+from runs import DIST, run_report
 
 pytest.importorskip("openai")
 pytest.importorskip("anthropic")
-
-XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist2")]
 
 INNER = """
 import asyncio, json, os
@@ -94,24 +91,19 @@ def test_fixture_sees_captured_usage(token_tracker):
 TESTS = 9
 
 
-def load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def same_as_log(totals: dict[str, Any], fake: FakeLLM) -> None:
     want = fake.totals()
     assert {k: totals[k] for k in want} == want
 
 
-@pytest.mark.parametrize("dist", XDIST)
+@pytest.mark.parametrize("dist", DIST)
 def test_report_equals_what_the_server_sent(
     pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
 ) -> None:
     pytester.makepyfile(test_inner=INNER)
     gc.collect()  # this process's dropped clients: collected here, not inside the -W error run
-    result = pytester.runpytest("--tokenbudget-json=report.json", "-W", "error", *dist)
+    result, report = run_report(pytester, "-W", "error", *dist)
     result.assert_outcomes(passed=TESTS)
-    report = load(pytester.path / "report.json")
     same_as_log(report["totals"], fake_llm)
     assert report["totals"]["calls"] == 7  # no call for the error nor the usage-less stream
     tests = report["tests"]
@@ -129,20 +121,19 @@ def test_report_equals_what_the_server_sent(
 def test_capture_off_counts_nothing(pytester: pytest.Pytester, fake_llm: FakeLLM) -> None:
     """In a subprocess: this process has its own capture installed."""
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_subprocess(
-        "--tokenbudget-json=report.json", "--tokenbudget-capture=off", "-k", "not fixture"
-    )
+    args = ("--tokenbudget-capture=off", "-k", "not fixture")
+    result, report = run_report(pytester, *args, subprocess=True)
     result.assert_outcomes(passed=TESTS - 1)
     assert fake_llm.totals()["calls"] == 6  # the server did serve them
-    assert load(pytester.path / "report.json")["totals"]["calls"] == 0
+    assert report["totals"]["calls"] == 0
 
 
 def test_filterwarnings_error_in_config(pytester: pytest.Pytester, fake_llm: FakeLLM) -> None:
     pytester.makepyprojecttoml('[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n')
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_subprocess("--tokenbudget-json=report.json")
+    result, report = run_report(pytester, subprocess=True)
     result.assert_outcomes(passed=TESTS)
-    same_as_log(load(pytester.path / "report.json")["totals"], fake_llm)
+    same_as_log(report["totals"], fake_llm)
 
 
 def test_cassette_replay_gives_the_live_figures(
@@ -152,15 +143,19 @@ def test_cassette_replay_gives_the_live_figures(
     marked = INNER.replace("\ndef test_", "\n@pytest.mark.vcr\ndef test_")
     pytester.makepyfile(test_inner=marked)
     # subprocesses: vcrpy cannot load a cassette in a second in-process run
-    live = pytester.runpytest_subprocess("--tokenbudget-json=live.json", "--record-mode=once")
+    live, live_report = run_report(
+        pytester, "--record-mode=once", json="live.json", subprocess=True
+    )
     live.assert_outcomes(passed=TESTS)
     served = len(fake_llm.log)
     assert list((pytester.path / "cassettes").rglob("*.yaml"))
-    replay = pytester.runpytest_subprocess("--tokenbudget-json=replay.json", "--record-mode=none")
+    replay, replay_report = run_report(
+        pytester, "--record-mode=none", json="replay.json", subprocess=True
+    )
     replay.assert_outcomes(passed=TESTS)
     assert len(fake_llm.log) == served  # nothing reached the server: all from cassettes
-    live_totals = load(pytester.path / "live.json")["totals"]
-    assert load(pytester.path / "replay.json")["totals"] == live_totals
+    live_totals = live_report["totals"]
+    assert replay_report["totals"] == live_totals
     same_as_log(live_totals, fake_llm)
 
 

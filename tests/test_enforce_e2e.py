@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from fakellm import FakeLLM
+from runs import DIST, run_report
 
 pytest.importorskip("openai")
-
-DIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist2")]
 
 INNER = """
 import json, os
@@ -54,7 +51,7 @@ def test_enforcement_refuses_requests_once_the_budget_is_reached(
     pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
 ) -> None:
     pytester.makepyfile(test_agent=INNER)
-    result = pytester.runpytest("--tokenbudget-enforce", "--tokenbudget-json=r.json", *dist)
+    result, report = run_report(pytester, "--tokenbudget-enforce", *dist)
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
         [
@@ -65,7 +62,7 @@ def test_enforcement_refuses_requests_once_the_budget_is_reached(
     # 2 calls of 500 tokens reach 1,000; the 3rd is refused before it is sent.
     served = [s for s in fake_llm.log if s.counted]
     assert len(served) == 2 + 2 + 2
-    tests = json.loads((pytester.path / "r.json").read_text())["tests"]
+    tests = report["tests"]
     runaway = tests["test_agent.py::test_runaway_agent"]
     assert (runaway["calls"], runaway["total_tokens"], runaway["refused_calls"]) == (2, 1000, 1)
     assert tests["test_agent.py::test_not_enforced"]["refused_calls"] == 0
@@ -116,18 +113,13 @@ def test_run_budget_is_shared_by_xdist_workers(
                         {"input_tokens": 95, "output_tokens": 5})})
         """
     )
-    result = pytester.runpytest(
-        "--tokenbudget-enforce",
-        "--tokenbudget-max-tokens=1000",
-        "-n",
-        "2",
-        "--tokenbudget-json=r.json",
+    result, report = run_report(
+        pytester, "--tokenbudget-enforce", "--tokenbudget-max-tokens=1000", "-n", "2"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     served = len([s for s in fake_llm.log if s.counted])
     # 10 calls of 100 tokens reach the limit; each of the 2 workers may have one more in flight.
     assert 10 <= served <= 12
-    report = json.loads((pytester.path / "r.json").read_text())
     assert report["totals"]["calls"] == served
     # each refused test stopped at its first refused request
     assert report["totals"]["refused_calls"] == result.parseoutcomes()["failed"] >= 5

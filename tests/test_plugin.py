@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist2")]
+from runs import DIST, run_report
 
 
 def _records(seed: int, n: int) -> list[dict[str, Any]]:
@@ -47,18 +46,13 @@ def make_suite(pytester: pytest.Pytester, seed: int = 1, tests: int = 12) -> lis
     return plan
 
 
-def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-@pytest.mark.parametrize("dist", XDIST)
+@pytest.mark.parametrize("dist", DIST)
 def test_report_totals_equal_what_tests_recorded(
     pytester: pytest.Pytester, dist: list[str]
 ) -> None:
     plan = make_suite(pytester)
-    result = pytester.runpytest("--tokenbudget-json=out/report.json", *dist)
+    result, report = run_report(pytester, *dist, json="out/report.json")
     result.assert_outcomes(passed=12)
-    report = load(pytester.path / "out" / "report.json")
     assert report["schema"] == "pytest-tokenbudget/report@1"
     records = [rec for recs in plan for rec in recs]
     totals = report["totals"]
@@ -87,15 +81,14 @@ def test_serial_and_xdist_reports_are_byte_identical(pytester: pytest.Pytester) 
     make_suite(pytester, seed=7, tests=20)
     texts = []
     for i, dist in enumerate([[], ["-n", "2"], ["-n", "4"]]):
-        result = pytester.runpytest(f"--tokenbudget-json=r{i}.json", "-p", "xdist", *dist)
+        result, data = run_report(pytester, "-p", "xdist", *dist, json=f"r{i}.json")
         result.assert_outcomes(passed=20)
-        data = load(pytester.path / f"r{i}.json")
         data.pop("created")
         texts.append(json.dumps(data, indent=2, sort_keys=True))
     assert texts[0] == texts[1] == texts[2]
 
 
-@pytest.mark.parametrize("dist", XDIST)
+@pytest.mark.parametrize("dist", DIST)
 def test_eight_threads_lose_no_update(pytester: pytest.Pytester, dist: list[str]) -> None:
     pytester.makepyfile(
         """
@@ -115,9 +108,9 @@ def test_eight_threads_lose_no_update(pytester: pytest.Pytester, dist: list[str]
             assert token_tracker.usage.calls == 16000
         """
     )
-    result = pytester.runpytest("--tokenbudget-json=r.json", *dist)
+    result, report = run_report(pytester, *dist)
     result.assert_outcomes(passed=1)
-    totals = load(pytester.path / "r.json")["totals"]
+    totals = report["totals"]
     assert (totals["calls"], totals["input_tokens"], totals["output_tokens"]) == (
         16000,
         48000,
@@ -202,7 +195,7 @@ def test_disabled_plugin_offers_no_fixture(pytester: pytest.Pytester) -> None:
     assert "= tokenbudget" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("dist", XDIST)
+@pytest.mark.parametrize("dist", DIST)
 def test_usage_outside_tests_goes_to_the_session_bucket(
     pytester: pytest.Pytester, dist: list[str]
 ) -> None:
@@ -215,9 +208,8 @@ def test_usage_outside_tests_goes_to_the_session_bucket(
         """
     )
     pytester.makepyfile("def test_a(token_tracker): token_tracker.record(input_tokens=5)")
-    result = pytester.runpytest("--tokenbudget-json=r.json", *dist)
+    result, report = run_report(pytester, *dist)
     result.assert_outcomes(passed=1)
-    report = load(pytester.path / "r.json")
     workers = 2 if dist else 1  # each process collects once (the controller collects nothing)
     session = report["tests"]["<session>"]
     assert session["input_tokens"] == 40 * workers
@@ -225,7 +217,7 @@ def test_usage_outside_tests_goes_to_the_session_bucket(
     result.stdout.fnmatch_lines(["outside tests (<session>): *"])
 
 
-@pytest.mark.parametrize("dist", XDIST)
+@pytest.mark.parametrize("dist", DIST)
 def test_operations_label_records_also_from_threads(
     pytester: pytest.Pytester, dist: list[str]
 ) -> None:
@@ -246,11 +238,11 @@ def test_operations_label_records_also_from_threads(
             assert ops == {"plan": 17, "inner": 3, "(none)": 1, "explicit": 2}
         """
     )
-    result = pytester.runpytest("--tokenbudget-json=r.json", *dist)
+    result, report = run_report(pytester, *dist)
     result.assert_outcomes(passed=1)
-    ops = load(pytester.path / "r.json")["tests"][
-        "test_operations_label_records_also_from_threads.py::test_ops"
-    ]["by_operation"]
+    ops = report["tests"]["test_operations_label_records_also_from_threads.py::test_ops"][
+        "by_operation"
+    ]
     assert {k: v["input_tokens"] for k, v in ops.items()} == {
         "plan": 17,
         "inner": 3,
@@ -273,8 +265,9 @@ def test_response_ids_dedup_within_a_test_not_across(pytester: pytest.Pytester) 
             assert token_tracker.usage.calls == 1
         """
     )
-    pytester.runpytest("--tokenbudget-json=r.json").assert_outcomes(passed=2)
-    assert load(pytester.path / "r.json")["totals"]["calls"] == 2
+    result, report = run_report(pytester)
+    result.assert_outcomes(passed=2)
+    assert report["totals"]["calls"] == 2
 
 
 def test_status_is_reported_per_test(pytester: pytest.Pytester) -> None:
@@ -303,9 +296,9 @@ def test_status_is_reported_per_test(pytester: pytest.Pytester) -> None:
             assert False
         """
     )
-    result = pytester.runpytest("--tokenbudget-json=r.json")
+    result, report = run_report(pytester)
     result.assert_outcomes(passed=1, failed=1, errors=1, xfailed=1)
-    tests = load(pytester.path / "r.json")["tests"]
+    tests = report["tests"]
     status = {k.split("::")[1]: v["status"] for k, v in tests.items()}
     assert status == {
         "test_ok": "passed",
@@ -354,29 +347,26 @@ def test_summary_names_unpriced_models_and_cache_savings(pytester: pytest.Pytest
             token_tracker.record(input_tokens=10, model="my-local-llm")
         """
     )
-    result = pytester.runpytest("--tokenbudget-json=r.json")
+    result, report = run_report(pytester)
     result.stdout.fnmatch_lines(
         [
             "note: prompt caching saved $0.06 (40.0% of the input cost without caching)",
             "note: unpriced model (cost unknown, not $0): my-local-llm; set prices in *",
         ]
     )
-    report = json.loads((pytester.path / "r.json").read_text())
     assert report["totals"]["cost_usd"] is None
     priced = report["tests"]["test_summary_names_unpriced_models_and_cache_savings.py::test_a"]
     # gpt-4o-mini: 200k uncached input at $0.15/M + 800k cache reads at $0.075/M
     assert priced["by_model"]["gpt-4o-mini-2024-07-18"]["cost_usd"] == 0.09
 
 
-@pytest.mark.parametrize("dist", XDIST)
+@pytest.mark.parametrize("dist", DIST)
 def test_plugin_registered_twice_counts_once(pytester: pytest.Pytester, dist: list[str]) -> None:
     pytester.makeconftest('pytest_plugins = ["pytest_tokenbudget.plugin"]')
     pytester.makepyfile("def test_a(token_tracker): token_tracker.record(input_tokens=10)")
-    result = pytester.runpytest(
-        "-p", "pytest_tokenbudget.plugin", "--tokenbudget-json=r.json", *dist
-    )
+    result, report = run_report(pytester, "-p", "pytest_tokenbudget.plugin", *dist)
     result.assert_outcomes(passed=1)
-    assert json.loads((pytester.path / "r.json").read_text())["totals"]["calls"] == 1
+    assert report["totals"]["calls"] == 1
     assert result.stdout.str().count("= tokenbudget =") == 1
 
 
@@ -390,7 +380,8 @@ def test_fixture_counts_and_records_text_offline(pytester: pytest.Pytester) -> N
             assert token_tracker.by_operation["prompt"].input_tokens == 2
         """
     )
-    pytester.runpytest("--tokenbudget-json=r.json").assert_outcomes(passed=1)
-    totals = json.loads((pytester.path / "r.json").read_text())["totals"]
+    result, report = run_report(pytester)
+    result.assert_outcomes(passed=1)
+    totals = report["totals"]
     assert (totals["input_tokens"], totals["calls"]) == (2, 1)
     assert totals["cost_usd"] == 2 * 2.5 / 10**6  # gpt-4o input at $2.50 per million
