@@ -53,6 +53,7 @@ import pytest
 
 from pytest_tokenbudget.cli import main as tokenbudget
 from pytest_tokenbudget.plugin import session as session_module
+from runs import DIST
 
 pytest.importorskip("openai")
 pytest.importorskip("anthropic")
@@ -62,7 +63,6 @@ REPO = HERE.parent
 GOLDEN = HERE / "golden"
 SUITE = GOLDEN / "suite"
 REGOLD = os.environ.get("TOKENBUDGET_REGOLD") == "1"
-DIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist2")]
 #: Placeholder for a ``created`` timestamp: as long as one, so columns stay aligned.
 CREATED = "YYYY-MM-DDTHH:MM:SS+00:00"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
