@@ -11,40 +11,92 @@ pass the limit.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
-from pathlib import Path
 from typing import Mapping
 
 from .gate.budget import BudgetExceeded, Limits, reached
 from .tracker import ATTRIBUTION, TokenTracker
-from .usage import EMPTY, Usage, usage_counts
+from .usage import EMPTY, USAGE_FIELDS, Usage, usage_counts
+
+#: A published running total is a few hundred bytes; a bigger file is not one.
+MAX_TOTAL_BYTES = 4096
 
 
 class SharedTotals:
-    """The running totals of all xdist workers, one small file per worker."""
+    """The running totals of all xdist workers, one small file per worker.
+
+    Never raises into a test: while the folder or a file is missing, unreadable or holds
+    garbage, the run budget is checked against what could be read (this worker's own total,
+    and the other workers' totals as last read: totals only grow, so they stay a lower bound),
+    and the run gets one note from this worker naming why. A vanished folder is not made
+    again: in a shared temp folder that is the controller's to make, and the other workers'
+    files in it are gone anyway.
+    """
 
     def __init__(self, folder: str, worker_id: str) -> None:
-        self.folder = Path(folder)
+        self.folder = folder
+        self.worker_id = worker_id
         self.own = f"{worker_id}.json"
-        self._path = self.folder / self.own
+        self._path = os.path.join(folder, self.own)
+        #: The other workers' totals as last read, by file name.
+        self._others: dict[str, Usage] = {}
+        #: Why the shared totals failed first (the note), None while they never did.
+        self.trouble: str | None = None
+        self._lock = threading.Lock()
 
     def publish(self, usage: Usage) -> None:
         from .atomicfile import write_atomic
 
-        write_atomic(self._path, json.dumps(usage_counts(usage)), durable=False)
+        try:
+            if not os.path.isdir(self.folder):  # write_atomic would make it again
+                raise FileNotFoundError(errno.ENOENT, "no such folder", self.folder)
+            write_atomic(self._path, json.dumps(usage_counts(usage)), durable=False)
+        except OSError as exc:
+            self._degrade("could not publish its running total", exc)
 
     def total(self, own: Usage) -> Usage:
-        total = own
-        for entry in os.scandir(self.folder):
-            if entry.name == self.own or not entry.name.endswith(".json"):
-                continue
+        others = dict(self._others)  # a copy: requests in other threads read at the same time
+        try:
+            with os.scandir(self.folder) as entries:
+                names = [e.name for e in entries if e.name != self.own and e.name.endswith(".json")]
+        except OSError as exc:
+            self._degrade("could not read the shared run totals", exc)
+            names = []
+        for name in names:
             try:
-                total += Usage(**json.loads(Path(entry.path).read_text()))
-            except (OSError, ValueError, TypeError):  # a worker that never published
-                continue
-        return total
+                others[name] = read_total(os.path.join(self.folder, name))
+            except (OSError, ValueError, RecursionError) as exc:
+                self._degrade(f"could not read the running total {name}", exc)
+        self._others = others
+        return sum(others.values(), own)
+
+    def _degrade(self, what: str, exc: BaseException) -> None:
+        with self._lock:
+            if self.trouble is not None:
+                return
+            self.trouble = (
+                f"spend protection on worker {self.worker_id} {what} "
+                f"({type(exc).__name__}: {exc}); meanwhile its run budget was checked against "
+                "its own running total and the other workers' totals as last read"
+            )
+        ATTRIBUTION.tracker().notes[self.trouble] = 1
+
+
+def read_total(path: str) -> Usage:
+    """A running total as :meth:`SharedTotals.publish` wrote it; ValueError for anything else."""
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_TOTAL_BYTES + 1)
+    if len(raw) > MAX_TOTAL_BYTES:
+        raise ValueError(f"{path} is over {MAX_TOTAL_BYTES} bytes")
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not all(
+        name in USAGE_FIELDS and type(value) is int and value >= 0 for name, value in data.items()
+    ):
+        raise ValueError(f"{path} holds no running total")
+    return Usage(**data)
 
 
 class SpendGuard:
