@@ -1,14 +1,16 @@
-"""The run budget shared by xdist workers survives its files vanishing (the fake server's log
-is the judge)."""
+"""The run budget shared by xdist workers: it survives its files vanishing, and a crashed
+worker's billed usage is counted and named, never dropped (the fake server's log is the judge)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from fakellm import FakeLLM
+from pytest_tokenbudget.fmt import usd
 from pytest_tokenbudget.protection import SharedTotals, read_total
 from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
 from pytest_tokenbudget.usage import Usage
@@ -170,3 +172,88 @@ def test_breaks_the_shared_folder(request):
     assert len(fake_llm.counted()) == 10  # 10 calls of 105 tokens reach 1,000
     [note] = report["notes"]
     assert "could not read the shared run totals (NotADirectoryError" in note
+
+
+CRASH = """
+def test_a():
+    ask(2)
+
+def test_crash():
+    ask(3, input_tokens=300)
+    os._exit(1)
+
+def test_b():
+    ask(1)
+
+def test_same_as_the_crash():
+    ask(3, input_tokens=300)
+
+def test_c():
+    ask(2)
+"""
+
+
+def test_a_crashed_workers_billed_usage_is_counted_in_a_bucket(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    pytester.makepyfile(test_run=ASK + CRASH)
+    result, report = run_report(
+        pytester,
+        *("--tokenbudget-enforce", "--tokenbudget-max-tokens=100000"),
+        *("-n", "2", "--max-worker-restart=2"),
+    )
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(["*worker 'gw*' crashed while running 'test_run.py::test_crash'*"])
+    # every call the server billed is in the run's totals
+    assert (
+        report_totals(report)
+        == served_totals(fake_llm)
+        == {
+            "calls": 11,
+            "input_tokens": 2300,
+            "output_tokens": 55,
+        }
+    )
+    [bucket] = [nodeid for nodeid in report["tests"] if nodeid.startswith("<worker")]
+    worker = re.fullmatch(r"<worker (gw\d+) crashed>", bucket)
+    assert worker is not None
+    crashed, same = report["tests"][bucket], report["tests"]["test_run.py::test_same_as_the_crash"]
+    for key in ("calls", "input_tokens", "output_tokens", "total_tokens", "cost_usd"):
+        assert crashed[key] == same[key], key
+    assert crashed["status"] == "crashed"
+    assert "test_run.py::test_crash" not in report["tests"]
+    [note] = [n for n in report["notes"] if "crashed" in n]
+    assert note == (
+        f"worker {worker[1]} crashed: its last published running total holds 915 tokens "
+        f"(input 900, output 15) in 3 calls, {usd(same['cost_usd'])} that no test report "
+        f"carried; counted in {bucket}"
+    )
+    result.stdout.fnmatch_lines(["*= tokenbudget =*", f"note: {note}"])
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        ([], "workers share running totals only under a run budget"),
+        (
+            ["--tokenbudget-max-tokens=100000"],
+            "it published no running total: workers publish theirs only while spend "
+            "protection is on",
+        ),
+    ],
+    ids=["no-run-budget", "not-enforced"],
+)
+def test_a_crash_nothing_was_published_for_is_named_not_hidden(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, options: list[str], why: str
+) -> None:
+    pytester.makepyfile(test_run=ASK + CRASH)
+    result, report = run_report(pytester, *options, "-n", "2", "--max-worker-restart=2")
+    result.assert_outcomes(passed=4, failed=1)
+    [note] = [n for n in report["notes"] if "crashed" in n]
+    assert re.fullmatch(
+        r"worker gw\d+ crashed: what it spent since its last test report is not known and not "
+        rf"in these totals \({re.escape(why)}\)",
+        note,
+    )
+    # what the crashed test spent is missing (and said so)
+    assert report["totals"]["calls"] == len(fake_llm.counted()) - 3

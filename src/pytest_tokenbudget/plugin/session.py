@@ -48,6 +48,8 @@ class TokenBudgetSession:
         self.run_limits = run_limits(settings)
         self.violations: list[Violation] = []
         self.run_messages: list[str] = []
+        #: Notes on crashed xdist workers (plugin/xdist.py), added when the run is reported.
+        self.crash_notes: list[str] = []
         self.guard = SpendGuard(settings["enforce"], self.run_limits, self.limits)
         self.guard.install()
         self.baseline_path = config.rootpath / settings["baseline"]
@@ -166,6 +168,8 @@ class TokenBudgetSession:
     def check_run(self) -> None:
         """Collect per-test violations and check the run's own budget."""
         self.violations += self.run.violations()
+        for crash in self.crash_notes:
+            self.run.notes[crash] = 1
         totals = self.run.totals
         exceeded = check(totals, self.run_limits)
         if exceeded:
