@@ -1,48 +1,25 @@
-"""The httpx/httpx2 ``send`` patch: see each provider response once, as the caller reads it.
+"""The httpx/httpx2 ``send`` patch: see each provider reply once, as the caller reads it.
 
-Non-streamed responses are already read when ``send`` returns, so their JSON is parsed there.
+Non-streamed replies are already read when ``send`` returns, so their body is handed over there.
 Streamed ones (``send(stream=True)``, which is how the SDKs stream and how
-``with_streaming_response`` works) get their raw byte stream wrapped: bytes are teed to a parser
-as the caller pulls them and the response is recorded when the stream ends or is closed (early
+``with_streaming_response`` works) get their raw byte stream wrapped: bytes are teed to the sink
+as the caller pulls them and the reply is recorded when the stream ends or is closed (early
 break included). Nothing is read ahead of the caller and the SDK sees the same objects.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from .. import tracker as _tracker
-from ..tracker import TokenTracker
+from ..providers import Endpoint, StreamReader, endpoint
 from ..usage import Extracted, Part
-from .parse import StreamParser, extract
 
-NOTE_NO_STREAM_USAGE = (
-    "chat stream without stream_options={'include_usage': True}: its usage cannot be counted"
-)
-NOTE_CLOSED_EARLY = "stream closed before its usage arrived: not counted"
 NOTE_UNREAD = "response closed before its body was read: not counted"
 NOTE_MALFORMED = "unreadable provider response body: not counted"
 NOTE_ENCODING = "compressed stream (unsupported content-encoding): not counted"
-
-_CHAT = "chat"  # kinds whose streams carry usage only with include_usage
-_RESPONSES_ID = re.compile(r"/responses/[^/]+$")
-_INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
-
-
-def classify(method: str, path: str) -> str | None:
-    """The kind of provider endpoint ``path`` is, on any base URL (Azure, proxies...)."""
-    if method == "POST":
-        if path.endswith(("/chat/completions", "/completions")):
-            return _CHAT
-        if path.endswith(("/responses", "/embeddings", "/messages", "/responses/compact")):
-            return "json"
-        return None
-    if method == "GET" and _RESPONSES_ID.search(path):  # background response poll
-        return "json"
-    return None
 
 
 class Sink:
@@ -51,40 +28,51 @@ class Sink:
     __slots__ = (
         "_decoder",
         "_done",
-        "_is_sse",
         "_json",
-        "_parser",
-        "kind",
+        "_reader",
+        "endpoint",
         "operation",
+        "path",
         "request",
         "tracker",
     )
 
-    def __init__(
-        self, tracker: TokenTracker, operation: str | None, kind: str, request: Any
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, method: str, path: str, request: Any) -> None:
+        """Open a sink for a request about to be sent: whose call is it? Spend protection runs
+        here and may refuse the request (raises BudgetExceeded)."""
+        __tracebackhide__ = True
+        attribution = _tracker.ATTRIBUTION
+        tracker = attribution.tracker()
+        hook = attribution.before_request
+        if hook is not None and method == "POST":
+            hook(tracker)  # intended to reach the caller
         self.tracker = tracker
-        self.operation = operation
-        self.kind = kind
+        self.operation = tracker.current_operation()
+        self.endpoint = endpoint
+        self.path = path
         self.request = request
         self._done = False
-        self._is_sse = False
-        self._parser: StreamParser | None = None
+        self._reader: StreamReader | None = None
         self._json: list[bytes] | None = None
         self._decoder: Any = None
 
-    def start_stream(self, response: Any) -> bool:
-        """Prepare to tee ``response``'s raw stream; False when it cannot be read."""
-        headers = response.headers
-        self._is_sse = "text/event-stream" in headers.get("content-type", "")
+    def request_body(self) -> bytes | None:
+        try:
+            content: bytes = self.request.content
+        except Exception:  # a streamed request body cannot be re-read
+            return None
+        return content
+
+    def start_stream(self, headers: Any) -> bool:
+        """Prepare to read a streamed reply with these headers; False when it cannot be read."""
         encoding = headers.get("content-encoding", "identity").lower()
         if encoding in ("gzip", "deflate"):
             self._decoder = zlib.decompressobj(47 if encoding == "gzip" else 15)
         elif encoding != "identity":
             self.tracker.note(NOTE_ENCODING)
             return False
-        if self._is_sse:
-            self._parser = StreamParser()
+        if self.endpoint.streams in headers.get("content-type", ""):
+            self._reader = self.endpoint.stream()
         else:
             self._json = []
         return True
@@ -95,12 +83,13 @@ class Sink:
         try:
             if self._decoder is not None:
                 chunk = self._decoder.decompress(chunk)
-            if self._parser is not None:
-                self._parser.feed(chunk)
+            if self._reader is not None:
+                self._reader.feed(chunk)
             elif self._json is not None:
                 self._json.append(chunk)
         except Exception:
-            self._fail(NOTE_MALFORMED)
+            self._done = True
+            self.tracker.note(NOTE_MALFORMED)
 
     def finish(self) -> None:
         """The stream ended or was closed: record what it billed (once)."""
@@ -108,12 +97,13 @@ class Sink:
             return
         self._done = True
         try:
-            if self._parser is not None:
-                found = self._parser.result()
-                if found is None and self.kind == _CHAT:
-                    self.tracker.note(self._why_no_usage())
+            if self._reader is not None:
+                found = self._reader.result()
+                missing_usage = self.endpoint.missing_usage
+                if found is None and missing_usage is not None:
+                    self.tracker.note(missing_usage(self.request_body()))
             elif self._json:
-                found = extract(json.loads(b"".join(self._json)))
+                found = self.endpoint.read(json.loads(b"".join(self._json)))
             else:
                 self.tracker.note(NOTE_UNREAD)
                 return
@@ -123,10 +113,10 @@ class Sink:
         self.record(found)
 
     def body(self, content: bytes) -> None:
-        """Record a fully read JSON body."""
+        """Record a fully read body."""
         self._done = True
         try:
-            found = extract(json.loads(content))
+            found = self.endpoint.read(json.loads(content))
         except Exception:
             self.tracker.note(NOTE_MALFORMED)
             return
@@ -136,31 +126,17 @@ class Sink:
         if found is None:
             return
         if any(part.model is None for part in found.parts):  # e.g. /responses/compact
-            found = _with_model(found, self.request)
+            found = self._with_request_model(found)
         self.tracker.add_extracted(found, operation=self.operation)
 
-    def _why_no_usage(self) -> str:
-        try:
-            asked = _INCLUDE_USAGE.search(self.request.content) is not None
-        except Exception:  # a streamed request body cannot be re-read
-            asked = False
-        return NOTE_CLOSED_EARLY if asked else NOTE_NO_STREAM_USAGE
-
-    def _fail(self, note: str) -> None:
-        self._done = True
-        self.tracker.note(note)
-
-
-def _with_model(found: Extracted, request: Any) -> Extracted:
-    """Name the model the request asked for when the response does not say."""
-    try:
-        model = json.loads(request.content).get("model")
-    except Exception:
-        return found
-    if not isinstance(model, str):
-        return found
-    parts = tuple(Part(p.usage, p.model or model, p.cache_write_1h_tokens) for p in found.parts)
-    return Extracted(parts, found.response_id)
+    def _with_request_model(self, found: Extracted) -> Extracted:
+        """Name the model the request asked for where the reply does not say."""
+        body = self.request_body()
+        model = None if body is None else self.endpoint.request_model(self.path, body)
+        if model is None:
+            return found
+        parts = tuple(Part(p.usage, p.model or model, p.cache_write_1h_tokens) for p in found.parts)
+        return Extracted(parts, found.response_id)
 
 
 class SyncTee:
@@ -218,17 +194,13 @@ def _forward(tee: Any, name: str) -> Any:
 
 
 def _begin(request: Any) -> Sink | None:
-    """At request time: is this a provider call, and whose? Runs spend protection."""
+    """At request time: is this a provider call? The one check every request pays for."""
     __tracebackhide__ = True
-    kind = classify(request.method, request.url.path)
-    if kind is None:
+    path = request.url.path
+    found = endpoint(request.method, path)
+    if found is None:
         return None
-    attribution = _tracker.ATTRIBUTION
-    tracker = attribution.tracker()
-    hook = attribution.before_request
-    if hook is not None and request.method == "POST":
-        hook(tracker)  # may raise BudgetExceeded: intended to reach the caller
-    return Sink(tracker, tracker.current_operation(), kind, request)
+    return Sink(found, request.method, path, request)
 
 
 def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
@@ -238,7 +210,7 @@ def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
             return
         if not streamed:
             sink.body(response.content)
-        elif sink.start_stream(response):
+        elif sink.start_stream(response.headers):
             response.stream = tee(response.stream, sink)
     except Exception:
         sink.tracker.note(NOTE_MALFORMED)
