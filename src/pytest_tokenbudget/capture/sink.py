@@ -1,20 +1,20 @@
-"""The httpx/httpx2 ``send`` patch: see each provider reply once, as the caller reads it.
+"""One provider reply on its way to one test's tracker, whatever HTTP client carried it.
 
-Non-streamed replies are already read when ``send`` returns, so their body is handed over there.
-Streamed ones (``send(stream=True)``, which is how the SDKs stream and how
-``with_streaming_response`` works) get their raw byte stream wrapped: bytes are teed to the sink
-as the caller pulls them and the reply is recorded when the stream ends or is closed (early
-break included). Nothing is read ahead of the caller and the SDK sees the same objects.
+The client's patch recognises the request through ``providers`` and opens a sink before it is
+sent (spend protection runs then); it then hands the sink the reply: a body already read, or
+the raw bytes of a stream as the caller pulls them. How the reply is read is the endpoint's
+business; the sink decompresses, buffers, notes what it could not count and records at most
+once.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 from .. import tracker as _tracker
-from ..providers import Endpoint, StreamReader, endpoint
+from ..providers import Endpoint, StreamReader
 from ..usage import Extracted, Part
 
 NOTE_UNREAD = "response closed before its body was read: not counted"
@@ -23,7 +23,8 @@ NOTE_ENCODING = "compressed stream (unsupported content-encoding): not counted"
 
 
 class Sink:
-    """One response on its way to one test's tracker; records at most once."""
+    """Records at most once. Each HTTP client subclasses it to say how its request's body is
+    re-read (``request_body``)."""
 
     __slots__ = (
         "_decoder",
@@ -57,11 +58,8 @@ class Sink:
         self._decoder: Any = None
 
     def request_body(self) -> bytes | None:
-        try:
-            content: bytes = self.request.content
-        except Exception:  # a streamed request body cannot be re-read
-            return None
-        return content
+        """The request's body, None when it cannot be re-read (a streamed upload)."""
+        raise NotImplementedError
 
     def start_stream(self, headers: Any) -> bool:
         """Prepare to read a streamed reply with these headers; False when it cannot be read."""
@@ -137,104 +135,3 @@ class Sink:
             return found
         parts = tuple(Part(p.usage, p.model or model, p.cache_write_1h_tokens) for p in found.parts)
         return Extracted(parts, found.response_id)
-
-
-class SyncTee:
-    """Mixin over a module's ``SyncByteStream`` (so httpx's isinstance checks pass)."""
-
-    def __init__(self, inner: Any, sink: Sink) -> None:
-        self._inner = inner
-        self._sink = sink
-
-    def __iter__(self) -> Iterator[bytes]:
-        feed = self._sink.feed
-        for chunk in self._inner:
-            feed(chunk)
-            yield chunk
-        self._sink.finish()
-
-    def close(self) -> None:
-        try:
-            self._inner.close()
-        finally:
-            self._sink.finish()
-
-    def __getattr__(self, name: str) -> Any:  # e.g. ``elapsed`` of httpx's BoundSyncStream
-        return _forward(self, name)
-
-
-class AsyncTee:
-    """Mixin over a module's ``AsyncByteStream``."""
-
-    def __init__(self, inner: Any, sink: Sink) -> None:
-        self._inner = inner
-        self._sink = sink
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        feed = self._sink.feed
-        async for chunk in self._inner:
-            feed(chunk)
-            yield chunk
-        self._sink.finish()
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            self._sink.finish()
-
-    def __getattr__(self, name: str) -> Any:
-        return _forward(self, name)
-
-
-def _forward(tee: Any, name: str) -> Any:
-    if name in ("_inner", "_sink"):  # not set yet: no recursion
-        raise AttributeError(name)
-    return getattr(tee._inner, name)
-
-
-def _begin(request: Any) -> Sink | None:
-    """At request time: is this a provider call? The one check every request pays for."""
-    __tracebackhide__ = True
-    path = request.url.path
-    found = endpoint(request.method, path)
-    if found is None:
-        return None
-    return Sink(found, request.method, path, request)
-
-
-def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
-    """After ``send``: parse a read body now, or tee a streamed one. Never raises."""
-    try:
-        if not 200 <= response.status_code < 300:
-            return
-        if not streamed:
-            sink.body(response.content)
-        elif sink.start_stream(response.headers):
-            response.stream = tee(response.stream, sink)
-    except Exception:
-        sink.tracker.note(NOTE_MALFORMED)
-
-
-def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
-    def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        sink = _begin(request)
-        response = original(self, request, *args, **kwargs)
-        if sink is not None:
-            _observe(sink, response, kwargs.get("stream", False), tee)
-        return response
-
-    send.__wrapped__ = original  # type: ignore[attr-defined]
-    return send
-
-
-def patch_async(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
-    async def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        sink = _begin(request)
-        response = await original(self, request, *args, **kwargs)
-        if sink is not None:
-            _observe(sink, response, kwargs.get("stream", False), tee)
-        return response
-
-    send.__wrapped__ = original  # type: ignore[attr-defined]
-    return send
