@@ -16,6 +16,8 @@ from .sink import NOTE_MALFORMED, Sink
 
 
 class HttpxSink(Sink):
+    """An httpx/httpx2 request's body is re-read from ``request.content``."""
+
     __slots__ = ()
 
     def request_body(self) -> bytes | None:

@@ -97,9 +97,8 @@ class Sink:
         try:
             if self._reader is not None:
                 found = self._reader.result()
-                missing_usage = self.endpoint.missing_usage
-                if found is None and missing_usage is not None:
-                    self.tracker.note(missing_usage(self.request_body()))
+                if found is None and self.endpoint.missing_usage is not None:
+                    self.tracker.note(self.endpoint.missing_usage(self.request_body()))
             elif self._json:
                 found = self.endpoint.read(json.loads(b"".join(self._json)))
             else:

@@ -1,10 +1,11 @@
 """The provider seam: which request is an LLM call, and how to read what its reply billed.
 
 Pure: no HTTP client, no SDK, no pytest. Capture asks ``endpoint(method, path)`` of every
-request it sees, so that answer is one dictionary look-up and one ``str.endswith`` for a
-request that is no LLM call. ``extract(obj)`` reads any supported reply by its shape alone
-(``token_tracker.record(response)``). A provider is one module here and one ``register`` line
-below; a new HTTP client is a patch in ``capture``, never a change here.
+request it sees, so a request that is no LLM call costs one dictionary look-up and one
+``str.endswith`` (a GET: one regex search, for OpenAI's background polls). ``extract(obj)``
+reads any supported reply by its shape alone (``token_tracker.record(response)``). A provider
+is one module here and one ``register`` line below; a new HTTP client is a patch in
+``capture``, never a change here.
 """
 
 from __future__ import annotations

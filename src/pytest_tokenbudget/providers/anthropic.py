@@ -104,7 +104,7 @@ class Stream(UsageEvents):
     __slots__ = ("_meta", "_usage")
 
     def __init__(self) -> None:
-        super().__init__()
+        self._buf = b""
         self._usage: dict[str, Any] | None = None
         self._meta: tuple[Any, Any] = (None, None)
 
@@ -120,7 +120,9 @@ class Stream(UsageEvents):
             usage = event.get("usage") or {}
             self._usage.update((k, v) for k, v in usage.items() if v is not None)
 
-    def final(self) -> Extracted | None:
+    def result(self) -> Extracted | None:
+        if self._buf:  # a last line without its newline
+            self.feed(b"\n")
         if self._usage is None:
             return None
         model, rid = self._meta

@@ -80,14 +80,16 @@ class Stream(UsageEvents):
     __slots__ = ("_found",)
 
     def __init__(self) -> None:
-        super().__init__()
+        self._buf = b""
         self._found: Extracted | None = None
 
     def event(self, event: dict[str, Any]) -> None:
         if self._found is None:
             self._found = read(event)
 
-    def final(self) -> Extracted | None:
+    def result(self) -> Extracted | None:
+        if self._buf:  # a last line without its newline
+            self.feed(b"\n")
         return self._found
 
 

@@ -22,12 +22,15 @@ _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
 class UsageEvents:
     """Base of a stream reader: ``event`` gets each decoded event object that has a ``usage``
-    object, in order; ``result()`` reads what they said once the stream ended."""
+    object, in order; ``result()`` reads what they said once the stream ended (after feeding
+    a last line that lacked its newline).
+
+    A reader is made for every streamed call, so a subclass sets ``_buf = b""`` in its own
+    ``__init__`` rather than calling ``super().__init__()``, which would cost as much again.
+    """
 
     __slots__ = ("_buf",)
-
-    def __init__(self) -> None:
-        self._buf = b""
+    _buf: bytes
 
     def feed(self, chunk: bytes) -> None:
         buf = self._buf + chunk if self._buf else chunk
@@ -43,10 +46,4 @@ class UsageEvents:
         raise NotImplementedError
 
     def result(self) -> Extracted | None:
-        """What the events said; a last line without its newline is read first."""
-        if self._buf:
-            self.feed(b"\n")
-        return self.final()
-
-    def final(self) -> Extracted | None:
         raise NotImplementedError
