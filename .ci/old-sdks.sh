@@ -16,4 +16,4 @@ assert importlib.util.find_spec("httpx2") is None, "httpx2 must not be installed
 print(f"old SDKs: openai {openai.__version__}, anthropic {anthropic.__version__}")
 PY
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
-  tests/test_capture_parse.py tests/test_capture_sdk.py tests/test_capture_plugin.py "$@"
+  tests/test_providers_usage.py tests/test_providers_seam.py tests/test_capture_sdk.py tests/test_capture_plugin.py "$@"

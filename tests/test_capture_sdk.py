@@ -15,7 +15,8 @@ import pytest
 
 from fakellm import FakeLLM, Reply
 from pytest_tokenbudget import capture
-from pytest_tokenbudget.capture.transport import NOTE_CLOSED_EARLY, NOTE_NO_STREAM_USAGE
+from pytest_tokenbudget.providers.base import NOTE_CLOSED_EARLY
+from pytest_tokenbudget.providers.openai import NOTE_NO_STREAM_USAGE
 from pytest_tokenbudget.tracker import TokenTracker
 
 openai = pytest.importorskip("openai")

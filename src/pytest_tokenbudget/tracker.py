@@ -84,7 +84,7 @@ class TokenTracker:
         it; keyword figures are then not allowed, but ``model``/``operation`` may label it.
         """
         if response is not None:
-            from .capture.parse import extract
+            from .providers import extract
 
             if (
                 input_tokens

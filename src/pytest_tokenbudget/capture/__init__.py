@@ -1,4 +1,4 @@
-"""Automatic capture of OpenAI and Anthropic SDK usage at the HTTP client layer.
+"""Automatic capture of LLM SDK usage at the HTTP client layer (which requests: ``providers``).
 
 ``install()`` patches ``Client.send`` / ``AsyncClient.send`` of ``httpx2`` (current SDKs) and
 ``httpx`` (older SDKs, user-supplied clients). A module already imported is patched at once;
@@ -17,7 +17,7 @@ import threading
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-from .transport import AsyncTee, SyncTee, patch_async, patch_sync
+from .httpx import AsyncTee, SyncTee, patch_async, patch_sync
 
 __all__ = ["install", "installed"]
 

@@ -1,13 +1,14 @@
-"""PRODUCT.md "Usage numbers", rule by rule, on wire payloads as the providers send them."""
+"""PRODUCT.md "Usage numbers", rule by rule, on wire payloads as the providers send them
+(read by shape, as `record(response)` reads them, and as each endpoint streams them)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable
 
 import pytest
 
-from pytest_tokenbudget.capture.parse import extract, parse_sse
+from pytest_tokenbudget.providers import endpoint, extract
 from pytest_tokenbudget.usage import Extracted, Part, make_usage
 
 
@@ -15,6 +16,16 @@ def only(found: Extracted | None) -> Part:
     assert found is not None
     (part,) = found.parts
     return part
+
+
+def read_stream(path: str, chunks: Iterable[bytes]) -> Extracted | None:
+    """A streamed reply to ``POST path``, read as capture reads it."""
+    found = endpoint("POST", path)
+    assert found is not None
+    reader = found.stream()
+    for chunk in chunks:
+        reader.feed(chunk)
+    return reader.result()
 
 
 def sse(*events: dict[str, Any], named: bool = True) -> bytes:
@@ -202,7 +213,8 @@ def test_anthropic_stream_message_delta_replaces_cumulatively() -> None:
         {"type": "message_stop"},
     )  # fmt: skip
     for size in (len(body), 7, 1):  # any chunking gives the same answer
-        found = parse_sse(body[i : i + size] for i in range(0, len(body), size))
+        chunks = [body[i : i + size] for i in range(0, len(body), size)]
+        found = read_stream("/v1/messages", chunks)
         assert found is not None
         assert found.response_id == "msg_3"
         assert only(found).usage == make_usage(
@@ -217,7 +229,7 @@ def test_anthropic_stream_thinking_tokens_are_reasoning() -> None:
         {"type": "message_delta", "usage": {"output_tokens": 90,
          "output_tokens_details": {"thinking_tokens": 60}}},
     )  # fmt: skip
-    assert only(parse_sse([body])).usage == make_usage(
+    assert only(read_stream("/v1/messages", [body])).usage == make_usage(
         input_tokens=10, output_tokens=90, reasoning_tokens=60
     )
 
@@ -232,7 +244,7 @@ def test_openai_chat_stream_usage_is_on_the_last_chunk() -> None:
         )
         + b"data: [DONE]\n\n"
     )
-    found = parse_sse([body])
+    found = read_stream("/v1/chat/completions", [body])
     assert found is not None
     assert found.response_id == "chatcmpl-9"
     assert only(found).usage == make_usage(input_tokens=19, output_tokens=10)
@@ -240,7 +252,7 @@ def test_openai_chat_stream_usage_is_on_the_last_chunk() -> None:
 
 def test_chat_stream_without_include_usage_has_no_usage() -> None:
     chunk = {"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": []}
-    assert parse_sse([sse(chunk, chunk) + b"data: [DONE]\n\n"]) is None
+    assert read_stream("/v1/chat/completions", [sse(chunk, chunk) + b"data: [DONE]\n\n"]) is None
 
 
 def test_responses_stream_counts_response_completed() -> None:
@@ -257,7 +269,7 @@ def test_responses_stream_counts_response_completed() -> None:
         {"type": "response.completed", "sequence_number": 1,
          "response": {**resp, "status": "completed", "usage": usage}},
     )  # fmt: skip
-    found = parse_sse([body])
+    found = read_stream("/v1/responses", [body])
     assert found is not None
     assert found.response_id == "resp_1"
     assert only(found).usage == make_usage(input_tokens=37, output_tokens=11, reasoning_tokens=4)

@@ -1,0 +1,127 @@
+"""OpenAI: Chat Completions, Completions, Embeddings and Responses, and every service that
+speaks them (Azure OpenAI, OpenRouter, Groq, vLLM, LiteLLM proxy...).
+
+The input figure already includes cached (and cache-write) tokens. Responses in background mode
+answer with ``usage: null`` until they are done; their final usage may arrive on a
+``GET /responses/{id}`` poll, and ``POST /responses/compact`` is a billed pass of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..usage import Extracted, Part, Usage, make_usage
+from .base import (
+    NOTE_CLOSED_EARLY,
+    Endpoint,
+    Provider,
+    Route,
+    Shape,
+    count,
+    field,
+    usage_object,
+)
+from .sse import UsageEvents
+
+NOTE_NO_STREAM_USAGE = (
+    "chat stream without stream_options={'include_usage': True}: its usage cannot be counted"
+)
+
+#: A Responses object in one of these states has no final usage yet (background mode).
+_NOT_FINAL = frozenset({"queued", "in_progress"})
+_INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
+
+
+def read(obj: object) -> Extracted | None:
+    """What one reply (or stream event, or chunk) billed; None without a final usage."""
+    usage = field(obj, "usage")
+    if usage is None:
+        inner = unwrap(obj)
+        return read(inner) if inner is not None else None
+    if isinstance(usage, (str, int, float, list)):
+        return None
+    model = field(obj, "model")
+    model = model if isinstance(model, str) else None
+    rid = field(obj, "id")
+    rid = rid if isinstance(rid, str) else None
+    if field(usage, "prompt_tokens") is not None:
+        return Extracted((Part(_usage(usage, "prompt", "completion"), model),), rid)
+    if field(usage, "input_tokens") is None:
+        return None
+    if field(obj, "status") in _NOT_FINAL:
+        return None
+    return Extracted((Part(_usage(usage, "input", "output"), model),), rid)
+
+
+def unwrap(obj: object) -> Any:
+    """The response a Responses stream event (``response.completed`` ...) carries."""
+    if isinstance(obj, str) or field(obj, "usage") is not None:
+        return None
+    return field(obj, "response")
+
+
+def _usage(usage: object, inp: str, out: str) -> Usage:
+    in_details = field(usage, f"{inp}_tokens_details")
+    out_details = field(usage, f"{out}_tokens_details")
+    return make_usage(
+        input_tokens=count(usage, f"{inp}_tokens"),
+        output_tokens=count(usage, f"{out}_tokens"),
+        cache_read_tokens=count(in_details, "cached_tokens"),
+        cache_write_tokens=count(in_details, "cache_write_tokens"),
+        reasoning_tokens=count(out_details, "reasoning_tokens"),
+    )
+
+
+class Stream(UsageEvents):
+    """Chat and completions chunks (usage on the last one, with ``include_usage``) and
+    Responses events (``response.completed`` and the other final ones): the first usage wins."""
+
+    __slots__ = ("_found",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._found: Extracted | None = None
+
+    def event(self, event: dict[str, Any]) -> None:
+        if self._found is None:
+            self._found = read(event)
+
+    def result(self) -> Extracted | None:
+        if self._buf:  # a last line without its newline
+            self.feed(b"\n")
+        return self._found
+
+
+def _no_stream_usage(request_body: bytes | None) -> str:
+    """A chat stream carries usage only when asked to: say which case this one was."""
+    asked = request_body is not None and _INCLUDE_USAGE.search(request_body) is not None
+    return NOTE_CLOSED_EARLY if asked else NOTE_NO_STREAM_USAGE
+
+
+#: Chat Completions and (legacy) Completions: their streams carry usage only when asked to.
+CHAT = Endpoint("openai.chat", read, Stream, missing_usage=_no_stream_usage)
+#: Responses (its compact pass and background polls too) and Embeddings: a reply without
+#: usage (a background response still running) is no call.
+OTHER = Endpoint("openai", read, Stream)
+
+
+def _claims_chat(obj: object) -> bool:
+    return field(usage_object(obj), "prompt_tokens") is not None
+
+
+def _claims_responses(obj: object) -> bool:
+    """``input_tokens`` is Anthropic's name too: this shape is tried after theirs."""
+    return field(usage_object(obj), "input_tokens") is not None
+
+
+PROVIDER = Provider(
+    "openai",
+    routes=(
+        Route("POST", ("/chat/completions", "/completions"), CHAT),
+        Route("POST", ("/responses", "/responses/compact", "/embeddings"), OTHER),
+        Route("GET", re.compile(r"/responses/[^/]+$"), OTHER),
+    ),
+    shapes=(Shape(_claims_chat, read), Shape(_claims_responses, read, shared=True)),
+    unwrap=unwrap,
+)
