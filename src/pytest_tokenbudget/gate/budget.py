@@ -105,7 +105,8 @@ class Verdict:
     def figure(self, value: int) -> str:
         if self.limit_name == "max_cost_usd":
             return fmt_usd(pico_to_usd(value))
-        return f"{fmt_int(value)} {UNITS[self.metric]}"
+        unit = UNITS[self.metric]
+        return f"{fmt_int(value)} {unit.removesuffix('s') if value == 1 else unit}"
 
     def limit_value(self) -> float | int:
         return pico_to_usd(self.limit) if self.limit_name == "max_cost_usd" else self.limit
