@@ -40,6 +40,9 @@ def ant():
 
 def aant():
     return anthropic.AsyncAnthropic(base_url=URL, api_key="k")
+
+def ask(client):
+    client.chat.completions.create(**CHAT)
 """
 
 SDKS = (
@@ -173,43 +176,33 @@ def test_refused_sdk_call_raises_budget_exceeded_unwrapped_and_not_retried(
 CAUGHT = (
     COMMON
     + """
-def ask(client):
-    client.chat.completions.create(**CHAT)
+def claude(client):
+    client.messages.create(**CLAUDE)
+
+LOOPS = {  # an agent's "retry on any error", or on anything at all
+    "except_exception": (oai, ask, Exception),
+    "except_exception_anthropic": (ant, claude, Exception),
+    "except_base_exception": (oai, ask, BaseException),
+}
 
 @pytest.mark.token_budget(max_calls=2, enforce=True)
-def test_except_exception():
-    client = oai()
-    for _ in range(5):
-        try:
-            ask(client)
-        except Exception:  # an agent loop's "retry on any error"
-            pass
-
-@pytest.mark.token_budget(max_calls=2, enforce=True)
-def test_except_exception_anthropic():
-    client = ant()
-    for _ in range(5):
-        try:
-            client.messages.create(**CLAUDE)
-        except Exception:
-            pass
-
-@pytest.mark.token_budget(max_calls=2, enforce=True)
-def test_except_base_exception():
-    client = oai()
-    for _ in range(5):
-        try:
-            ask(client)
-        except BaseException:
-            pass
+@pytest.mark.parametrize("loop", list(LOOPS))
+def test_agent_loop(loop):
+    make, ask_once, catching = LOOPS[loop]
+    with make() as client:
+        for _ in range(5):
+            try:
+                ask_once(client)
+            except catching:
+                pass
 
 @pytest.mark.token_budget(max_calls=2, enforce=True)
 def test_pytest_raises():
-    client = oai()
-    ask(client)
-    ask(client)
-    with pytest.raises(BudgetExceeded) as info:
+    with oai() as client:
         ask(client)
+        ask(client)
+        with pytest.raises(BudgetExceeded) as info:
+            ask(client)
     assert (info.value.scope, info.value.metric, info.value.limit, info.value.actual) == (
         "test", "calls", 2, 2)
 
@@ -224,12 +217,12 @@ def test_gather_return_exceptions():
 
 @pytest.fixture
 def asks_at_teardown():
-    client = oai()
-    yield client
-    try:
-        ask(client)
-    except BaseException:
-        pass
+    with oai() as client:
+        yield client
+        try:
+            ask(client)
+        except BaseException:
+            pass
 
 @pytest.mark.token_budget(max_calls=1, enforce=True)
 def test_refused_in_teardown(asks_at_teardown):
@@ -241,9 +234,9 @@ def test_refused_in_teardown(asks_at_teardown):
 CAUGHT_NOTE = "a refused request fails the test even when its code catches it"
 #: test -> (the failed phase, the limit reached, requests refused, the failure's second line)
 CAUGHT_EXPECTED = {
-    "test_except_exception": ("call", 2, 1, "refused at test_caught.py:*"),
-    "test_except_exception_anthropic": ("call", 2, 1, "refused at test_caught.py:*"),
-    "test_except_base_exception": (
+    "test_agent_loop[except_exception]": ("call", 2, 1, "refused at test_caught.py:*"),
+    "test_agent_loop[except_exception_anthropic]": ("call", 2, 1, "refused at test_caught.py:*"),
+    "test_agent_loop[except_base_exception]": (
         "call",
         2,
         3,
@@ -251,7 +244,12 @@ CAUGHT_EXPECTED = {
     ),
     "test_pytest_raises": ("call", 2, 1, f"refused at test_caught.py:*; {CAUGHT_NOTE}"),
     "test_gather_return_exceptions": ("call", 1, 3, CAUGHT_NOTE),
-    "test_refused_in_teardown": ("teardown", 1, 1, f"refused at test_caught.py:*; {CAUGHT_NOTE}"),
+    "test_refused_in_teardown": (
+        "teardown",
+        1,
+        1,
+        f"refused at test_caught.py:*; {CAUGHT_NOTE}",
+    ),
 }
 
 
@@ -299,9 +297,6 @@ PROPAGATES = (
     + """
 import sys
 from concurrent.futures import ThreadPoolExecutor
-
-def ask(client):
-    client.chat.completions.create(**CHAT)
 
 @pytest.mark.token_budget(max_calls=1, enforce=True)
 def test_gather():
@@ -354,13 +349,9 @@ def test_asyncio_and_thread_pools_carry_the_refusal_to_the_test(
         assert report["tests"][nodeid]["refused_calls"] == refused
 
 
-def test_a_caught_run_budget_refusal_fails_the_test(
-    pytester: pytest.Pytester, fake_llm: FakeLLM
-) -> None:
-    """A test without limits of its own, refused by the run budget: the violation names it."""
-    pytester.makepyfile(
-        test_run=COMMON
-        + """
+RUN_BUDGET = (
+    COMMON
+    + """
 def test_agent():
     with oai() as client:
         for _ in range(3):
@@ -370,7 +361,14 @@ def test_agent():
             except BaseException:
                 pass
 """
-    )
+)
+
+
+def test_a_caught_run_budget_refusal_fails_the_test(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    """A test without limits of its own, refused by the run budget: the violation names it."""
+    pytester.makepyfile(test_run=RUN_BUDGET)
     result, report = run_report(pytester, "--tokenbudget-enforce", "--tokenbudget-max-tokens=1000")
     result.assert_outcomes(failed=1)
     assert len(fake_llm.log) == 2
@@ -390,12 +388,9 @@ def test_agent():
     }
 
 
-def test_warn_only_reports_a_caught_refusal_without_failing(
-    pytester: pytest.Pytester, fake_llm: FakeLLM
-) -> None:
-    pytester.makepyfile(
-        test_warn=COMMON
-        + """
+WARN_ONLY = (
+    COMMON
+    + """
 @pytest.mark.token_budget(max_calls=1, enforce=True)
 def test_agent():
     with oai() as client:
@@ -403,7 +398,13 @@ def test_agent():
         with pytest.raises(BudgetExceeded):
             client.chat.completions.create(**CHAT)
 """
-    )
+)
+
+
+def test_warn_only_reports_a_caught_refusal_without_failing(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    pytester.makepyfile(test_warn=WARN_ONLY)
     result, report = run_report(pytester, "--tokenbudget-warn-only")
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK
