@@ -226,6 +226,8 @@ def golden_env(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, _warm_sdks: None
 ) -> pytest.Pytester:
     monkeypatch.setenv("COLUMNS", "80")  # pytest's separators and the short summary's cut
+    for name in ("CI", "BUILD_NUMBER"):  # on CI pytest never cuts the short summary's lines
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("TOKENBUDGET_FAKE_LLM", raising=False)
     monkeypatch.setattr(session_module, "date", _Today)
     return pytester
