@@ -17,8 +17,6 @@ import threading
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-from .httpx import AsyncTee, SyncTee, patch_async, patch_sync
-
 __all__ = ["install", "installed"]
 
 MODULES = ("httpx2", "httpx")
@@ -104,6 +102,10 @@ def _patch(module: Any) -> None:
 
 
 def _patch_clients(module: Any) -> None:
+    # imported with the first client patched: a run that never imports one never loads the
+    # providers either
+    from .httpx import AsyncTee, SyncTee, patch_async, patch_sync
+
     sync_tee = type("SyncTee", (SyncTee, module.SyncByteStream), {})
     async_tee = type("AsyncTee", (AsyncTee, module.AsyncByteStream), {})
     for cls, patch, tee in (

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from ..usage import Extracted
 
@@ -36,53 +35,90 @@ def model_in_body(path: str, body: bytes) -> str | None:
     return model if isinstance(model, str) else None
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses or NamedTuples: capture imports this module whenever a run
+# starts, and generating those classes' methods would cost the run more than all the rest here.
 class Endpoint:
     """Provider requests whose replies are read alike, and how to read what they billed."""
 
-    name: str
-    #: What a whole reply billed, given its decoded JSON; None when it carries no final usage.
-    #: Raises (ValueError) on figures no real reply carries.
-    read: Callable[[Any], Extracted | None]
-    #: A reader for a streamed reply of content type ``streams``; other replies are read whole.
-    stream: Callable[[], StreamReader]
-    streams: str = "text/event-stream"
-    #: Given the request body (None when it cannot be re-read): the note for a stream that
-    #: ended without usage although it is a billed call. None here: such a stream is no call.
-    missing_usage: Callable[[bytes | None], str] | None = None
-    #: The model the request asked for (path, body), for a reply that does not name its own.
-    request_model: Callable[[str, bytes], str | None] = model_in_body
+    __slots__ = ("missing_usage", "name", "read", "request_model", "stream", "streams")
+
+    def __init__(
+        self,
+        name: str,
+        read: Callable[[Any], Extracted | None],
+        stream: Callable[[], StreamReader],
+        *,
+        streams: str = "text/event-stream",
+        missing_usage: Callable[[bytes | None], str] | None = None,
+        request_model: Callable[[str, bytes], str | None] = model_in_body,
+    ) -> None:
+        self.name = name
+        #: What a whole reply billed, given its decoded JSON; None when it carries no final
+        #: usage. Raises (ValueError) on figures no real reply carries.
+        self.read = read
+        #: A reader for a streamed reply of content type ``streams``; others are read whole.
+        self.stream = stream
+        self.streams = streams
+        #: Given the request body (None when it cannot be re-read): the note for a stream that
+        #: ended without usage although it is a billed call. None: such a stream is no call.
+        self.missing_usage = missing_usage
+        #: The model the request asked for (path, body), for a reply that names none.
+        self.request_model = request_model
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.name}>"
 
 
-class Route(NamedTuple):
+class Route:
     """``method`` requests to ``endpoint``: their path ends with ``path`` (a suffix, or a tuple
     of suffixes) or matches it (a pattern, searched). A base URL never matters."""
 
-    method: str
-    path: str | tuple[str, ...] | re.Pattern[str]
-    endpoint: Endpoint
+    __slots__ = ("endpoint", "method", "path")
+
+    def __init__(
+        self, method: str, path: str | tuple[str, ...] | re.Pattern[str], endpoint: Endpoint
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.endpoint = endpoint
 
 
-class Shape(NamedTuple):
-    """A reply object (SDK model or dict) ``claims`` recognises is read by ``read``.
+class Shape:
+    """A reply object (SDK model or dict) that ``claims`` recognises is read by ``read``.
 
     ``shared``: the shape may be another provider's too (tried after every provider's own).
     """
 
-    claims: Callable[[Any], bool]
-    read: Callable[[Any], Extracted | None]
-    shared: bool = False
+    __slots__ = ("claims", "read", "shared")
+
+    def __init__(
+        self,
+        claims: Callable[[Any], bool],
+        read: Callable[[Any], Extracted | None],
+        shared: bool = False,
+    ) -> None:
+        self.claims = claims
+        self.read = read
+        self.shared = shared
 
 
-@dataclass(frozen=True)
 class Provider:
     """Everything the registry needs of one provider."""
 
-    name: str
-    routes: tuple[Route, ...]
-    shapes: tuple[Shape, ...] = ()
-    #: The reply an event of this provider wraps (a stream event given to ``record()``).
-    unwrap: Callable[[Any], Any] | None = None
+    __slots__ = ("name", "routes", "shapes", "unwrap")
+
+    def __init__(
+        self,
+        name: str,
+        routes: tuple[Route, ...],
+        shapes: tuple[Shape, ...] = (),
+        unwrap: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.routes = routes
+        self.shapes = shapes
+        #: The reply an event of this provider wraps (a stream event given to ``record()``).
+        self.unwrap = unwrap
 
 
 def field(obj: object, name: str) -> Any:
