@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Capture tests on the older SDK pair, built on `httpx` instead of `httpx2`, in their own venv.
+# Capture and refusal tests on the older SDK pair (built on `httpx`, not `httpx2`) in their own venv.
 # Usage: .ci/old-sdks.sh [extra pytest args]   (VENV=path to reuse another directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +16,5 @@ assert importlib.util.find_spec("httpx2") is None, "httpx2 must not be installed
 print(f"old SDKs: openai {openai.__version__}, anthropic {anthropic.__version__}")
 PY
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
-  tests/test_providers_usage.py tests/test_providers_seam.py tests/test_capture_sdk.py tests/test_capture_plugin.py "$@"
+  tests/test_providers_usage.py tests/test_providers_seam.py tests/test_capture_sdk.py \
+  tests/test_capture_plugin.py tests/test_refusal_e2e.py "$@"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from pytest_tokenbudget.gate.budget import (
@@ -91,3 +93,23 @@ def test_reached_stops_at_the_limit_and_exception_carries_it() -> None:
     exc = BudgetExceeded("test", verdict)
     assert (exc.scope, exc.metric, exc.limit, exc.actual) == ("test", "calls", 2, 2)
     assert "test budget reached" in str(exc)
+
+
+def test_budget_exceeded_is_no_exception_and_survives_pickling() -> None:
+    """Not an ``Exception``: the SDKs' retry loops and ``except Exception`` pass it on."""
+    verdict = reached(Usage(calls=1), Limits({"max_calls": 1}, {"max_calls": "marker"}))
+    assert verdict is not None
+    exc = BudgetExceeded("run", verdict)
+    assert not isinstance(exc, Exception)
+    assert f"{type(exc).__module__}.{type(exc).__name__}" == "pytest_tokenbudget.BudgetExceeded"
+    assert str(exc) == (
+        "tokenbudget refused an LLM request: run budget reached, 1 call >= max_calls 1 (marker)"
+    )
+    again = pickle.loads(pickle.dumps(exc))
+    assert (again.scope, again.metric, again.limit, again.actual, str(again)) == (
+        "run",
+        "calls",
+        1,
+        1,
+        str(exc),
+    )

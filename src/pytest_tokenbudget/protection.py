@@ -2,11 +2,12 @@
 
 Capture calls :meth:`SpendGuard.before_request` before each request it recognises, in the
 thread that sends it; raising :class:`~pytest_tokenbudget.gate.budget.BudgetExceeded` there
-stops the request. Under xdist the run budget is shared by the workers while they run: each
-worker publishes its running total to a file in a folder the controller made
-(:class:`SharedTotals`), and adds up the others' files before each request. A worker reads
-totals that are at most one response old, so at most one request in flight per worker can
-pass the limit.
+stops the request. Each test's first refusal is kept until the test ends, when the plugin fails
+the test with it even if the test's code caught it. Under xdist the run budget is shared by the
+workers while they run: each worker publishes its running total to a file in a folder the
+controller made (:class:`SharedTotals`), and adds up the others' files before each request. A
+worker reads totals that are at most one response old, so at most one request in flight per
+worker can pass the limit.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ class SpendGuard:
         self.running = EMPTY
         self._lock = threading.Lock()
         self.shared: SharedTotals | None = None
+        #: The first refusal of each test by node id, until the test ends: a test whose code
+        #: caught it is failed all the same.
+        self.refusals: dict[str, BudgetExceeded] = {}
         if run_limits:  # the running total serves only to check the run budget
             ATTRIBUTION.listen(self.count_running)
 
@@ -148,4 +152,6 @@ class SpendGuard:
             verdict = reached(used, lim) if lim else None
             if verdict is not None:
                 tracker.refuse()
-                raise BudgetExceeded(scope, verdict)
+                refusal = BudgetExceeded(scope, verdict)
+                self.refusals.setdefault(tracker.nodeid, refusal)
+                raise refusal

@@ -105,7 +105,8 @@ class Verdict:
     def figure(self, value: int) -> str:
         if self.limit_name == "max_cost_usd":
             return fmt_usd(pico_to_usd(value))
-        return f"{fmt_int(value)} {UNITS[self.metric]}"
+        unit = UNITS[self.metric]
+        return f"{fmt_int(value)} {unit.removesuffix('s') if value == 1 else unit}"
 
     def limit_value(self) -> float | int:
         return pico_to_usd(self.limit) if self.limit_name == "max_cost_usd" else self.limit
@@ -186,21 +187,39 @@ def message(
     return text
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(BaseException):
     """Raised by an LLM SDK call that spend protection refused to send.
 
     ``scope`` is "test" or "run"; ``metric``, ``limit`` and ``actual`` say which limit.
+
+    A ``BaseException``, like pytest's own outcome exceptions (``pytest.fail``, ``skip``), so
+    that nothing written for network errors handles it: the SDKs wrap and retry any
+    ``Exception`` their transport raises (openai 1.x-2.x and every anthropic release would
+    retry the refusal twice, then raise ``APIConnectionError``), and agent code's
+    ``except Exception`` would hide it. asyncio tasks, ``gather`` and ``concurrent.futures``
+    carry it to the caller like any error (``TaskGroup`` and anyio in a ``BaseExceptionGroup``).
+    A test that catches it fails all the same: the plugin checks its refusals when it ends.
     """
+
+    __module__ = "pytest_tokenbudget"  # shown as it is imported: pytest_tokenbudget.BudgetExceeded
 
     def __init__(self, scope: str, verdict: Verdict) -> None:
         self.scope = scope
+        self.verdict = verdict
         self.metric = verdict.metric
         self.limit = verdict.limit_value()
         self.actual = verdict.actual_value()
-        super().__init__(
-            f"tokenbudget refused an LLM request: {scope} budget reached, "
-            f"{verdict.headline().replace(' > ', ' >= ')}"
-        )
+        super().__init__(refusal_message(scope, verdict, 1))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (process pools), args are not ours
+        return (BudgetExceeded, (self.scope, self.verdict))
+
+
+def refusal_message(scope: str, verdict: Verdict, refused: int) -> str:
+    """``tokenbudget refused 3 LLM requests: test budget reached, 2 calls >= max_calls 2 ...``"""
+    what = "an LLM request" if refused == 1 else f"{fmt_int(refused)} LLM requests"
+    reached_at = verdict.headline().replace(" > ", " >= ")
+    return f"tokenbudget refused {what}: {scope} budget reached, {reached_at}"
 
 
 def violation(kind: str, nodeid: str | None, verdict: Verdict, text: str) -> Violation:
@@ -218,18 +237,29 @@ def violation(kind: str, nodeid: str | None, verdict: Verdict, text: str) -> Vio
 
 
 def budget_record(
-    nodeid: str, usage: Usage, cells: Mapping[Cell, Usage], limits: Limits, warn_at: float
+    nodeid: str,
+    usage: Usage,
+    cells: Mapping[Cell, Usage],
+    limits: Limits,
+    warn_at: float,
+    refusal: BudgetExceeded | None = None,
 ) -> BudgetRecord:
-    """How a test stood against its limits: violations, near misses, what was not checkable."""
+    """How a test stood against its limits: violations, near misses, what was not checkable,
+    and the limit at which spend protection first refused one of its requests."""
     from ..records import BudgetRecord
 
     verdicts = check(usage, limits, warn_at)
     exceeded = [v for v in verdicts if v.exceeded]
     text = message(exceeded, usage, cells) if exceeded else ""
+    violations = [violation("test_budget", nodeid, v, text) for v in exceeded]
+    if refusal is not None:
+        refused = refusal_message(refusal.scope, refusal.verdict, max(usage.refused_calls, 1))
+        kind = "test_budget" if refusal.scope == "test" else "run_budget"
+        violations.append(violation(kind, nodeid, refusal.verdict, refused))
     return BudgetRecord(
         limits=limits.shown(),
         sources=dict(limits.sources),
-        violations=[violation("test_budget", nodeid, v, text) for v in exceeded],
+        violations=violations,
         near=[v.headline().replace(" > ", " of ") for v in verdicts if not v.exceeded],
         note=unpriced_note(usage, limits),
     )

@@ -13,7 +13,15 @@ import pytest
 
 from ..config import Settings
 from ..fmt import usd as fmt_usd
-from ..gate.budget import Limits, check, marker_limits, message, unpriced_note, violation
+from ..gate.budget import (
+    BudgetExceeded,
+    Limits,
+    check,
+    marker_limits,
+    message,
+    unpriced_note,
+    violation,
+)
 from ..pricing import LazyPricer, cache_savings, staleness_note
 from ..protection import SpendGuard
 from ..run import RunUsage
@@ -64,6 +72,10 @@ class TokenBudgetSession:
                 self.baseline = load_baseline(self.baseline_path)
             except BaselineError as exc:
                 raise pytest.UsageError(f"tokenbudget: {exc}") from None
+
+    @property
+    def refusals(self) -> dict[str, BudgetExceeded]:
+        return self.guard.refusals
 
     def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
         """A test finished in this process; a worker leaves the adding up to the controller."""

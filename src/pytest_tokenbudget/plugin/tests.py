@@ -12,7 +12,7 @@ from typing import Any, Generator, Mapping, Protocol
 import pytest
 
 from ..config import Settings
-from ..gate.budget import Limits, budget_record, check, message
+from ..gate.budget import BudgetExceeded, Limits, budget_record, check, message, refusal_message
 from ..run import RunUsage
 from ..tracker import ATTRIBUTION, TokenTracker, tracker_payload
 
@@ -41,6 +41,10 @@ class Owner(Protocol):
     @property
     def bad_markers(self) -> Mapping[str, str]:
         """The error of each malformed marker, by node id."""
+
+    @property
+    def refusals(self) -> dict[str, BudgetExceeded]:
+        """The first request spend protection refused in each running test, by node id."""
 
     def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
         """A test finished in this process with ``payload``."""
@@ -72,46 +76,109 @@ class PerTestHooks:
             report.outcome, report.longrepr = "failed", self.owner.bad_markers[item.nodeid]
             self.status = "error"
         limits = self.owner.limits.get(item.nodeid)
-        if report.when == "call" and limits:
-            self.check_budget(report, limits, ATTRIBUTION.current)
-        if report.when == "teardown":
-            tracker = ATTRIBUTION.finish()
-            if tracker is not None:
-                payload = tracker_payload(tracker)
-                if limits:
-                    import msgspec  # only for tests with limits: start-up stays cheap
+        if report.when != "teardown":
+            tracker = ATTRIBUTION.current
+            raised = call.excinfo is not None and refusal_raised(call.excinfo.value) is not None
+            if (report.when == "call" and tracker is not None) or raised:
+                refusal = self.owner.refusals.get(item.nodeid)
+                self.check_budget(item, report, call, limits, tracker, refusal)
+            return report
+        tracker = ATTRIBUTION.finish()
+        if tracker is not None:  # a refusal, too, made the test's tracker
+            refusal = self.owner.refusals.pop(item.nodeid, None)
+            payload = tracker_payload(tracker)
+            if limits or refusal:
+                import msgspec  # only for tests with limits or refusals: start-up stays cheap
 
-                    self.check_budget(report, limits, tracker)
-                    record = budget_record(
-                        item.nodeid,
-                        tracker.usage,
-                        tracker.cells(),
-                        limits,
-                        self.owner.settings["warn_at"],
-                    )
-                    payload["budget"] = msgspec.to_builtins(record)
-                payload["status"] = self.status
-                setattr(report, REPORT_ATTR, payload)
-                self.owner.collect(report.nodeid, payload)
+                self.check_budget(item, report, call, limits, tracker, refusal)
+                record = budget_record(
+                    item.nodeid,
+                    tracker.usage,
+                    tracker.cells(),
+                    limits or Limits(),
+                    self.owner.settings["warn_at"],
+                    refusal,
+                )
+                payload["budget"] = msgspec.to_builtins(record)
+            payload["status"] = self.status
+            setattr(report, REPORT_ATTR, payload)
+            self.owner.collect(report.nodeid, payload)
         return report
 
     def check_budget(
-        self, report: pytest.TestReport, limits: Limits, tracker: TokenTracker | None
+        self,
+        item: pytest.Item,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+        limits: Limits | None,
+        tracker: TokenTracker | None,
+        refusal: BudgetExceeded | None,
     ) -> None:
-        """Fail the report of a test over its budget; an earlier failure stays visible."""
-        if tracker is None or self.budget_reported or self.owner.settings["warn_only"]:
+        """Fail the report of a test over its budget or with a refused request, whatever its
+        code caught; an earlier failure stays visible, and a refusal the test let through
+        shows as the budget message, not as the SDK frames it went through."""
+        raised = refusal_raised(call.excinfo.value) if call.excinfo is not None else None
+        if raised is None and (self.budget_reported or self.owner.settings["warn_only"]):
             return
-        exceeded = check(tracker.usage, limits)
-        if not exceeded:
+        lines = []
+        if tracker is not None and limits:
+            exceeded = check(tracker.usage, limits)
+            if exceeded:
+                lines.append(message(exceeded, tracker.usage, tracker.cells()))
+        refusal = refusal or raised
+        if refusal is not None:
+            refused = tracker.usage.refused_calls if tracker is not None else 0
+            lines += refusal_lines(refusal, max(refused, 1), item, call.excinfo, raised is None)
+        if not lines:
             return
         self.budget_reported = True
-        text = message(exceeded, tracker.usage, tracker.cells())
-        if report.failed:
+        text = "\n".join(lines)
+        if raised is not None:
+            report.longrepr = text
+        elif report.failed:
             report.sections.append(("tokenbudget", text))
-            return
-        report.outcome = "failed"
-        report.longrepr = text
-        self.status = "failed" if report.when == "call" else "error"
+        else:
+            report.outcome = "failed"
+            report.longrepr = text
+            self.status = "failed" if report.when == "call" else "error"
+
+
+def refusal_raised(exc: BaseException) -> BudgetExceeded | None:
+    """The refusal a failed phase raised: itself, or the first of an exception group made of
+    refusals only (``asyncio.TaskGroup`` and anyio task groups wrap what their tasks raise)."""
+    if isinstance(exc, BudgetExceeded):
+        return exc
+    group = getattr(exc, "exceptions", None)  # BaseExceptionGroup, or its backport before 3.11
+    if not isinstance(group, tuple) or not group:
+        return None
+    found = [refusal_raised(inner) if isinstance(inner, BaseException) else None for inner in group]
+    return found[0] if all(found) else None
+
+
+def refusal_lines(
+    refusal: BudgetExceeded,
+    refused: int,
+    item: pytest.Item,
+    excinfo: pytest.ExceptionInfo[BaseException] | None,
+    caught: bool,
+) -> list[str]:
+    """The refusal, and the line of the test's file that made the (first) refused call."""
+    path, line = str(item.path), None
+    for exc in (refusal, excinfo.value if excinfo is not None else None):
+        tb = exc.__traceback__ if exc is not None else None
+        while tb is not None:  # outermost first: keep the innermost frame in the test's file
+            if tb.tb_frame.f_code.co_filename == path:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is not None:  # a task's refusal has no test frame: its group's traceback has
+            break
+    where = []
+    if line is not None:
+        where.append(f"{'first ' if refused > 1 else ''}refused at {item.location[0]}:{line}")
+    if caught:
+        where.append("a refused request fails the test even when its code catches it")
+    text = refusal_message(refusal.scope, refusal.verdict, refused)
+    return [text, "; ".join(where)] if where else [text]
 
 
 class ControllerHooks:
