@@ -168,7 +168,7 @@ def test_breaks_the_shared_folder(request):
         pytester, "--tokenbudget-enforce", "--tokenbudget-max-tokens=1000", "-n", "2"
     )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*BudgetExceeded*run budget reached*"])
+    result.stdout.fnmatch_lines(["*refused an LLM request: run budget reached*"])
     assert len(fake_llm.counted()) == 10  # 10 calls of 105 tokens reach 1,000
     [note] = report["notes"]
     assert "could not read the shared run totals (NotADirectoryError" in note

@@ -36,6 +36,43 @@ def model_in_body(path: str, body: bytes) -> str | None:
     return model if isinstance(model, str) else None
 
 
+#: The request fields that declare an output cap, in the order they are looked for.
+OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+class Declared(NamedTuple):
+    """What a request says of its size before it is sent, for spend protection's estimate."""
+
+    model: str | None
+    #: Its declared output cap (``max_tokens`` ...), 0 when it declares none.
+    output_cap: int = 0
+    #: Its input's texts, to count locally; empty when it cannot be counted.
+    texts: tuple[str, ...] = ()
+    #: Tokens the input bills beyond its texts (per-message framing, token-id inputs).
+    overhead: int = 0
+
+
+def output_cap(body: Mapping[str, Any]) -> int:
+    """The first declared output cap of a JSON request body; 0 when there is none."""
+    for name in OUTPUT_CAPS:
+        value = body.get(name)
+        if type(value) is int and value > 0:
+            return value
+    return 0
+
+
+def declared_in_body(path: str, body: bytes) -> Declared | None:
+    """Model and output cap of a JSON request body; its input is not counted."""
+    try:
+        data = json.loads(body)
+    except Exception:
+        return None
+    if not isinstance(data, dict):
+        return None
+    model = data.get("model")
+    return Declared(model if isinstance(model, str) else None, output_cap(data))
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Provider requests whose replies are read alike, and how to read what they billed."""
@@ -52,6 +89,8 @@ class Endpoint:
     missing_usage: Callable[[bytes | None], str] | None = None
     #: The model the request asked for (path, body), for a reply that does not name its own.
     request_model: Callable[[str, bytes], str | None] = model_in_body
+    #: What a request (path, body) declares of its size before it is sent; None if unknown.
+    declared: Callable[[str, bytes], Declared | None] = declared_in_body
 
 
 class Route(NamedTuple):
