@@ -54,21 +54,19 @@ def threads(n, hold, key):
 """
 
 CASES = """
-@pytest.mark.token_budget(max_calls=3)
-def test_gather_calls():
-    asyncio.run(gathered(20, 3, "gather_calls"))
+def limit(**limits):
+    return pytest.mark.token_budget(**limits)
 
-@pytest.mark.token_budget(max_calls=3)
-def test_threads_calls():
-    threads(8, 3, "threads_calls")
-
-@pytest.mark.token_budget(max_tokens=500)
-def test_gather_tokens():
-    asyncio.run(gathered(20, 5, "gather_tokens"))
-
-@pytest.mark.token_budget(max_tokens=500)
-def test_threads_tokens():
-    threads(8, 5, "threads_tokens")
+@pytest.mark.parametrize("how, n, hold", [
+    pytest.param(gathered, 20, 3, id="gather_calls", marks=limit(max_calls=3)),
+    pytest.param(threads, 8, 3, id="threads_calls", marks=limit(max_calls=3)),
+    pytest.param(gathered, 20, 5, id="gather_tokens", marks=limit(max_tokens=500)),
+    pytest.param(threads, 8, 5, id="threads_tokens", marks=limit(max_tokens=500)),
+])
+def test_case(request, how, n, hold):
+    ran = how(n, hold, request.node.callspec.id)
+    if ran is not None:
+        asyncio.run(ran)
 """
 
 
@@ -93,7 +91,7 @@ def test_concurrent_requests_do_not_race_past_a_test_limit(
         ("gather_tokens", 5, 20),
         ("threads_tokens", 5, 8),
     ):
-        test = tests[f"test_inflight.py::test_{name}"]
+        test = tests[f"test_inflight.py::test_case[{name}]"]
         assert (test["calls"], test["refused_calls"]) == (sent, tried - sent)
         assert test["total_tokens"] == sent * BILL
         if name.endswith("tokens"):

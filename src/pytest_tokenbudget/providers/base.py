@@ -61,13 +61,19 @@ def output_cap(body: Mapping[str, Any]) -> int:
     return 0
 
 
-def declared_in_body(path: str, body: bytes) -> Declared | None:
-    """Model and output cap of a JSON request body; its input is not counted."""
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """A request body's JSON object; None for anything else."""
     try:
         data = json.loads(body)
     except Exception:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def declared_in_body(path: str, body: bytes) -> Declared | None:
+    """Model and output cap of a JSON request body; its input is not counted."""
+    data = json_object(body)
+    if data is None:
         return None
     model = data.get("model")
     return Declared(model if isinstance(model, str) else None, output_cap(data))

@@ -8,7 +8,6 @@ answer with ``usage: null`` until they are done; their final usage may arrive on
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -22,6 +21,7 @@ from .base import (
     Shape,
     count,
     field,
+    json_object,
     output_cap,
     usage_object,
 )
@@ -109,11 +109,8 @@ _PRIMING = 3
 
 def declared(path: str, body: bytes) -> Declared | None:
     """Model, output cap and input texts of a request, for spend protection's estimate."""
-    try:
-        data = json.loads(body)
-    except Exception:
-        return None
-    if not isinstance(data, dict):
+    data = json_object(body)
+    if data is None:
         return None
     texts: list[str] = []
     overhead = _texts(data.get("instructions"), texts)
