@@ -120,3 +120,32 @@ def test_a_run_budget_holds_against_concurrent_requests(
     workers = 2 if dist else 1
     assert 1000 <= billed <= 1000 + workers * BILL
     print(f"run budget 1,000: billed {billed} in {billed // BILL} requests")
+
+
+def test_a_request_that_ends_without_a_bill_gives_its_reservation_back(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    """An error reply, a transport error, a stream closed early: none holds its reservation."""
+    pytester.makepyfile(
+        test_inflight=INNER
+        + """
+@pytest.mark.token_budget(max_calls=2)
+def test_errors_then_two_calls():
+    with openai.OpenAI(base_url=URL + "/v1", api_key="k", max_retries=0) as client:
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(**ASK, extra_headers={
+                "x-fake-reply": json.dumps({"status": 500})})
+    with openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0) as down:
+        with pytest.raises(openai.APIConnectionError):
+            down.chat.completions.create(**ASK)
+    with openai.OpenAI(base_url=URL + "/v1", api_key="k", max_retries=0) as client:
+        with client.chat.completions.create(**ASK, stream=True) as stream:
+            pass  # closed unread: no usage arrived
+        client.chat.completions.create(**ASK)
+        client.chat.completions.create(**ASK)
+"""
+    )
+    result, report = run_report(pytester, "--tokenbudget-enforce")
+    result.assert_outcomes(passed=1)
+    assert len(fake_llm.counted()) == 2
+    assert report["tests"]["test_inflight.py::test_errors_then_two_calls"]["calls"] == 2
