@@ -122,13 +122,7 @@ def test_a_run_budget_holds_against_concurrent_requests(
     print(f"run budget 1,000: billed {billed} in {billed // BILL} requests")
 
 
-def test_a_request_that_ends_without_a_bill_gives_its_reservation_back(
-    pytester: pytest.Pytester, fake_llm: FakeLLM
-) -> None:
-    """An error reply, a transport error, a stream closed early: none holds its reservation."""
-    pytester.makepyfile(
-        test_inflight=INNER
-        + """
+NO_BILL = """
 @pytest.mark.token_budget(max_calls=2)
 def test_errors_then_two_calls():
     with openai.OpenAI(base_url=URL + "/v1", api_key="k", max_retries=0) as client:
@@ -144,7 +138,13 @@ def test_errors_then_two_calls():
         client.chat.completions.create(**ASK)
         client.chat.completions.create(**ASK)
 """
-    )
+
+
+def test_a_request_that_ends_without_a_bill_gives_its_reservation_back(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    """An error reply, a transport error, a stream closed early: none holds its reservation."""
+    pytester.makepyfile(test_inflight=INNER + NO_BILL)
     result, report = run_report(pytester, "--tokenbudget-enforce")
     result.assert_outcomes(passed=1)
     assert len(fake_llm.counted()) == 2
