@@ -55,6 +55,10 @@ class Reply:
     #: Streams: send this many events, then wait for :meth:`FakeLLM.release` (early-break tests
     #: need the rest of the body to be really unsent, not merely unread).
     pause_after: int | None = None
+    #: Hold this reply until ``hold`` requests with the same ``hold_key`` arrived (a barrier, at
+    #: most 10 s): requests really in flight at once, with no sleeps.
+    hold: int | None = None
+    hold_key: str = ""
 
     def header(self) -> dict[str, str]:
         """``extra_headers=`` for an SDK call that should get this reply."""
@@ -73,6 +77,7 @@ class Served:
     response_id: str | None
     usage: dict[str, int] | None  # PRODUCT.md meaning; None when it carries no usage
     counted: bool  # whether PRODUCT.md counts it as a call
+    hold_key: str = ""  # the reply's ``hold_key``: which barrier it waited at
 
 
 @dataclass
@@ -87,6 +92,8 @@ class FakeLLM:
     _polled: set[str] = field(default_factory=set)
     _ids: Iterator[int] = field(default_factory=itertools.count)
     _gate: threading.Event = field(default_factory=threading.Event)
+    _arrived: dict[str, int] = field(default_factory=dict)
+    _barrier: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def openai_url(self) -> str:
@@ -126,6 +133,18 @@ class FakeLLM:
         with self._lock:
             self.log.clear()
             self._queue.clear()
+        with self._barrier:
+            self._arrived.clear()
+
+    def _hold(self, reply: Reply) -> None:
+        """Wait until ``reply.hold`` requests of its ``hold_key`` arrived (at most 10 s)."""
+        if reply.hold is None:
+            return
+        with self._barrier:
+            key = reply.hold_key
+            self._arrived[key] = self._arrived.get(key, 0) + 1
+            self._barrier.notify_all()
+            self._barrier.wait_for(lambda: self._arrived[key] >= (reply.hold or 0), timeout=10)
 
     # -- server side -------------------------------------------------------------------------
     def _next_reply(self, header: str | None) -> Reply:
@@ -315,7 +334,9 @@ class Handler(BaseHTTPRequestHandler):
         model = reply.model or body.get("model") or "fake-model"
         stream = bool(body.get("stream")) or "stream=true" in parts.query
         anthropic = path.endswith("/messages")
+        fake._hold(reply)
         served = Served(method, path, reply.status, stream, model, None, None, False)
+        served.hold_key = reply.hold_key
         if reply.status >= 400:
             fake._log(served)
             return self._error(reply.status, anthropic)

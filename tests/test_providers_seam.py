@@ -182,8 +182,9 @@ def test_spend_protection_runs_before_a_registered_providers_request(
     class Refused(Exception):
         pass
 
-    def refuse(tracker: TokenTracker) -> None:
+    def refuse(tracker: TokenTracker, endpoint: Endpoint, path: str, body: Any) -> None:
         assert tracker is captured
+        assert path.endswith(PATH)
         raise Refused
 
     monkeypatch.setattr(ATTRIBUTION, "before_request", refuse)

@@ -8,6 +8,13 @@ workers while they run: each worker publishes its running total to a file in a f
 controller made (:class:`SharedTotals`), and adds up the others' files before each request. A
 worker reads totals that are at most one response old, so at most one request in flight per
 worker can pass the limit.
+
+Requests in flight count: admitting a request reserves what it may still bill (one call, its
+declared output cap, its input counted locally where the model's tokenizer is known, priced
+where it can be), in the same locked step as the check; the reservation is released when its
+reply is counted (under the same lock) or when the request ends without one. A new request is
+sent only while spent plus reserved stays under each limit, so ``max_calls`` is never passed
+and a token or cost limit by at most one request when every request declares its size.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import errno
 import json
 import os
 import threading
-from typing import Mapping
+from dataclasses import replace
+from typing import Callable, Mapping
 
 from .gate.budget import BudgetExceeded, Limits, reached
+from .providers import Endpoint
 from .tracker import ATTRIBUTION, TokenTracker
 from .usage import EMPTY, USAGE_FIELDS, Usage, usage_counts
 
@@ -100,8 +109,47 @@ def read_total(path: str) -> Usage:
     return Usage(**data)
 
 
+class Reservation:
+    """What one admitted request may still bill, held until its reply is counted or it ends."""
+
+    __slots__ = ("guard", "nodeid", "usage")
+
+    def __init__(self, guard: SpendGuard, nodeid: str, usage: Usage) -> None:
+        self.guard = guard
+        self.nodeid = nodeid
+        self.usage: Usage | None = usage
+
+    def settle(self, count: Callable[[], object]) -> None:
+        """Count the reply (``count``) and release the reservation in one step."""
+        with self.guard.lock:
+            try:
+                count()
+            finally:
+                self.release()
+
+    def release(self) -> None:
+        """The request ended (failed, refused by the server, closed without usage); idempotent."""
+        guard = self.guard
+        with guard.lock:
+            usage, self.usage = self.usage, None
+            if usage is None:
+                return
+            left = beyond(guard.in_flight.get(self.nodeid, EMPTY), usage)
+            if left:
+                guard.in_flight[self.nodeid] = left
+            else:
+                guard.in_flight.pop(self.nodeid, None)
+            guard.in_flight_run = beyond(guard.in_flight_run, usage)
+            guard.publish()
+
+
+def beyond(total: Usage, part: Usage) -> Usage:
+    """What ``total`` holds beyond ``part``, field by field (never below zero)."""
+    return Usage(**{n: max(getattr(total, n) - getattr(part, n), 0) for n in USAGE_FIELDS})
+
+
 class SpendGuard:
-    """This process's running total, and the check made before each request."""
+    """This process's running total and requests in flight, and the check before each request."""
 
     def __init__(self, enforce: bool, run_limits: Limits, limits: Mapping[str, Limits]) -> None:
         #: ``enforce`` from the option or config; a marker's ``enforce=`` wins for its test.
@@ -111,7 +159,12 @@ class SpendGuard:
         self.limits = limits
         #: All usage this process counted so far, and, on an xdist worker, the other workers'.
         self.running = EMPTY
-        self._lock = threading.Lock()
+        #: What the requests in flight may still bill: by test node id, and all of them.
+        self.in_flight: dict[str, Usage] = {}
+        self.in_flight_run = EMPTY
+        #: Held while admitting a request and while counting a reply (re-entered: counting
+        #: tells :meth:`count_running`).
+        self.lock = threading.RLock()
         self.shared: SharedTotals | None = None
         #: The first refusal of each test by node id, until the test ends: a test whose code
         #: caught it is failed all the same.
@@ -120,10 +173,15 @@ class SpendGuard:
             ATTRIBUTION.listen(self.count_running)
 
     def count_running(self, usage: Usage) -> None:
-        with self._lock:
+        with self.lock:
             self.running += usage
-            if self.shared is not None and ATTRIBUTION.before_request is not None:
-                self.shared.publish(self.running)  # read only by spend protection
+            self.publish()
+
+    def publish(self) -> None:
+        """Under xdist, the other workers see this one's spent and reserved (read only by
+        spend protection)."""
+        if self.shared is not None and ATTRIBUTION.before_request is not None:
+            self.shared.publish(self.running + self.in_flight_run)
 
     def install(self) -> None:
         """Hook into capture only if a request of this run could be refused: every captured
@@ -135,23 +193,70 @@ class SpendGuard:
         )
         ATTRIBUTION.before_request = self.before_request if could_refuse else None
 
-    def before_request(self, tracker: TokenTracker) -> None:
-        """Refuse a request once the test or the run reached a limit."""
+    def before_request(
+        self,
+        tracker: TokenTracker,
+        endpoint: Endpoint,
+        path: str,
+        body: Callable[[], bytes | None],
+    ) -> Reservation | None:
+        """Refuse a request once the test or the run reached a limit, counting what the
+        requests in flight may still bill; else reserve what this one may bill."""
         __tracebackhide__ = True
         limits = self.limits.get(tracker.nodeid)
         enforce = self.enforce
         if limits is not None and limits.enforce is not None:
             enforce = limits.enforce
         if not enforce:
-            return
-        run_total = self.running if self.shared is None else self.shared.total(self.running)
-        for scope, used, lim in (
-            ("test", tracker.usage, limits),
-            ("run", run_total, self.run_limits),
-        ):
-            verdict = reached(used, lim) if lim else None
-            if verdict is not None:
-                tracker.refuse()
-                refusal = BudgetExceeded(scope, verdict)
-                self.refusals.setdefault(tracker.nodeid, refusal)
-                raise refusal
+            return None
+        sized = (limits is not None and _sized(limits)) or _sized(self.run_limits)
+        reserve = estimate(endpoint, path, body) if sized else CALL
+        others = EMPTY if self.shared is None else self.shared.total(EMPTY)
+        with self.lock:
+            nodeid = tracker.nodeid
+            for scope, used, lim in (
+                ("test", tracker.usage + self.in_flight.get(nodeid, EMPTY), limits),
+                ("run", others + self.running + self.in_flight_run, self.run_limits),
+            ):
+                verdict = reached(used, lim) if lim else None
+                if verdict is not None:
+                    tracker.refuse()
+                    refusal = BudgetExceeded(scope, verdict)
+                    self.refusals.setdefault(nodeid, refusal)
+                    raise refusal
+            self.in_flight[nodeid] = self.in_flight.get(nodeid, EMPTY) + reserve
+            self.in_flight_run += reserve
+            self.publish()
+        return Reservation(self, nodeid, reserve)
+
+
+#: The reservation of a request when only calls are limited.
+CALL = Usage(calls=1)
+
+
+def _sized(limits: Limits) -> bool:
+    """Does any limit but ``max_calls`` apply (so a request's size must be estimated)?"""
+    return any(name != "max_calls" for name in limits.values)
+
+
+def estimate(endpoint: Endpoint, path: str, body: Callable[[], bytes | None]) -> Usage:
+    """What a request may bill at most, as far as it can be known before it is sent: one call,
+    its declared output cap, its input counted with tiktoken where the model's tokenizer is
+    known (else 0), priced where the pricer can."""
+    raw = body()
+    declared = None if raw is None else endpoint.declared(path, raw)
+    if declared is None:
+        return CALL
+    input_tokens = 0
+    if declared.texts and declared.model is not None:
+        from .tokenizer import count_tokens
+
+        try:
+            counted = [count_tokens(text, model=declared.model) for text in declared.texts]
+        except Exception:  # a model tiktoken cannot count, or no encoding to load
+            counted = []
+        if counted:
+            input_tokens = sum(counted) + declared.overhead
+    usage = Usage(input_tokens=input_tokens, output_tokens=declared.output_cap, calls=1)
+    cost = ATTRIBUTION.pricer.cost_pico(declared.model, usage)
+    return usage if cost is None else replace(usage, cost_pico=cost)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from .usage import (
     EMPTY,
@@ -31,6 +31,25 @@ from .usage import (
     usage_counts,
     usd_to_pico,
 )
+
+if TYPE_CHECKING:
+    from .providers import Endpoint
+
+
+class Admission(Protocol):
+    """A request spend protection admitted: what it may still bill is reserved until then."""
+
+    def settle(self, count: Callable[[], object]) -> None:
+        """Count the reply (``count``) and release the reservation in one step."""
+
+    def release(self) -> None:
+        """The request ended without a reply to count."""
+
+
+#: Spend protection's check before a request: (tracker, endpoint, path, the request body).
+BeforeRequest = Callable[
+    ["TokenTracker", "Endpoint", str, Callable[[], "bytes | None"]], "Admission | None"
+]
 
 
 class _NoPrices:
@@ -248,7 +267,7 @@ class Attribution:
         self._nodeid: str | None = None
         self.session = TokenTracker(SESSION_BUCKET, self.pricer)
         #: Called before each request that capture recognises (spend protection); may raise.
-        self.before_request: Callable[[TokenTracker], None] | None = None
+        self.before_request: BeforeRequest | None = None
         #: Given to every tracker: told of all usage counted in this process.
         self.listener: Callable[[Usage], None] | None = None
 

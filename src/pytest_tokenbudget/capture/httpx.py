@@ -96,19 +96,27 @@ def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
     """After ``send``: parse a read body now, or tee a streamed one. Never raises."""
     try:
         if not 200 <= response.status_code < 300:
-            return
+            return sink.release()
         if not streamed:
             sink.body(response.content)
         elif sink.start_stream(response.headers):
             response.stream = tee(response.stream, sink)
+        else:
+            sink.release()
     except Exception:
+        sink.release()
         sink.tracker.note(NOTE_MALFORMED)
 
 
 def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
     def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         sink = _begin(request)
-        response = original(self, request, *args, **kwargs)
+        try:
+            response = original(self, request, *args, **kwargs)
+        except BaseException:
+            if sink is not None:  # never sent, or no reply: its reservation goes
+                sink.release()
+            raise
         if sink is not None:
             _observe(sink, response, kwargs.get("stream", False), tee)
         return response
@@ -120,7 +128,12 @@ def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
 def patch_async(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
     async def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         sink = _begin(request)
-        response = await original(self, request, *args, **kwargs)
+        try:
+            response = await original(self, request, *args, **kwargs)
+        except BaseException:
+            if sink is not None:  # never sent, or no reply: its reservation goes
+                sink.release()
+            raise
         if sink is not None:
             _observe(sink, response, kwargs.get("stream", False), tee)
         return response

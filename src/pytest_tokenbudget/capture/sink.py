@@ -31,6 +31,7 @@ class Sink:
         "_done",
         "_json",
         "_reader",
+        "_ticket",
         "endpoint",
         "operation",
         "path",
@@ -40,13 +41,11 @@ class Sink:
 
     def __init__(self, endpoint: Endpoint, method: str, path: str, request: Any) -> None:
         """Open a sink for a request about to be sent: whose call is it? Spend protection runs
-        here and may refuse the request (raises BudgetExceeded)."""
+        here and may refuse the request (raises BudgetExceeded) or admit it with a reservation,
+        which the sink releases whatever becomes of the request (:meth:`release`)."""
         __tracebackhide__ = True
         attribution = _tracker.ATTRIBUTION
         tracker = attribution.tracker()
-        hook = attribution.before_request
-        if hook is not None and method == "POST":
-            hook(tracker)  # intended to reach the caller
         self.tracker = tracker
         self.operation = tracker.current_operation()
         self.endpoint = endpoint
@@ -56,6 +55,16 @@ class Sink:
         self._reader: StreamReader | None = None
         self._json: list[bytes] | None = None
         self._decoder: Any = None
+        hook = attribution.before_request
+        self._ticket: _tracker.Admission | None = None
+        if hook is not None and method == "POST":  # intended to reach the caller
+            self._ticket = hook(tracker, endpoint, path, self.request_body)
+
+    def release(self) -> None:
+        """The request ended without a reply to count: spend protection's reservation goes."""
+        ticket, self._ticket = self._ticket, None
+        if ticket is not None:
+            ticket.release()
 
     def request_body(self) -> bytes | None:
         """The request's body, None when it cannot be re-read (a streamed upload)."""
@@ -95,6 +104,12 @@ class Sink:
             return
         self._done = True
         try:
+            self._finish()
+        finally:
+            self.release()
+
+    def _finish(self) -> None:
+        try:
             if self._reader is not None:
                 found = self._reader.result()
                 if found is None and self.endpoint.missing_usage is not None:
@@ -116,15 +131,21 @@ class Sink:
             found = self.endpoint.read(json.loads(content))
         except Exception:
             self.tracker.note(NOTE_MALFORMED)
-            return
+            return self.release()
         self.record(found)
 
     def record(self, found: Extracted | None) -> None:
+        """Count what the reply billed, releasing the request's reservation in the same step."""
         if found is None:
-            return
+            return self.release()
         if any(part.model is None for part in found.parts):  # e.g. /responses/compact
             found = self._with_request_model(found)
-        self.tracker.add_extracted(found, operation=self.operation)
+        ticket, self._ticket = self._ticket, None
+        if ticket is None:
+            self.tracker.add_extracted(found, operation=self.operation)
+        else:
+            counted = found
+            ticket.settle(lambda: self.tracker.add_extracted(counted, operation=self.operation))
 
     def _with_request_model(self, found: Extracted) -> Extracted:
         """Name the model the request asked for where the reply does not say."""

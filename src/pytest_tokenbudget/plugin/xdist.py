@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from ..protection import SharedTotals, read_total
+from ..protection import SharedTotals, beyond, read_total
 from ..tracker import cells_from_payload
-from ..usage import EMPTY, NO_MODEL, NO_OPERATION, USAGE_FIELDS, Usage, add_into, usage_counts
+from ..usage import EMPTY, NO_MODEL, NO_OPERATION, Usage, add_into, usage_counts
 from .session import WORKER_OUTPUT_KEY, TokenBudgetSession
 from .tests import REPORT_ATTR
 
@@ -104,8 +104,3 @@ class ShippedUsage:
         if payload is not None and report.when == "teardown":
             usage = sum(cells_from_payload(payload).values(), EMPTY)
             add_into(self.by_worker, report.node.workerinput["workerid"], usage)
-
-
-def beyond(total: Usage, part: Usage) -> Usage:
-    """What ``total`` holds beyond ``part``, field by field (never below zero)."""
-    return Usage(**{n: max(getattr(total, n) - getattr(part, n), 0) for n in USAGE_FIELDS})

@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 from ..usage import Extracted
 from . import anthropic, openai
-from .base import Endpoint, Provider, Route, Shape, StreamReader
+from .base import Declared, Endpoint, Provider, Route, Shape, StreamReader
 
 __all__ = [
+    "Declared",
     "Endpoint",
     "Provider",
     "Route",

@@ -35,12 +35,64 @@ def model_in_body(path: str, body: bytes) -> str | None:
     return model if isinstance(model, str) else None
 
 
+#: The request fields that declare an output cap, in the order they are looked for.
+OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
 # Plain classes, not dataclasses or NamedTuples: capture imports this module whenever a run
 # starts, and generating those classes' methods would cost the run more than all the rest here.
+class Declared:
+    """What a request says of its size before it is sent, for spend protection's estimate."""
+
+    __slots__ = ("model", "output_cap", "overhead", "texts")
+
+    def __init__(
+        self,
+        model: str | None,
+        output_cap: int = 0,
+        texts: tuple[str, ...] = (),
+        overhead: int = 0,
+    ) -> None:
+        self.model = model
+        #: Its declared output cap (``max_tokens`` ...), 0 when it declares none.
+        self.output_cap = output_cap
+        #: Its input's texts, to count locally; empty when it cannot be counted.
+        self.texts = texts
+        #: Tokens the input bills beyond its texts (per-message framing, token-id inputs).
+        self.overhead = overhead
+
+
+def output_cap(body: Mapping[str, Any]) -> int:
+    """The first declared output cap of a JSON request body; 0 when there is none."""
+    for name in OUTPUT_CAPS:
+        value = body.get(name)
+        if type(value) is int and value > 0:
+            return value
+    return 0
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """A request body's JSON object; None for anything else."""
+    try:
+        data = json.loads(body)
+    except Exception:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def declared_in_body(path: str, body: bytes) -> Declared | None:
+    """Model and output cap of a JSON request body; its input is not counted."""
+    data = json_object(body)
+    if data is None:
+        return None
+    model = data.get("model")
+    return Declared(model if isinstance(model, str) else None, output_cap(data))
+
+
 class Endpoint:
     """Provider requests whose replies are read alike, and how to read what they billed."""
 
-    __slots__ = ("missing_usage", "name", "read", "request_model", "stream", "streams")
+    __slots__ = ("declared", "missing_usage", "name", "read", "request_model", "stream", "streams")
 
     def __init__(
         self,
@@ -51,6 +103,7 @@ class Endpoint:
         streams: str = "text/event-stream",
         missing_usage: Callable[[bytes | None], str] | None = None,
         request_model: Callable[[str, bytes], str | None] = model_in_body,
+        declared: Callable[[str, bytes], Declared | None] = declared_in_body,
     ) -> None:
         self.name = name
         #: What a whole reply billed, given its decoded JSON; None when it carries no final
@@ -64,6 +117,8 @@ class Endpoint:
         self.missing_usage = missing_usage
         #: The model the request asked for (path, body), for a reply that names none.
         self.request_model = request_model
+        #: What a request (path, body) declares of its size before it is sent; None if unknown.
+        self.declared = declared
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.name}>"

@@ -14,12 +14,15 @@ from typing import Any
 from ..usage import Extracted, Part, Usage, make_usage
 from .base import (
     NOTE_CLOSED_EARLY,
+    Declared,
     Endpoint,
     Provider,
     Route,
     Shape,
     count,
     field,
+    json_object,
+    output_cap,
     usage_object,
 )
 from .sse import UsageEvents
@@ -99,11 +102,54 @@ def _no_stream_usage(request_body: bytes | None) -> str:
     return NOTE_CLOSED_EARLY if asked else NOTE_NO_STREAM_USAGE
 
 
+#: Tokens each chat message adds to its texts, and the reply's priming (OpenAI's cookbook).
+_PER_MESSAGE = 3
+_PRIMING = 3
+
+
+def declared(path: str, body: bytes) -> Declared | None:
+    """Model, output cap and input texts of a request, for spend protection's estimate."""
+    data = json_object(body)
+    if data is None:
+        return None
+    texts: list[str] = []
+    overhead = _texts(data.get("instructions"), texts)
+    for key in ("prompt", "input"):  # completions; responses and embeddings
+        overhead += _texts(data.get(key), texts)
+    messages = data.get("messages")
+    if isinstance(messages, list):
+        overhead += _PRIMING + _PER_MESSAGE * len(messages)
+        for message in messages:
+            if isinstance(message, dict):
+                for key in ("role", "name", "content"):
+                    overhead += _texts(message.get(key), texts)
+    model = data.get("model")
+    return Declared(
+        model if isinstance(model, str) else None, output_cap(data), tuple(texts), overhead
+    )
+
+
+def _texts(value: object, into: list[str]) -> int:
+    """Collect the texts in ``value`` (a text, content parts, input items, token ids); returns
+    the tokens it holds beyond its texts (token ids, per-item framing)."""
+    if isinstance(value, str):
+        into.append(value)
+        return 0
+    if isinstance(value, dict):
+        extra = _PER_MESSAGE if "role" in value else 0
+        for key in ("role", "text", "content"):
+            extra += _texts(value.get(key), into)
+        return extra
+    if isinstance(value, list):
+        return sum(1 if type(item) is int else _texts(item, into) for item in value)
+    return 0
+
+
 #: Chat Completions and (legacy) Completions: their streams carry usage only when asked to.
-CHAT = Endpoint("openai.chat", read, Stream, missing_usage=_no_stream_usage)
+CHAT = Endpoint("openai.chat", read, Stream, missing_usage=_no_stream_usage, declared=declared)
 #: Responses (its compact pass and background polls too) and Embeddings: a reply without
 #: usage (a background response still running) is no call.
-OTHER = Endpoint("openai", read, Stream)
+OTHER = Endpoint("openai", read, Stream, declared=declared)
 
 
 def _claims_chat(obj: object) -> bool:
