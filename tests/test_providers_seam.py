@@ -63,6 +63,16 @@ def test_other_requests_are_none(method: str, path: str) -> None:
     assert endpoint(method, path) is None
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/v1/messages"])
+@pytest.mark.parametrize(
+    "body", [{"usage": {}}, {"usage": None}, {"type": "error", "error": {"type": "overloaded"}}]
+)
+def test_a_reply_without_usage_is_no_call_on_any_endpoint(path: str, body: object) -> None:
+    found = endpoint("POST", path)
+    assert found is not None
+    assert found.read(body) is None
+
+
 # -- a provider from outside ------------------------------------------------------------------
 # Gemini-like: the model is in the path, usage under its own name, streams as NDJSON.
 PATH = "/v9/models/fake-1:count"

@@ -26,9 +26,10 @@ _OWN_KEYS = (
 
 
 def read(obj: object) -> Extracted | None:
-    """What one Message billed; None when it carries no usage (an error reply)."""
+    """What one Message billed; None when it carries no usage (an error reply) or a usage
+    object with nothing of Anthropic's in it (``{}``)."""
     usage = usage_object(obj)
-    if usage is None:
+    if usage is None or (field(usage, "input_tokens") is None and not _own(obj, usage)):
         return None
     model = field(obj, "model")
     rid = field(obj, "id")
@@ -132,11 +133,15 @@ class Stream(UsageEvents):
 MESSAGES = Endpoint("anthropic.messages", read, Stream)
 
 
+def _own(obj: object, usage: object) -> bool:
+    return field(obj, "type") == "message" or any(
+        field(usage, key) is not None for key in _OWN_KEYS
+    )
+
+
 def _claims(obj: object) -> bool:
     usage = usage_object(obj)
-    return usage is not None and (
-        field(obj, "type") == "message" or any(field(usage, key) is not None for key in _OWN_KEYS)
-    )
+    return usage is not None and _own(obj, usage)
 
 
 PROVIDER = Provider(
