@@ -97,6 +97,7 @@ class Sink:
         except Exception:
             self._done = True
             self.tracker.note(NOTE_MALFORMED)
+            self.release()  # finish() will see it done: the reservation goes now
 
     def finish(self) -> None:
         """The stream ended or was closed: record what it billed (once)."""

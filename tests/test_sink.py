@@ -1,0 +1,50 @@
+"""The sink every HTTP client's patch hands a reply to: what it does when a reply cannot be read."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from pytest_tokenbudget.capture.sink import NOTE_MALFORMED, Sink
+from pytest_tokenbudget.providers import endpoint
+from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
+
+PATH = "/v1/chat/completions"
+
+
+class Ticket:
+    """Spend protection's reservation of one request, as the sink sees it."""
+
+    def __init__(self) -> None:
+        self.released = 0
+
+    def release(self) -> None:
+        self.released += 1
+
+    def settle(self, count: Callable[[], object]) -> None:
+        count()
+
+
+class BodySink(Sink):
+    __slots__ = ()
+
+    def request_body(self) -> bytes | None:
+        return b'{"model": "gpt-4o-mini", "stream": true}'
+
+
+def test_a_stream_that_cannot_be_decoded_gives_its_reservation_back(
+    captured: TokenTracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket = Ticket()
+    monkeypatch.setattr(ATTRIBUTION, "before_request", lambda *args: ticket)
+    found = endpoint("POST", PATH)
+    assert found is not None
+    sink = BodySink(found, "POST", PATH, None)
+    assert sink.start_stream({"content-encoding": "gzip", "content-type": "text/event-stream"})
+    sink.feed(b"this is not gzip")
+    assert ticket.released == 1  # at once, not when the run ends
+    sink.finish()
+    assert ticket.released == 1
+    assert captured.notes == {NOTE_MALFORMED: 1}
+    assert not captured.usage
