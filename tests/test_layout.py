@@ -183,7 +183,8 @@ def test_plugin_import_stays_light() -> None:
         "import sys, pytest, pytest_tokenbudget.pytest_entry\n"
         "heavy = ('msgspec', 'pytest_tokenbudget.records', 'pytest_tokenbudget.report',\n"
         "         'pytest_tokenbudget.render', 'pytest_tokenbudget.files',\n"
-        "         'pytest_tokenbudget.gate.regression', 'pytest_tokenbudget.capture')\n"
+        "         'pytest_tokenbudget.gate.regression', 'pytest_tokenbudget.capture',\n"
+        "         'pytest_tokenbudget.providers')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

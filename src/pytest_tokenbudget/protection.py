@@ -24,12 +24,14 @@ import json
 import os
 import threading
 from dataclasses import replace
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .gate.budget import BudgetExceeded, Limits, reached
-from .providers import Endpoint
 from .tracker import ATTRIBUTION, TokenTracker
 from .usage import EMPTY, USAGE_FIELDS, Usage, usage_counts
+
+if TYPE_CHECKING:  # the providers load with the first HTTP client capture patches
+    from .providers import Endpoint
 
 #: A published running total is a few hundred bytes; a bigger file is not one.
 MAX_TOTAL_BYTES = 4096
