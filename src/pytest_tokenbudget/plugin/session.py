@@ -22,6 +22,7 @@ from ..gate.budget import (
     unpriced_note,
     violation,
 )
+from ..inert import inert
 from ..pricing import LazyPricer, cache_savings, staleness_note
 from ..protection import SpendGuard
 from ..run import RunUsage
@@ -196,7 +197,7 @@ class TokenBudgetSession:
         if unpriced:
             note = (
                 f"unpriced model{'s' if len(unpriced) > 1 else ''} (cost unknown, not $0): "
-                f'{", ".join(unpriced)}; set prices in [tool.tokenbudget.prices."MODEL"]'
+                f'{", ".join(map(inert, unpriced))}; set prices in [tool.tokenbudget.prices."MODEL"]'
             )
             self.run.notes[note] = 1
         stale = staleness_note(self.pricer.get().version, date.today())
@@ -219,7 +220,10 @@ class TokenBudgetSession:
             return
         from ..render.text import budget_lines, summary_lines
 
-        write = terminalreporter.write_line
+        def write(line: str) -> None:
+            # model names, operations and node ids come from outside: never a workflow command
+            terminalreporter.write_line(inert(line))
+
         terminalreporter.write_sep("=", "tokenbudget")
         if not self.run:
             write("no LLM token usage recorded")
