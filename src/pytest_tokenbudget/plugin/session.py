@@ -197,7 +197,8 @@ class TokenBudgetSession:
         if unpriced:
             note = (
                 f"unpriced model{'s' if len(unpriced) > 1 else ''} (cost unknown, not $0): "
-                f'{", ".join(map(inert, unpriced))}; set prices in [tool.tokenbudget.prices."MODEL"]'
+                f"{', '.join(map(inert, unpriced))}; "
+                'set prices in [tool.tokenbudget.prices."MODEL"]'
             )
             self.run.notes[note] = 1
         stale = staleness_note(self.pricer.get().version, date.today())
