@@ -5,11 +5,18 @@ test_github_action.py)."""
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 
 from fakellm import FakeLLM
+from pytest_tokenbudget.files.baseline import baseline_from_report, report_from_dict
+from pytest_tokenbudget.gate.regression import compare
 from pytest_tokenbudget.inert import inert, one_line
+from pytest_tokenbudget.records import Violation
+from pytest_tokenbudget.render.markdown import render_markdown
+from pytest_tokenbudget.report import Report
+from reportfactory import make_test, report_doc
 from runs import DIST
 
 pytest.importorskip("openai")
@@ -79,3 +86,79 @@ def test_terminal_gives_no_workflow_command(
     assert [line for line in ours if line.lstrip().startswith("::")] == []
     assert "INJECTED" in result.stdout.str()  # the names are shown, made inert
     assert any("x\\n::error title=INJECTED::model" in line for line in section)
+
+
+# -- Markdown: the job summary and the comment, rendered by GitHub's own cmark-gfm ---------------
+NODEID = "tests/test_x.py::test_a[`` `<img src=x onerror=alert(1)>` @octocat #1 ::error::x|y\\|z]"
+#: Tags our Markdown may produce; anything else came from a name or a message.
+TAGS = {
+    "code", "details", "summary", "sub", "h3", "h4", "p", "ul", "li", "strong",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+
+
+def hostile_report() -> Report:
+    """A report as a fork's run could upload it: every string is the pull request author's."""
+    names = [("retrieve", "gpt-4o-mini"), (OPERATION, MODEL)]
+    base = report_doc({NODEID: make_test([(op, m, 1000, 10, 1) for op, m in names])})
+    head = report_doc(
+        {
+            NODEID: make_test([(op, m, 3000, 10, 1) for op, m in names]),
+            f"new {NODEID}": make_test([(OPERATION, MODEL, 5, 5, 1)]),
+        },
+        notes=[f"note {MODEL} [click](javascript:alert(1)) <script>x</script>"],
+        pricing={"source": "<b>table</b> @admin", "version": "www.evil.example"},
+        passed=False,
+    )
+    report = report_from_dict(head)
+    comparison = compare(baseline_from_report(report_from_dict(base)), report)
+    report.baseline = comparison.record()
+    report.baseline.path = f"budgets/{MODEL}.json"
+    report.violations = [
+        *comparison.violations(),
+        Violation(kind="test_budget", nodeid=NODEID, message=f"over: {MODEL} {OPERATION}"),
+        Violation(kind="run_budget", message=f"- {MODEL}\n# heading\n> quote ~~s~~ $x$ $y$"),
+    ]
+    return report
+
+
+def rendered(markdown: str) -> str:
+    """The HTML GitHub makes of ``markdown`` (raw HTML let through, to be seen)."""
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    from cmarkgfm.cmark import Options
+
+    html: str = cmarkgfm.github_flavored_markdown_to_html(
+        markdown, options=Options.CMARK_OPT_UNSAFE
+    )
+    return html
+
+
+def live_parts(html: str) -> list[str]:
+    """What would act in GitHub's page: a tag of a name or a message, a link, a mention, an
+    issue reference."""
+    found = sorted({t for t in re.findall(r"<(\w+)", html) if t.lower() not in TAGS})
+    text = re.sub(r"<code>.*?</code>", "", html, flags=re.S)  # GitHub links nothing in code
+    found += re.findall(r"@\w+|#\d+|\b(?:https?|www)\b[.:]", re.sub(r"<[^>]+>", "", text))
+    return found
+
+
+def test_markdown_of_a_hostile_report_renders_inert() -> None:
+    markdown = render_markdown(hostile_report(), subject="This pull request")
+    html = rendered(markdown)
+    assert live_parts(html) == []
+    # the names are there, whole, shown as text: no backtick or pipe cut a code span or a cell
+    codes = [unescape(c) for c in re.findall(r"<code>(.*?)</code>", html, flags=re.S)]
+    assert one_line(NODEID) in codes
+    assert one_line(MODEL) in codes
+    assert "INJECTED" in html
+    assert html.count("<table>") == 5  # changed tests, run totals, tests, models, operations
+
+
+def test_live_parts_finds_what_raw_names_would_do() -> None:
+    """The scan itself: the same names pasted raw are caught."""
+    raw = f"| a |\n|---|\n| {NODEID} |\n\n{MODEL} [x](https://e.example) #12"
+    found = live_parts(rendered(raw))
+    assert "img" in found
+    assert "a" in found
+    assert "@octocat" in found
+    assert "#12" in found

@@ -23,6 +23,7 @@ from ..render.markdown import MARKER
 
 __all__ = [
     "COMMENT_LIMIT",
+    "MARKDOWN_LIMIT",
     "MAX_PAGES",
     "MODES",
     "Identity",
@@ -33,6 +34,8 @@ __all__ = [
 
 #: GitHub refuses comment bodies above 65,536 characters.
 COMMENT_LIMIT = 65_000
+#: The Markdown of a comment: the limit, less room for the digest line.
+MARKDOWN_LIMIT = COMMENT_LIMIT - 100
 #: Stop following ``Link: rel="next"`` after this many pages (10,000 comments).
 MAX_PAGES = 100
 #: The ``comment`` input's modes (``true`` is ``always``, ``false`` is ``never``).

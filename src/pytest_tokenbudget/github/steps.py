@@ -26,13 +26,13 @@ from ..files.codec import BaselineError
 from ..render.markdown import SUMMARY_LIMIT, render_markdown
 from ..render.mdtext import text
 from ..report import Report, counts
-from .comment import COMMENT_LIMIT, Target, upsert_comment
+from .comment import MARKDOWN_LIMIT, Target, upsert_comment
 from .event import Event, read_event
 from .findings import OUTPUT_NAMES, annotation_lines, outputs
 from .inputs import InputError, parse_bool, parse_comment_mode, pytest_argv
 from .workflow import append_to, format_outputs, log, log_error
 
-__all__ = ["STEPS", "main", "step_comment", "step_pytest", "step_report"]
+__all__ = ["STEPS", "main", "report_markdown", "step_comment", "step_pytest", "step_report"]
 
 
 def _workdir(env: Mapping[str, str]) -> str:
@@ -84,7 +84,8 @@ def _read_report(path: str) -> tuple[Report | None, str]:
         return None, str(exc)
 
 
-def _markdown(report: Report, event: Event, max_chars: int) -> str:
+def report_markdown(report: Report, event: Event, max_chars: int) -> str:
+    """The Markdown of the job summary and the comment: "This pull request" where there is one."""
     subject = "This pull request" if event.pr is not None or event.workflow_run else "This run"
     return render_markdown(report, max_chars=max_chars, subject=subject, updated_for=event.head_sha)
 
@@ -109,7 +110,7 @@ def step_report(env: Mapping[str, str]) -> int:
         log_error(note)
         return 0
     append_to(env, "GITHUB_OUTPUT", format_outputs(outputs(report, json_path)))
-    append_to(env, "GITHUB_STEP_SUMMARY", _markdown(report, event, SUMMARY_LIMIT))
+    append_to(env, "GITHUB_STEP_SUMMARY", report_markdown(report, event, SUMMARY_LIMIT))
     workspace = env.get("GITHUB_WORKSPACE") or os.getcwd()
     root = Path(workspace, _workdir(env))
     for line in annotation_lines(
@@ -139,7 +140,9 @@ def step_comment(env: Mapping[str, str]) -> int:
         log(f"pull-request comment: skipped: no report ({why})")
         return 0
     # The digest is of the figures as shown, without the commit the comment was updated for.
-    plain = _markdown(report, Event(pr=event.pr, workflow_run=event.workflow_run), COMMENT_LIMIT)
+    plain = report_markdown(
+        report, Event(pr=event.pr, workflow_run=event.workflow_run), MARKDOWN_LIMIT
+    )
     result = upsert_comment(
         env.get("GITHUB_API_URL", "") or "https://api.github.com",
         Target(
@@ -149,7 +152,7 @@ def step_comment(env: Mapping[str, str]) -> int:
             head_label=event.head_label,
             verify_head=event.workflow_run,
         ),
-        _markdown(report, event, COMMENT_LIMIT),
+        report_markdown(report, event, MARKDOWN_LIMIT),
         env.get("INPUT_GITHUB_TOKEN", ""),
         mode=mode,
         digest=hashlib.sha256(plain.encode("utf-8")).hexdigest()[:32],

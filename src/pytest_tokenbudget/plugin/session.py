@@ -149,13 +149,21 @@ class TokenBudgetSession:
             pricer=self.pricer.get(),
         )
         report.baseline = comparison.record()
-        report.baseline.path = str(self.baseline_path)
+        report.baseline.path = self.baseline_shown()
         # Updating the baseline accepts this run's figures: the regressions are shown (in the
         # comparison) but are not violations of this run, so its report says passed.
         if not self.settings["update_baseline"]:
             regressions = comparison.violations()
             self.violations += regressions
             self.run_messages += [v.message for v in regressions]
+
+    def baseline_shown(self) -> str:
+        """The baseline's path as the user gave it: relative to the rootdir where it is inside
+        (``budgets/tokens.json``; a runner's absolute path means nothing in a comment)."""
+        try:
+            return self.baseline_path.relative_to(self.config.rootpath).as_posix()
+        except ValueError:
+            return str(self.baseline_path)
 
     def write_files(self, report: Report) -> None:
         from ..atomicfile import write_atomic

@@ -66,7 +66,8 @@ def headline(report: Report, subject: str = "This run") -> str:
             f"{icon} {subject} {verb} token use from none to {after.total_tokens:,} tokens per run"
         )
     pct = abs(delta) * 100 / before.total_tokens
-    return f"{icon} {subject} {verb} token use by {pct:.1f}% ({delta:+,} tokens{money} per run)"
+    by = f"{pct:.1f}%" if round(pct, 1) else "less than 0.1%"
+    return f"{icon} {subject} {verb} token use by {by} ({delta:+,} tokens{money} per run)"
 
 
 def counts_line(c: Counts) -> str:
