@@ -7,6 +7,7 @@ file exists), not at plugin import: pytest start-up stays cheap for every suite.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
@@ -61,7 +62,7 @@ class TokenBudgetSession:
         self.crash_notes: list[str] = []
         self.guard = SpendGuard(settings["enforce"], self.run_limits, self.limits)
         self.guard.install()
-        self.baseline_path = config.rootpath / settings["baseline"]
+        self.baseline_path: Path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
         self.baseline_written: int | None = None
         if not self.is_worker and self.baseline_path.exists():
