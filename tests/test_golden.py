@@ -232,6 +232,7 @@ def golden_env(
     monkeypatch.setenv("COLUMNS", "80")  # pytest's separators and the short summary's cut
     for name in ("CI", "BUILD_NUMBER"):  # on CI pytest never cuts the short summary's lines
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("GITHUB_SHA", raising=False)  # a baseline records it as its commit
     monkeypatch.delenv("TOKENBUDGET_FAKE_LLM", raising=False)
     monkeypatch.setattr(session_module, "date", _Today)
     return pytester

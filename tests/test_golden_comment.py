@@ -23,8 +23,9 @@ from pytest_tokenbudget.gate.regression import compare
 from pytest_tokenbudget.github.comment import COMMENT_LIMIT, MARKDOWN_LIMIT, digest_line
 from pytest_tokenbudget.github.event import Event
 from pytest_tokenbudget.github.steps import report_markdown
+from pytest_tokenbudget.plugin import session as session_module
 from reportfactory import make_test, report_doc
-from test_golden import GOLDEN, Golden
+from test_golden import GOLDEN, Golden, _Today
 
 HEAD = Event(pr=12, head_sha="9f8e7d6c5b4a39281706f5e4d3c2b1a098765432")
 
@@ -92,7 +93,9 @@ def comment(g: Golden, name: str, *args: str) -> str:
     return body
 
 
-def test_comments(pytester: pytest.Pytester) -> None:
+def test_comments(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_SHA", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678")  # main's commit
+    monkeypatch.setattr(session_module, "date", _Today)
     g = Golden(pytester, GOLDEN / "comment")
     pytester.makepyfile(test_agents=SUITE)
     root = pytester.path

@@ -30,6 +30,7 @@ __all__ = [
     "ChangeRecord",
     "ComparisonRecord",
     "Counts",
+    "Recorded",
     "Report",
     "TotalRecord",
     "breakdown",
@@ -62,6 +63,15 @@ class TotalRecord(ChangeRecord, gc=False):
     regressed: bool = False
 
 
+class Recorded(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """When a baseline was recorded, for the pull-request comment's footer: the commit
+    (``$GITHUB_SHA`` where known), the date and how many runs it was made of."""
+
+    commit: Optional[str] = None
+    date: Optional[str] = None
+    runs: Optional[int] = None
+
+
 class ComparisonRecord(msgspec.Struct, gc=False):
     """A run compared with the baseline: the report's ``baseline`` section."""
 
@@ -83,6 +93,8 @@ class ComparisonRecord(msgspec.Struct, gc=False):
     unpriced: List[str] = []
     #: The baseline file compared with (set by the plugin; absent when recomputed by a command).
     path: Union[str, UnsetType] = UNSET
+    #: When that baseline was recorded, where its file says.
+    recorded: Union[Recorded, UnsetType] = UNSET
 
 
 class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
@@ -114,6 +126,7 @@ class BaselineDoc(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE_SCH
 
     tests: Dict[str, TestRecord]
     totals: Union[Figures, UnsetType] = UNSET
+    recorded: Union[Recorded, UnsetType] = UNSET
 
 
 _COUNTS = [(name, attrgetter(name)) for name in TOKEN_FIELDS + COUNT_FIELDS]

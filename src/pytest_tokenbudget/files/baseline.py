@@ -18,7 +18,7 @@ from msgspec import UNSET
 
 from ..atomicfile import write_atomic
 from ..records import Figures, OperationRecord, TestRecord, figures, make_operation, make_record
-from ..report import BaselineDoc, Report, sum_figures
+from ..report import BaselineDoc, Recorded, Report, sum_figures
 from ..usage import USAGE_FIELDS, Usage
 from .codec import (
     FIX_BASELINE,
@@ -43,6 +43,8 @@ class Baseline:
 
     tests: dict[str, TestRecord]
     path: str | None = None
+    #: When it was recorded (the file's ``recorded``), where known.
+    recorded: Recorded | None = None
 
     @property
     def totals(self) -> Usage:
@@ -50,7 +52,8 @@ class Baseline:
 
     def to_doc(self) -> BaselineDoc:
         tests = {nodeid: rec.for_baseline() for nodeid, rec in self.tests.items()}
-        return BaselineDoc(tests, figures(self.totals))
+        recorded = UNSET if self.recorded is None else self.recorded
+        return BaselineDoc(tests, figures(self.totals), recorded)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -65,7 +68,8 @@ def _baseline(doc: BaselineDoc, path: str) -> Baseline:
                 f"({expected.total_tokens:,} tokens, {expected.calls:,} calls): the file was "
                 f"edited or damaged; {FIX_BASELINE}"
             )
-    return Baseline(doc.tests, path)
+    recorded = None if doc.recorded is UNSET else doc.recorded
+    return Baseline(doc.tests, path, recorded)
 
 
 def check_breakdowns(tests: Mapping[str, TestRecord], path: str, fix: str) -> None:
@@ -223,8 +227,9 @@ def baseline_from_reports(reports: Sequence[Report], stat: str = "max") -> Basel
 def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
     """Tests in ``new`` replace their old entries; tests that did not run are kept.
 
-    A partial run (``-k``, one CI shard) therefore updates only what it ran.
+    A partial run (``-k``, one CI shard) therefore updates only what it ran. When it was
+    recorded is ``new``'s (unknown unless the caller says).
     """
     tests = dict(old.tests) if old is not None else {}
     tests.update(new.tests)
-    return Baseline(tests, old.path if old is not None else None)
+    return Baseline(tests, old.path if old is not None else None, new.recorded)

@@ -6,6 +6,7 @@ file exists), not at plugin import: pytest start-up stays cheap for every suite.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
@@ -151,6 +152,8 @@ class TokenBudgetSession:
         )
         report.baseline = comparison.record()
         report.baseline.path = self.baseline_shown()
+        if self.baseline.recorded is not None:
+            report.baseline.recorded = self.baseline.recorded
         # Updating the baseline accepts this run's figures: the regressions are shown (in the
         # comparison) but are not violations of this run, so its report says passed.
         if not self.settings["update_baseline"]:
@@ -183,7 +186,11 @@ class TokenBudgetSession:
         if self.settings["history"]:
             append_history(root / self.settings["history"], report)
         if self.settings["update_baseline"]:
+            from ..report import Recorded
+
             updated = update_baseline(self.baseline, baseline_from_report(report))
+            commit = os.environ.get("GITHUB_SHA") or None
+            updated.recorded = Recorded(commit, date.today().isoformat(), runs=1)
             write_json_atomic(self.baseline_path, updated.to_doc())
             self.baseline_written = len(updated.tests)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 from typing import Iterable
 
+from msgspec import UnsetType
+
 from .. import fmt as _fmt
 from ..report import ChangeRecord, ComparisonRecord, Counts, Report, breakdown, counts, ranked
 from ..usage import NO_OPERATION, SESSION_BUCKET, Usage
@@ -252,7 +254,7 @@ def footer(report: Report, updated_for: str | None) -> str:
     summary = report.baseline
     if summary is not None:
         where = code(summary.path, in_table=False) if isinstance(summary.path, str) else ""
-        parts.append(f"Compared with the baseline {where}".rstrip())
+        parts.append(f"Compared with the baseline {where}".rstrip() + _recorded(summary))
     else:
         parts.append("No baseline")
     pricing = report.pricing
@@ -263,6 +265,23 @@ def footer(report: Report, updated_for: str | None) -> str:
     if updated_for:
         parts.append(f"updated for {code(updated_for[:12], in_table=False)}")
     return "<sub>" + " · ".join(parts) + "</sub>"
+
+
+def _recorded(summary: ComparisonRecord) -> str:
+    """`` (recorded at a1b2c3d on 2026-11-28, 5 runs)``, as much as the baseline says."""
+    recorded = summary.recorded
+    if isinstance(recorded, UnsetType):
+        return ""
+    parts = []
+    if recorded.commit:
+        parts.append(f"at {code(recorded.commit[:12], in_table=False)}")
+    if recorded.date:
+        parts.append(f"on {text(recorded.date)}")
+    when = " ".join(parts)
+    if recorded.runs:
+        runs = f"{recorded.runs:,} run{'s' if recorded.runs != 1 else ''}"
+        when = f"{when}, {runs}" if when else runs
+    return f" (recorded {when})" if when else ""
 
 
 def render_markdown(
