@@ -49,9 +49,15 @@ def test_counts_add_up_and_every_view_shows_them(
     assert c.missing == len([n for n in before if n not in after and n != SESSION_BUCKET])
     assert c.over_budget == len(over & set(after))
     assert c.violations == len(report.violations)
-    # the Action's outputs and the Markdown's counts line say the same
+    # the Action's outputs and the Markdown say the same
     markdown = render_markdown(report)
     shown = re.search(r"❌ (?:\*\*)?(\d+) regressed", markdown)
     assert shown is not None
-    assert outputs(report)["regressions"] == shown.group(1) == str(c.regressed)
+    assert shown.group(1) == str(c.regressed)
+    assert outputs(report)["regressions"] == str(c.regressions)
+    assert c.regressions == c.regressed + c.total_regressed
+    if c.regressions:
+        n = c.regressions
+        assert f"Gate: **failed**: {n} regression{'s' if n > 1 else ''}" in markdown
+    assert outputs(report)["violations"] == str(len(report.violations))
     assert f"💸 {'**' if c.over_budget else ''}{c.over_budget} over budget" in markdown

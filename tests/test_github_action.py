@@ -294,8 +294,7 @@ A_AND_TOTAL_REGRESSED = {
 
 
 def test_outputs_from_report() -> None:
-    """``regressions`` counts the tests that regressed, as the Markdown's "regressed" does
-    (it said 2 here, counting the total, where the Markdown said 1)."""
+    """``regressions``: the tests that regressed and the total, as every view counts them."""
     doc = report_doc(
         {"t.py::a": simple(100, 20), "t.py::b": simple(5)},
         passed=False,
@@ -310,7 +309,7 @@ def test_outputs_from_report() -> None:
     assert outputs(report_from_dict(doc), "/tmp/r.json") == {
         "total-tokens": "125",
         "cost-usd": "0.000033",
-        "regressions": "1",
+        "regressions": "2",
         "violations": "3",
         "passed": "false",
         "report-json": "/tmp/r.json",
@@ -400,7 +399,7 @@ def test_regressions_accepted_into_the_baseline_are_findings() -> None:
         ("regression", "t.py::a", "t.py::a grew"),
         ("regression", None, "the total grew"),
     ]
-    assert outputs(report)["regressions"] == "1"
+    assert outputs(report)["regressions"] == "2"
     assert outputs(report)["violations"] == "0"
     assert annotation_lines(report, update_baseline=True) == [
         "::warning file=t.py,title=t.py%3A%3Aa%3A token regression::t.py::a grew",
@@ -674,8 +673,9 @@ def test_action_updates_the_baseline_then_gates_on_it(project: Path, github: Fak
         event=None,
     )
     assert second.returncode == 1, second.log
-    assert second.outputs["regressions"] == "1"  # test_agent (the total regressed too)
+    assert second.outputs["regressions"] == "2"  # test_agent and the total
     assert "❌ **1 regressed**" in second.summary
+    assert "Gate: **failed**: 2 regressions (1 test and the total)" in second.summary
     assert second.outputs["passed"] == "false"
     assert (
         "::error file=test_ok.py,line=7,title=test_ok.py%3A%3Atest_agent%3A token regression"
@@ -686,7 +686,8 @@ def test_action_updates_the_baseline_then_gates_on_it(project: Path, github: Fak
     third = on_main()
     assert third.returncode == 0, third.log
     assert third.outputs["passed"] == "true"
-    assert third.outputs["regressions"] == "1"
+    assert third.outputs["regressions"] == "2"
+    assert "its 2 regressions accepted" in third.summary
     assert third.outputs["violations"] == "0"
     assert "::warning file=test_ok.py,line=7,title=test_ok.py%3A%3Atest_agent" in third.log
     assert "::error" not in third.log

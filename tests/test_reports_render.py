@@ -34,6 +34,8 @@ def summary() -> tuple[Report, ComparisonRecord]:
 
 def test_markdown_sections() -> None:
     rep, data = summary()
+    old = baseline_from_report(report_from_dict(report_doc(OLD)))
+    rep.violations += compare(old, rep).violations()
     rep.violations.append(
         Violation(
             kind="test_budget",
@@ -64,8 +66,8 @@ def test_markdown_sections() -> None:
     ]
     assert "🗑️ In the baseline, not in this run: `t::gone`" in lines
     assert (
-        "Gate: **failed**: 1 test regressed, 1 test over budget "
-        "(regression when total\\_tokens grows more than 10%)"
+        "Gate: **failed**: 2 regressions (1 test and the total), 1 test over budget — "
+        "rule: total\\_tokens grows more than 10%"
     ) in lines
     assert "- `t::chat`: test used 1,300 tokens > budget 1,000 (marker)" in lines
     assert "<details><summary>All 3 tests, by model and by operation</summary>" in lines

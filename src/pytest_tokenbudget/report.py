@@ -175,8 +175,8 @@ class Counts:
     pull-request comment, the Action's outputs, the terminal): the same numbers everywhere.
 
     Tests only, never a bucket (``<session>``): ``regressed`` is the number of tests that
-    regressed (the Action's ``regressions`` output); the total of the tests in both sides
-    regressing is ``total_regressed``, a reason of the gate but not a test.
+    regressed; :attr:`regressions` adds the total of the tests on both sides when it regressed
+    too (the gate's "3 regressions (2 tests and the total)", the Action's ``regressions``).
     """
 
     tests: int
@@ -197,6 +197,11 @@ class Counts:
     accepted: bool = False
     #: Entries in the report's ``violations`` (the Action's ``violations`` output).
     violations: int = 0
+
+    @property
+    def regressions(self) -> int:
+        """Regressions found: the tests that regressed, and the total when it did."""
+        return self.regressed + (1 if self.total_regressed else 0)
 
     @property
     def changed(self) -> bool:

@@ -58,15 +58,15 @@ def findings(report: Report) -> list[Violation]:
 
 
 def outputs(report: Report, report_path: str = "") -> dict[str, str]:
-    """The action's outputs, counted as the Markdown counts them (:func:`counts`):
-    ``regressions`` is the tests that regressed, ``violations`` every entry, budgets and
-    regressions (the total's included)."""
+    """The action's outputs, counted as every view counts them (:func:`counts`):
+    ``regressions`` the tests that regressed and the total when it did (accepted into the
+    baseline or not), ``violations`` every entry, budgets and regressions."""
     cost = report.totals.cost_usd
     tally = counts(report)
     return {
         "total-tokens": str(report.usage.total_tokens),
         "cost-usd": "" if cost is None or isinstance(cost, UnsetType) else _plain_number(cost),
-        "regressions": str(tally.regressed),
+        "regressions": str(tally.regressions),
         "violations": str(tally.violations),
         "passed": "true" if report.passed else "false",
         "report-json": report_path,

@@ -36,6 +36,10 @@ def _usage_row(label: str, u: Usage) -> list[str]:
     return [label, *_fmt.cells(u, FIGURES)]
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _more(shown: int, total: int, what: str = "") -> list[str]:
     if total <= shown:
         return []
@@ -162,23 +166,29 @@ def gate_section(report: Report, c: Counts, limit: int) -> list[str]:
     if not c.violations:
         why = ""
         if c.accepted:
-            why = ": the baseline was updated with this run, its regressions accepted"
+            found = _plural(c.regressions, "regression")
+            why = f": the baseline was updated with this run, its {found} accepted"
         elif report.baseline is not None:
-            why = f" (regression when {text(report.baseline.rule or report.baseline.metric)})"
+            why = f" — rule: {text(report.baseline.rule or report.baseline.metric)}"
         return ["", f"Gate: **passed**{why}"]
     reasons = []
-    if c.regressed:
-        reasons.append(f"{c.regressed:,} test{'s' if c.regressed != 1 else ''} regressed")
-    if c.total_regressed and not c.accepted:
-        reasons.append("the total regressed")
+    if c.regressions and not c.accepted:
+        which = ""
+        if c.total_regressed:
+            which = (
+                f" ({_plural(c.regressed, 'test')} and the total)"
+                if c.regressed
+                else " (the total)"
+            )
+        reasons.append(_plural(c.regressions, "regression") + which)
     if c.over_budget:
-        reasons.append(f"{c.over_budget:,} test{'s' if c.over_budget != 1 else ''} over budget")
+        reasons.append(f"{_plural(c.over_budget, 'test')} over budget")
     if c.run_over_budget:
         reasons.append("the run over its budget")
     lines = ["", f"Gate: **failed**: {', '.join(reasons) or 'see below'}"]
     rule = report.baseline.rule if report.baseline is not None else ""
-    if rule and (c.regressed or c.total_regressed):
-        lines[-1] += f" (regression when {text(rule)})"
+    if rule and c.regressions and not c.accepted:
+        lines[-1] += f" — rule: {text(rule)}"
     listed = [v for v in report.violations if v.kind != "regression" or not v.nodeid]
     if listed:
         lines.append("")
