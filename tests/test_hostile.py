@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from pathlib import Path
 
 import pytest
 
 from fakellm import FakeLLM
-from pytest_tokenbudget.files.baseline import baseline_from_report, report_from_dict
+from pytest_tokenbudget.cli import main as cli
+from pytest_tokenbudget.files.baseline import (
+    baseline_from_report,
+    report_from_dict,
+    write_json_atomic,
+)
 from pytest_tokenbudget.gate.regression import compare
 from pytest_tokenbudget.inert import inert, one_line
 from pytest_tokenbudget.records import Violation
@@ -162,3 +168,23 @@ def test_live_parts_finds_what_raw_names_would_do() -> None:
     assert "a" in found
     assert "@octocat" in found
     assert "#12" in found
+
+
+def test_the_command_gives_no_workflow_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tokenbudget`` in a CI step reads a fork's report like the Action does."""
+    path = tmp_path / "report.json"
+    write_json_atomic(path, hostile_report())
+    for args in (
+        ["report", str(path)],
+        ["report", str(path), "--format", "markdown"],
+        ["compare", str(path), str(path)],
+        ["analyze", str(path)],
+        ["compare", str(path), str(tmp_path / f"{MODEL}.json")],  # an error naming the file
+    ):
+        cli(args)
+        out, err = capsys.readouterr()
+        lines = (out + err).splitlines()
+        assert len(lines) > 0, args
+        assert workflow_commands(lines) == [], args

@@ -16,6 +16,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from ..files.codec import BaselineError
+from ..inert import inert
 from ..version import __version__
 from .commands import (
     add_analyze,
@@ -64,11 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except (BaselineError, UsageError) as exc:
-        sys.stderr.write(f"tokenbudget {args.command}: error: {exc}\n")
+        sys.stderr.write(inert(f"tokenbudget {args.command}: error: {exc}") + "\n")
         return 2
     except OSError as exc:
         name = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"tokenbudget {args.command}: error: {name}{exc.strerror or exc}\n")
+        message = f"tokenbudget {args.command}: error: {name}{exc.strerror or exc}"
+        sys.stderr.write(inert(message) + "\n")
         return 2
     finally:
         if collecting:
