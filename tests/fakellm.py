@@ -192,7 +192,8 @@ def openai_usage(r: Reply, inp: str, out: str) -> dict[str, Any]:
     return {
         f"{inp}_tokens": r.input_tokens,
         f"{out}_tokens": r.output_tokens,
-        "total_tokens": r.input_tokens + r.output_tokens,
+        # what a scripted unreadable figure ("12") cannot be added to: no total at all
+        "total_tokens": r.input_tokens + r.output_tokens if readable(figures(r), None) else None,
         f"{inp}_tokens_details": in_details,
         f"{out}_tokens_details": {"reasoning_tokens": r.reasoning_tokens},
     }
