@@ -175,3 +175,10 @@ def test_manual_record_of_an_implausible_count_raises_a_clear_error() -> None:
     )
     assert not tracker.usage
     assert tracker.record(output_tokens=MAX_COUNT).output_tokens == MAX_COUNT
+
+
+def test_a_replys_text_never_reaches_the_message() -> None:
+    """The message reaches the notes, and from there a pull-request comment's Markdown."""
+    with pytest.raises(ValueError, match="prompt_tokens") as err:
+        READERS["openai chat"][1]("[click](https://example.test) <b>")
+    assert str(err.value) == "prompt_tokens must be a non-negative integer, got str"

@@ -92,9 +92,11 @@ def _check_sum(name: str, value: object) -> int:
     if type(value) is int and value >= 0:
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(
-            f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})"
-        )
+        # a number is shown, anything else only by its type: a reply's text may reach the
+        # notes, and from there the Markdown of a pull-request comment
+        kind = type(value).__name__
+        shown = f"{value!r} ({kind})" if isinstance(value, (bool, float)) else kind
+        raise ValueError(f"{name} must be a non-negative integer, got {shown}")
     if value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return value
