@@ -143,7 +143,7 @@ def test_analyze_says_which_tests_had_calls_not_counted() -> None:
     assert found[0].kind == "uncounted"
     assert found[0].text.startswith(
         "10 calls in 4 tests (t::1, t::2, t::3 and 1 more) could not be counted: "
-        "their tokens and cost are unknown"
+        "the figures there are lower bounds"
     )
 
 

@@ -166,8 +166,8 @@ def uncounted(report: Report) -> list[Finding]:
         Finding(
             "uncounted",
             f"{fmt_int(calls)} call{'s' if calls != 1 else ''}{where} could not be counted: "
-            "their tokens and cost are unknown, so those figures are lower bounds and budgets "
-            "could not check them; the report's notes say why",
+            "the figures there are lower bounds (tokens and cost of those calls unknown) and "
+            "budgets could not check them; the report's notes say why",
         )
     ]
 
