@@ -183,7 +183,8 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main([]) == 0  # bare `tokenbudget`: the help, not an error
     bare = capsys.readouterr()
-    assert bare.out.startswith("usage: tokenbudget") and not bare.err
+    assert bare.out.startswith("usage: tokenbudget")
+    assert not bare.err
     assert main(["-h"]) == 0
     assert capsys.readouterr().out == bare.out
     assert main(["--version"]) == 0
@@ -193,7 +194,8 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     listed = {action.dest: action.help for action in sub._choices_actions}  # type: ignore[attr-defined]
     assert sorted(listed) == sorted(sub.choices)  # type: ignore[arg-type]
     for name, parser in sub.choices.items():  # type: ignore[union-attr]
-        assert listed[name] and "\n" not in listed[name], name
+        assert listed[name], name
+        assert "\n" not in listed[name], name
         assert f"  {name} " in bare.out, name
         assert parser.description, name
         assert main([name, "-h"]) == 0

@@ -258,10 +258,15 @@ class TokenBudgetSession:
         # pytest's final line names what failed the gate ("5 passed, 1 token regression"):
         # words it does not know are never green. TerminalReporter.stats is its public record
         # of outcomes, and plugins that read it (hypothesis) expect reports in it.
-        outcome = "failed" if gate.colour == "red" else "passed"
+        failed = gate.colour == "red"
         for word, count in gate.outcomes.items():
             gate_report = pytest.TestReport(
-                "<tokenbudget>", ("<tokenbudget>", None, word), {}, outcome, gate.text, "call"
+                "<tokenbudget>",
+                ("<tokenbudget>", None, word),
+                {},
+                "failed" if failed else "passed",
+                gate.text,
+                "call",
             )
             terminalreporter.stats.setdefault(word, []).extend([gate_report] * count)
 
