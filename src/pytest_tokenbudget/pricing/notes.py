@@ -49,16 +49,18 @@ class CacheSavings:
         if not saved:
             return None
         share = self.percent
-        of_run = f", {abs(share):.1f}% of the run's input cost without caching" if share else ""
-        parts = []
-        if self.reads_saved_pico:
-            parts.append(f"cache reads saved {usd(self.reads_saved_pico / PICO_PER_USD)}")
-        if self.writes_extra_pico:
-            parts.append(f"cache writes cost {usd(self.writes_extra_pico / PICO_PER_USD)} extra")
-        how = f"{', '.join(parts)}{of_run}"
+        of_run = f"{abs(share):.1f}% of the run's input cost without caching" if share else ""
+        reads = f"cache reads saved {usd(self.reads_saved_pico / PICO_PER_USD)}"
+        writes = f"cache writes cost {usd(self.writes_extra_pico / PICO_PER_USD)} extra"
+        amount = usd(abs(saved) / PICO_PER_USD)
+        if not self.writes_extra_pico:
+            return f"prompt caching saved {amount}" + (f" ({of_run})" if of_run else "")
+        parts = "; ".join(p for p in (f"{reads}, {writes}", of_run) if p)
+        if not self.reads_saved_pico:
+            parts = "; ".join(p for p in (writes, of_run) if p)
         if saved > 0:
-            return f"prompt caching saved {usd(saved / PICO_PER_USD)} net ({how})"
-        return f"prompt caching cost {usd(-saved / PICO_PER_USD)} more than no caching ({how})"
+            return f"prompt caching saved {amount} net ({parts})"
+        return f"prompt caching cost {amount} more than no caching ({parts})"
 
 
 def cache_savings(pricer: Pricer, by_model: Mapping[str, Usage]) -> CacheSavings | None:
