@@ -68,7 +68,7 @@ def test_bad_file_value_names_key_value_and_source() -> None:
 
 
 def test_unknown_key_is_an_error() -> None:
-    with pytest.raises(SettingsError, match="unknown key 'max_tokenz'.*did you mean 'max_tokens'"):
+    with pytest.raises(SettingsError, match=r"unknown key 'max_tokenz'.*did you mean 'max_tokens'"):
         resolve({}, {"max_tokenz": 5}, "pp.toml")
     with pytest.raises(SettingsError) as info:
         resolve({}, {"zzz": 5}, "pp.toml")  # nothing close: no guess
