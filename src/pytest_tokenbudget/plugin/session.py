@@ -233,9 +233,14 @@ class TokenBudgetSession:
             from ..render.compare_text import summary_lines as comparison_lines
             from ..render.compare_text import verdict
 
+            accepted = ""  # a regression shown here fails the run unless one of these says not
+            if report.baseline.regressed and self.settings["update_baseline"]:
+                accepted = " — accepted: baseline updated"
+            elif report.baseline.regressed and self.settings["warn_only"]:
+                accepted = " — not failing: warn-only"
             write(
                 f"baseline {self.baseline_path.name}: {verdict(report.baseline)} "
-                f"(rule: {report.baseline.rule})"
+                f"(rule: {report.baseline.rule}){accepted}"
             )
             for line in comparison_lines(report.baseline):
                 write(line)
