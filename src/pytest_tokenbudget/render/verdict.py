@@ -31,8 +31,8 @@ class GateVerdict:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-def _plural(count: int, noun: str, plural: str | None = None) -> str:
-    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def gate_verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> GateVerdict:
