@@ -144,11 +144,13 @@ def sum_figures(records: Iterable[Figures]) -> Usage:
 
 
 def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
-    """The real tests (no bucket) that used tokens or made calls, biggest first."""
+    """The real tests (no bucket) that used tokens or made calls (counted or not), biggest
+    first."""
     rows = [
         (nodeid, rec)
         for nodeid, rec in tests.items()
-        if nodeid != SESSION_BUCKET and (rec.calls or rec.input_tokens or rec.output_tokens)
+        if nodeid != SESSION_BUCKET
+        and (rec.calls or rec.input_tokens or rec.output_tokens or rec.uncounted_calls)
     ]
     rows.sort(key=lambda kv: (-(kv[1].input_tokens + kv[1].output_tokens), kv[0]))
     return rows
@@ -189,7 +191,7 @@ class Counts:
     unchanged: int = 0
     new: int = 0
     missing: int = 0
-    #: Tests over their own budget (a test over several limits counts once).
+    #: Tests over a budget, or refused a request by one (a test over several counts once).
     over_budget: int = 0
     run_over_budget: bool = False
     total_regressed: bool = False
@@ -215,7 +217,7 @@ def counts(report: Report) -> Counts:
     """The :class:`Counts` of ``report`` (its own comparison with the baseline, if any)."""
     real = [nodeid for nodeid in report.tests if nodeid != SESSION_BUCKET]
     violations = report.violations
-    over = {v.nodeid for v in violations if v.kind == "test_budget" and v.nodeid}
+    over = {v.nodeid for v in violations if v.kind != "regression" and v.nodeid is not None}
     run_over = any(v.kind == "run_budget" and not v.nodeid for v in violations)
     comparison = report.baseline
     if comparison is None:

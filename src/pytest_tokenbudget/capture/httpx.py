@@ -104,8 +104,7 @@ def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
         else:
             sink.release()
     except Exception:
-        sink.release()
-        sink.tracker.note(NOTE_MALFORMED)
+        sink.uncounted(NOTE_MALFORMED)
 
 
 def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:

@@ -3,8 +3,8 @@
 The client's patch recognises the request through ``providers`` and opens a sink before it is
 sent (spend protection runs then); it then hands the sink the reply: a body already read, or
 the raw bytes of a stream as the caller pulls them. How the reply is read is the endpoint's
-business; the sink decompresses, buffers, notes what it could not count and records at most
-once.
+business; the sink decompresses, buffers and records at most once: what the reply billed, or,
+when it cannot be read, one uncounted call with the reason (never nothing, never a figure).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from .. import tracker as _tracker
 from ..providers import Endpoint, StreamReader
 from ..usage import Extracted, Part
 
-NOTE_UNREAD = "response closed before its body was read: not counted"
-NOTE_MALFORMED = "unreadable provider response body: not counted"
-NOTE_ENCODING = "compressed stream (unsupported content-encoding): not counted"
+#: Why a reply was not counted (each an uncounted call; the summary names its tests).
+NOTE_UNREAD = "response closed before its body was read"
+NOTE_MALFORMED = "unreadable provider response body"
+NOTE_ENCODING = "compressed stream with an unsupported content-encoding"
 
 
 class Sink:
@@ -76,7 +77,7 @@ class Sink:
         if encoding in ("gzip", "deflate"):
             self._decoder = zlib.decompressobj(47 if encoding == "gzip" else 15)
         elif encoding != "identity":
-            self.tracker.note(NOTE_ENCODING)
+            self.uncounted(NOTE_ENCODING)
             return False
         if self.endpoint.streams in headers.get("content-type", ""):
             self._reader = self.endpoint.stream()
@@ -94,10 +95,8 @@ class Sink:
                 self._reader.feed(chunk)
             elif self._json is not None:
                 self._json.append(chunk)
-        except Exception:
-            self._done = True
-            self.tracker.note(NOTE_MALFORMED)
-            self.release()  # finish() will see it done: the reservation goes now
+        except Exception as exc:
+            self.uncounted(unreadable(exc))  # finish() will see it done: the reservation goes now
 
     def finish(self) -> None:
         """The stream ended or was closed: record what it billed (once)."""
@@ -110,19 +109,21 @@ class Sink:
             self.release()
 
     def _finish(self) -> None:
+        found: Extracted | None = None
+        reason: str | None = None
         try:
             if self._reader is not None:
                 found = self._reader.result()
                 if found is None and self.endpoint.missing_usage is not None:
-                    self.tracker.note(self.endpoint.missing_usage(self.request_body()))
+                    reason = self.endpoint.missing_usage(self.request_body())
             elif self._json:
                 found = self.endpoint.read(json.loads(b"".join(self._json)))
             else:
-                self.tracker.note(NOTE_UNREAD)
-                return
-        except Exception:
-            self.tracker.note(NOTE_MALFORMED)
-            return
+                reason = NOTE_UNREAD
+        except Exception as exc:
+            reason = unreadable(exc)
+        if reason is not None:
+            return self.uncounted(reason)
         self.record(found)
 
     def body(self, content: bytes) -> None:
@@ -130,10 +131,18 @@ class Sink:
         self._done = True
         try:
             found = self.endpoint.read(json.loads(content))
-        except Exception:
-            self.tracker.note(NOTE_MALFORMED)
-            return self.release()
+        except Exception as exc:
+            return self.uncounted(unreadable(exc))
         self.record(found)
+
+    def uncounted(self, reason: str) -> None:
+        """The reply is an LLM call that cannot be counted: one uncounted call (on the model
+        the request asked for), and the request's reservation goes."""
+        self._done = True
+        self.release()
+        body = self.request_body()
+        model = None if body is None else self.endpoint.request_model(self.path, body)
+        self.tracker.uncounted(reason, model=model, operation=self.operation)
 
     def record(self, found: Extracted | None) -> None:
         """Count what the reply billed, releasing the request's reservation in the same step."""
@@ -156,3 +165,11 @@ class Sink:
             return found
         parts = tuple(Part(p.usage, p.model or model, p.cache_write_1h_tokens) for p in found.parts)
         return Extracted(parts, found.response_id)
+
+
+def unreadable(exc: Exception) -> str:
+    """Why a reply could not be read: a figure no real reply carries is named (the providers'
+    ValueError says which and what); any other failure (not JSON, bad compression) is not."""
+    if type(exc) is ValueError:  # not its subclasses: a JSON or Unicode decoding error
+        return f"{NOTE_MALFORMED}: {exc}"
+    return NOTE_MALFORMED

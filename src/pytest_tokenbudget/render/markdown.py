@@ -208,11 +208,10 @@ def _totals_table(report: Report) -> list[str]:
     rows = [
         [
             label,
-            _fmt.figure(key, getattr(before, key)),
-            _fmt.figure(key, getattr(after, key)),
+            *(_fmt.figure(key, getattr(u, key)) for u in (before, after)),
             _fmt.change(before, after, key),
         ]
-        for key, label in zip(FIGURES, USAGE_HEADER)
+        for key, label in _fmt.compared(before, after, FIGURES)
     ]
     return table(["run", "baseline", "this run", "change"], rows, {1, 2, 3})
 
