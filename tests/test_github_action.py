@@ -611,7 +611,7 @@ def test_action_over_budget_fails_annotates_and_edits_the_comment(
         "::error title=run token budget exceeded::run budget exceeded: 1,110 tokens > "
         "max_tokens 900"
     )
-    assert "Gate: **failed**: 1 test over budget, the run over its budget" in run.summary
+    assert "Gate: **failed**: 1 test over budget, run over budget (max\\_tokens)" in run.summary
     assert [(m, p) for m, p, _ in github.writes()] == [
         ("PATCH", f"/repos/{REPO}/issues/comments/{ours}")
     ]

@@ -21,6 +21,7 @@ from ..report import ChangeRecord, ComparisonRecord, Counts, Report, breakdown, 
 from ..usage import NO_OPERATION, SESSION_BUCKET, Usage
 from ..version import __version__
 from .mdtext import code, table, text
+from .verdict import reasons
 
 __all__ = ["MARKER", "SUMMARY_LIMIT", "render_markdown"]
 
@@ -36,10 +37,6 @@ def _usage_row(label: str, u: Usage) -> list[str]:
     return [label, *_fmt.cells(u, FIGURES)]
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
 def _more(shown: int, total: int, what: str = "") -> list[str]:
     if total <= shown:
         return []
@@ -53,9 +50,10 @@ def headline(report: Report, subject: str = "This run") -> str:
     run = report.usage
     if summary is None:
         cost = _fmt.usd(run.cost_usd)
+        lost = f", {_fmt.uncounted(run)}" if run.uncounted_calls else ""
         return (
             f"📊 {subject} used {run.total_tokens:,} tokens ({cost}) in {run.calls:,} "
-            f"call{'s' if run.calls != 1 else ''}: no baseline to compare with"
+            f"call{'s' if run.calls != 1 else ''}{lost}: no baseline to compare with"
         )
     before, after = summary.baseline_totals.usage, summary.current_totals.usage
     delta = after.total_tokens - before.total_tokens
@@ -166,26 +164,12 @@ def gate_section(report: Report, c: Counts, limit: int) -> list[str]:
     if not c.violations:
         why = ""
         if c.accepted:
-            found = _plural(c.regressions, "regression")
+            found = _fmt.plural(c.regressions, "regression")
             why = f": the baseline was updated with this run, its {found} accepted"
         elif report.baseline is not None:
             why = f" — rule: {text(report.baseline.rule or report.baseline.metric)}"
         return ["", f"Gate: **passed**{why}"]
-    reasons = []
-    if c.regressions and not c.accepted:
-        which = ""
-        if c.total_regressed:
-            which = (
-                f" ({_plural(c.regressed, 'test')} and the total)"
-                if c.regressed
-                else " (the total)"
-            )
-        reasons.append(_plural(c.regressions, "regression") + which)
-    if c.over_budget:
-        reasons.append(f"{_plural(c.over_budget, 'test')} over budget")
-    if c.run_over_budget:
-        reasons.append("the run over its budget")
-    lines = ["", f"Gate: **failed**: {', '.join(reasons) or 'see below'}"]
+    lines = ["", f"Gate: **failed**: {text(', '.join(reasons(report))) or 'see below'}"]
     rule = report.baseline.rule if report.baseline is not None else ""
     if rule and c.regressions and not c.accepted:
         lines[-1] += f" — rule: {text(rule)}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..fmt import plural
 from ..gate.budget import LIMITS
 from ..report import Report, counts
 
@@ -31,32 +32,43 @@ class GateVerdict:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def _run_limits(report: Report) -> list[str]:
+    """The run budgets exceeded (``max_tokens``), by the limit a user sets."""
+    return sorted(
+        LIMIT_OF.get(str(v.metric), str(v.metric))
+        for v in report.violations
+        if v.kind == "run_budget" and v.nodeid is None
+    )
+
+
+def reasons(report: Report) -> list[str]:
+    """Why the gate fails the run, each in the words every view uses (the terminal's verdict,
+    the Markdown's gate line): ``3 regressions (2 tests and the total)``, ``1 test over
+    budget``, ``run over budget (max_tokens)``. Empty when nothing fails it."""
+    tally = counts(report)  # the numbers the Markdown, the comment and the Action show
+    regressions = 0 if tally.accepted else tally.regressions
+    why = []
+    if regressions:
+        tests = plural(tally.regressed, "test")
+        detail = f" ({tests} and the total)" if tally.total_regressed and regressions > 1 else ""
+        why.append(plural(regressions, "regression") + detail)
+    if tally.over_budget:
+        why.append(f"{plural(tally.over_budget, 'test')} over budget")
+    run_limits = _run_limits(report)
+    if run_limits:
+        why.append(f"run over budget ({', '.join(run_limits)})")
+    return why
 
 
 def gate_verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> GateVerdict:
     """What the token gate decided about this run, and why."""
-    violations = report.violations
-    tally = counts(report)  # the numbers the Markdown, the comment and the Action show
+    tally = counts(report)
     regressions = 0 if tally.accepted else tally.regressions
     over = tally.over_budget
-    run_limits = sorted(
-        LIMIT_OF.get(str(v.metric), str(v.metric))
-        for v in violations
-        if v.kind == "run_budget" and v.nodeid is None
-    )
+    run_limits = _run_limits(report)
     accepted = tally.regressions if baseline_updated and tally.accepted else 0
     comparison = report.baseline
-    why = []
-    if regressions:
-        tests = _plural(tally.regressed, "test")
-        detail = f" ({tests} and the total)" if tally.total_regressed and regressions > 1 else ""
-        why.append(_plural(regressions, "regression") + detail)
-    if over:
-        why.append(f"{_plural(over, 'test')} over budget")
-    if run_limits:
-        why.append(f"run over budget ({', '.join(run_limits)})")
+    why = reasons(report)
     outcomes = {}
     if regressions:
         outcomes[REGRESSION + ("s" if regressions > 1 else "")] = regressions
@@ -72,11 +84,11 @@ def gate_verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> 
     if why:
         text = f"token gate: FAILED — {', '.join(why)}"
         if accepted:
-            text += f" ({_plural(accepted, 'regression')} accepted: baseline updated)"
+            text += f" ({plural(accepted, 'regression')} accepted: baseline updated)"
         return GateVerdict(text, "red", outcomes)
     if accepted:
         return GateVerdict(
-            f"token gate: accepted: baseline updated — {_plural(accepted, 'regression')} "
+            f"token gate: accepted: baseline updated — {plural(accepted, 'regression')} "
             "taken into the baseline",
             "yellow",
         )
