@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET
 
 from ..atomicfile import write_atomic
+from ..filelock import locked
 from ..records import Figures, OperationRecord, TestRecord, figures, make_operation, make_record
 from ..report import BaselineDoc, Report, sum_figures
 from ..usage import USAGE_FIELDS, Usage
@@ -24,10 +25,13 @@ from .codec import (
     FIX_BASELINE,
     FIX_REPORT,
     BaselineError,
+    CheckedBaseline,
     Document,
     check_operations,
     check_tests,
+    checked_record,
     decode,
+    decode_checked_baseline,
     encode,
     read,
 )
@@ -55,6 +59,11 @@ class Baseline:
 
 # -- reading ------------------------------------------------------------------------------------
 def _baseline(doc: BaselineDoc, path: str) -> Baseline:
+    _check_totals(doc, path)
+    return Baseline(doc.tests, path)
+
+
+def _check_totals(doc: BaselineDoc | CheckedBaseline, path: str) -> None:
     totals = doc.totals
     if totals is not UNSET:
         expected = sum_figures(doc.tests.values())
@@ -65,7 +74,6 @@ def _baseline(doc: BaselineDoc, path: str) -> Baseline:
                 f"({expected.total_tokens:,} tokens, {expected.calls:,} calls): the file was "
                 f"edited or damaged; {FIX_BASELINE}"
             )
-    return Baseline(doc.tests, path)
 
 
 def check_breakdowns(tests: Mapping[str, TestRecord], path: str, fix: str) -> None:
@@ -228,3 +236,61 @@ def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
     tests = dict(old.tests) if old is not None else {}
     tests.update(new.tests)
     return Baseline(tests, old.path if old is not None else None)
+
+
+@dataclass
+class Updated:
+    """What :func:`update_file` did."""
+
+    tests: int
+    replaced: int
+    added: int
+    kept: int
+    totals: Usage
+    created: bool
+    #: Why the file it replaced could not be read (it was replaced whole), else None.
+    corrupt: str | None = None
+
+
+def update_file(path: str | os.PathLike[str], new: Baseline, *, replace_corrupt: bool) -> Updated:
+    """Merge ``new`` into the baseline file at ``path``, safe against concurrent updates.
+
+    Under the file's lock: read it again (another shard may have written it since this run
+    started), let ``new`` replace its tests and keep the others, replace it atomically. Every
+    record is re-encoded from its decoded form, so each object ends key-sorted whatever order
+    the file had. ``replace_corrupt``: a file that cannot be read is replaced by ``new`` (the
+    fix the error message gives), and the reason is returned; else BaselineError.
+    """
+    name = os.fspath(path)
+    corrupt = None
+    with locked(path):
+        try:
+            old: dict[str, Any] = dict(_read_checked(name).tests)
+        except FileNotFoundError:
+            old = {}
+            created = True
+        except BaselineError as exc:
+            if not replace_corrupt:
+                raise
+            old, created, corrupt = {}, False, str(exc)
+        else:
+            created = False
+        replaced = sum(1 for nodeid in new.tests if nodeid in old)
+        tests = old
+        tests.update((nodeid, checked_record(rec)) for nodeid, rec in new.tests.items())
+        totals = sum_figures(tests.values())
+        write_atomic(path, encode(CheckedBaseline(tests, figures(totals))))
+    kept = len(tests) - len(new.tests)
+    return Updated(len(tests), replaced, len(new.tests) - replaced, kept, totals, created, corrupt)
+
+
+def _read_checked(path: str) -> CheckedBaseline:
+    try:
+        data = read(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read baseline ({exc.strerror or exc})") from None
+    doc = decode_checked_baseline(data, path)
+    _check_totals(doc, path)
+    return doc
