@@ -141,7 +141,7 @@ def read_bytes(path: PathLike) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFile(0, f"not a regular file ({kind(info.st_mode)})", os.fspath(path))
+            raise NotRegularFile(0, f"{kind(info.st_mode)}, not a regular file", os.fspath(path))
         chunks = []
         left = info.st_size
         while left > 0:
@@ -179,12 +179,12 @@ def write_problem(path: PathLike, *, append: bool = False) -> str | None:
     except (FileNotFoundError, NotADirectoryError):  # the folder is checked below
         info = None
     except OSError as exc:
-        return f"{target}: {exc.strerror or exc}"
+        return str(exc.strerror or exc)
     if info is not None:
         if not stat.S_ISREG(info.st_mode):
-            return f"{target} is {kind(info.st_mode)}, not a regular file"
+            return f"it is {kind(info.st_mode)}, not a regular file"
         if append and not os.access(target, os.W_OK):
-            return f"{target} is not writable"
+            return "it is not writable"
     folder = os.path.dirname(target)
     while not os.path.exists(folder):  # the first folder that exists, where ours will be made
         parent = os.path.dirname(folder)

@@ -54,6 +54,8 @@ class Outputs:
         self.notes: list[str] = []
         self.written: list[tuple[str, Path]] = []
         self._baseline_id: tuple[int, ...] | None = None
+        #: Why the baseline could not be read (a run that updates it replaces it).
+        self.unreadable: str | None = None
 
     def keys(self) -> list[str]:
         """The outputs this run writes."""
@@ -118,7 +120,8 @@ class Outputs:
         except BaselineError as exc:
             if not self.settings["update_baseline"]:
                 raise pytest.UsageError(f"tokenbudget: {exc}") from None
-            self.notes.append(f"no comparison: {str(exc).split('; ')[0]}")
+            self.unreadable = str(exc).split("; ")[0]
+            self.notes.append(f"no comparison: {self.unreadable}")
             return None
 
     def baseline_changed(self, path: Path) -> bool:

@@ -184,8 +184,7 @@ class TokenBudgetSession:
                 self.baseline_written = done.tests
                 if done.corrupt:
                     self.outputs.notes.append(
-                        f"the baseline could not be read ({done.corrupt.split('; ')[0]}): "
-                        f"replaced by this run's {done.tests:,} tests"
+                        f"replaced the unreadable baseline with this run's {done.tests:,} tests"
                     )
 
             write("baseline", update)
@@ -253,7 +252,7 @@ class TokenBudgetSession:
             )
             for line in comparison_lines(report.baseline):
                 write(line)
-        elif self.run:
+        elif self.run and self.outputs.unreadable is None:
             write(
                 f"baseline: none at {self.baseline_path} (nothing to compare; create it with "
                 "--tokenbudget-update-baseline)"
