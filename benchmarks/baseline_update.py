@@ -8,8 +8,8 @@ read the file again, merge, write it key-sorted and durable), its parts, and the
 
 Last run (a shared 2-core machine at load average ~22, so wall times are inflated; CPU is this
 process's): read 0.16 s CPU, decode and check 0.41 s, encode key-sorted 0.50 s, update_file
-1.50 s CPU (4.8 s wall), the command 4.7 s wall. Before the fix the encoder's sort alone took
-45 s CPU on this input (113 s wall at that load), the command 64 s wall.
+1.50 s CPU (4.8 s wall), the command 4.7 s wall. Before the fix encoding alone took 45 s and
+113 s wall in two runs at such loads (the encoder's sort), the command 64 s wall.
 """
 
 from __future__ import annotations
