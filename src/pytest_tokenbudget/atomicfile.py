@@ -145,7 +145,7 @@ def read_bytes(path: PathLike) -> bytes:
         chunks = []
         left = info.st_size
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 26))
+            chunk = os.read(fd, left)  # one read (one copy) for all but huge files
             if not chunk:  # the file shrank meanwhile
                 break
             chunks.append(chunk)
