@@ -221,6 +221,33 @@ def test_a_baseline_rewritten_in_place_during_the_run_gives_a_message_not_a_sign
     no_traceback(result)
 
 
+@pytest.mark.parametrize("dist", DIST)
+def test_an_update_merges_into_the_baseline_as_it_is_at_the_end(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dist: list[str]
+) -> None:
+    """The run read 3,002 tests; another program rewrote the file in place meanwhile with 3
+    tests: the update merges into those 3, not into what the run read."""
+    pytester.makepyfile(test_suite=SUITE)
+    record = json.loads(small_baseline(10))["tests"]["test_suite.py::test_one"]
+    tests = {f"test_gone.py::test_{i}": record for i in range(3000)}
+    tests.update(json.loads(small_baseline(10))["tests"])
+    big = {"schema": "pytest-tokenbudget/baseline@1", "tests": tests}
+    (pytester.path / "tokenbudget-baseline.json").write_text(json.dumps(big))
+    other = json.loads(small_baseline(1))
+    other["tests"]["test_kept.py::test_x"] = record
+    (pytester.path / "other.json").write_text(json.dumps(other))
+    monkeypatch.setenv("DURING_RUN", "rewrite-baseline")
+    result = pytester.runpytest("--tokenbudget-update-baseline", *dist)
+    assert result.ret == pytest.ExitCode.OK
+    written = read_json(pytester, "tokenbudget-baseline.json")
+    assert sorted(written["tests"]) == [
+        "test_kept.py::test_x",
+        "test_suite.py::test_one",
+        "test_suite.py::test_two",
+    ]
+    assert written["tests"]["test_suite.py::test_two"]["input_tokens"] == 200
+
+
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
 @pytest.mark.parametrize("dist", DIST)
 def test_a_symlinked_baseline_is_updated_through_its_link(

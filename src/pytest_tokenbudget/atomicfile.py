@@ -196,3 +196,12 @@ def write_problem(path: PathLike, *, append: bool = False) -> str | None:
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot create files in {folder} (not writable)"
     return None
+
+
+def file_identity(path: PathLike) -> tuple[int, ...] | None:
+    """What changes whenever the file at ``path`` is replaced or rewritten (None: no file)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)

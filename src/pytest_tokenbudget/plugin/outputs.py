@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 import pytest
 
-from ..atomicfile import write_problem
+from ..atomicfile import file_identity, write_problem
 from ..config import BY_KEY, Settings
 
 if TYPE_CHECKING:
@@ -114,24 +114,17 @@ class Outputs:
         from ..files.baseline import load_baseline
         from ..files.codec import BaselineError
 
-        self._baseline_id = _identity(path)
         try:
-            return load_baseline(path)
+            baseline = load_baseline(path, keep_checked=bool(self.settings["update_baseline"]))
         except BaselineError as exc:
             if not self.settings["update_baseline"]:
                 raise pytest.UsageError(f"tokenbudget: {exc}") from None
             self.unreadable = str(exc).split("; ")[0]
             self.notes.append(f"no comparison: {self.unreadable}")
             return None
+        self._baseline_id = None if baseline is None else baseline.identity
+        return baseline
 
     def baseline_changed(self, path: Path) -> bool:
         """Whether another program replaced or rewrote the baseline since it was read."""
-        return self._baseline_id is not None and _identity(path) != self._baseline_id
-
-
-def _identity(path: Path) -> tuple[int, ...] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        return self._baseline_id is not None and file_identity(path) != self._baseline_id

@@ -180,7 +180,8 @@ class TokenBudgetSession:
         if self.settings["update_baseline"]:
 
             def update(path: Path) -> None:
-                done = update_file(path, baseline_from_report(report), replace_corrupt=True)
+                new = baseline_from_report(report)
+                done = update_file(path, new, replace_corrupt=True, known=self.baseline)
                 self.baseline_written = done.tests
                 if done.corrupt:
                     self.outputs.notes.append(
