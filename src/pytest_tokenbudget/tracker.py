@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
@@ -125,8 +126,7 @@ class TokenTracker:
                 )
             if model is not None:
                 found = Extracted(
-                    tuple(Part(p.usage, model, p.cache_write_1h_tokens) for p in found.parts),
-                    found.response_id,
+                    tuple(replace(p, model=model) for p in found.parts), found.response_id
                 )
             cost = None if cost_usd is None else usd_to_pico(cost_usd)
             return self.add_extracted(
@@ -185,6 +185,8 @@ class TokenTracker:
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
         usage = part.usage
+        if cost_pico is None:
+            cost_pico = part.billed_pico
         if cost_pico is None:
             cost_pico = self._pricer.cost_pico(
                 part.model, usage, cache_write_1h_tokens=part.cache_write_1h_tokens

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import replace
 from typing import Any
 
 from .. import tracker as _tracker
 from ..providers import Endpoint, StreamReader
-from ..usage import Extracted, Part
+from ..usage import Extracted
 
 NOTE_UNREAD = "response closed before its body was read: not counted"
 NOTE_MALFORMED = "unreadable provider response body: not counted"
@@ -154,5 +155,5 @@ class Sink:
         model = None if body is None else self.endpoint.request_model(self.path, body)
         if model is None:
             return found
-        parts = tuple(Part(p.usage, p.model or model, p.cache_write_1h_tokens) for p in found.parts)
+        parts = tuple(p if p.model else replace(p, model=model) for p in found.parts)
         return Extracted(parts, found.response_id)
