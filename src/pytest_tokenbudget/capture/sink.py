@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
@@ -18,8 +19,13 @@ from .. import tracker as _tracker
 from ..providers import Endpoint, StreamReader
 from ..usage import Extracted
 
+#: Set while an httpx request that capture follows is being sent: a client it sends through
+#: (an httpx transport over aiohttp) sees the same call, which must not count twice.
+OUTER: ContextVar[bool] = ContextVar("tokenbudget_outer_request", default=False)
+
 NOTE_UNREAD = "response closed before its body was read: not counted"
 NOTE_MALFORMED = "unreadable provider response body: not counted"
+NOTE_HOOK = "pytest_tokenbudget_parse_response could not read a reply: not counted"
 NOTE_ENCODING = "compressed stream (unsupported content-encoding): not counted"
 
 
@@ -157,3 +163,20 @@ class Sink:
             return found
         parts = tuple(p if p.model else replace(p, model=model) for p in found.parts)
         return Extracted(parts, found.response_id)
+
+
+def by_hook(request: Any, response: Any) -> None:
+    """A read reply to a request no provider recognised: counted if the user's parser (the
+    ``pytest_tokenbudget_parse_response`` hook) reads it. Never raises into the caller."""
+    hook = _tracker.ATTRIBUTION.parse_response
+    if hook is None or not 200 <= response.status_code < 300:
+        return
+    try:
+        found = hook(request, response)
+    except Exception as exc:
+        tracker = _tracker.ATTRIBUTION.tracker()
+        tracker.note(f"{NOTE_HOOK}: {exc}")
+        return
+    if found is not None:
+        tracker = _tracker.ATTRIBUTION.tracker()
+        tracker.add_extracted(found, operation=tracker.current_operation())

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ..usage import TokenCounts
 from .genai import MAX_RESOLVED, GenaiCost, genai_fallback, genai_version
@@ -178,6 +178,9 @@ class LazyPricer:
     def __init__(self, prices_config: Mapping[str, Mapping[str, object]] | None, origin: str):
         self._config, self._origin = prices_config, origin
         self._pricer: PriceTable | None = None
+        #: Consulted before the table (the ``pytest_tokenbudget_price`` hook): picodollars, or
+        #: None to let the table price it. None while nobody implements the hook.
+        self.price_hook: Callable[[str | None, TokenCounts], int | None] | None = None
         if prices_config:
             self._pricer = load_pricer(prices_config, origin=origin)
 
@@ -189,4 +192,9 @@ class LazyPricer:
     def cost_pico(
         self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
+        hook = self.price_hook
+        if hook is not None:
+            cost = hook(model, usage)
+            if cost is not None:
+                return cost
         return self.get().cost_pico(model, usage, cache_write_1h_tokens=cache_write_1h_tokens)
