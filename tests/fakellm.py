@@ -59,6 +59,13 @@ class Reply:
     #: most 10 s): requests really in flight at once, with no sleeps.
     hold: int | None = None
     hold_key: str = ""
+    #: Gemini: the part of ``input_tokens`` that tools fed back (``toolUsePromptTokenCount``).
+    tool_use_tokens: int = 0
+    #: OpenRouter: what it says it billed (``usage.cost``, USD).
+    cost_usd: float | None = None
+    #: An OpenAI-compatible service's own wire details: "groq" (a stream's usage under
+    #: ``x_groq``, always sent), "deepseek" (``prompt_cache_hit_tokens``), "" for OpenAI's.
+    flavor: str = ""
 
     def header(self) -> dict[str, str]:
         """``extra_headers=`` for an SDK call that should get this reply."""
@@ -78,6 +85,7 @@ class Served:
     usage: dict[str, int] | None  # PRODUCT.md meaning; None when it carries no usage
     counted: bool  # whether PRODUCT.md counts it as a call
     hold_key: str = ""  # the reply's ``hold_key``: which barrier it waited at
+    cost_usd: float | None = None  # what the reply says it billed (OpenRouter)
 
 
 @dataclass
@@ -171,13 +179,20 @@ def openai_usage(r: Reply, inp: str, out: str) -> dict[str, Any]:
     in_details: dict[str, int] = {"cached_tokens": r.cache_read_tokens}
     if r.cache_write_tokens:
         in_details["cache_write_tokens"] = r.cache_write_tokens
-    return {
+    usage: dict[str, Any] = {
         f"{inp}_tokens": r.input_tokens,
         f"{out}_tokens": r.output_tokens,
         "total_tokens": r.input_tokens + r.output_tokens,
         f"{inp}_tokens_details": in_details,
         f"{out}_tokens_details": {"reasoning_tokens": r.reasoning_tokens},
     }
+    if r.flavor == "deepseek":  # no details object: its own names for the cache
+        del usage[f"{inp}_tokens_details"]
+        usage["prompt_cache_hit_tokens"] = r.cache_read_tokens
+        usage["prompt_cache_miss_tokens"] = r.input_tokens - r.cache_read_tokens
+    if r.cost_usd is not None:  # OpenRouter
+        usage.update(cost=r.cost_usd, is_byok=False)
+    return usage
 
 
 def anthropic_usage(r: Reply, *, start: bool = False) -> dict[str, Any]:
@@ -232,7 +247,13 @@ def chat_chunks(rid: str, model: str, r: Reply, legacy: bool, usage: bool) -> It
         yield {**base, "choices": [{"index": 0, "finish_reason": None, **delta}], **extra}
     end: dict[str, Any] = {"text": ""} if legacy else {"delta": {}}
     yield {**base, "choices": [{"index": 0, "finish_reason": "stop", **end}], **extra}
-    if usage:
+    if r.flavor == "groq":  # Groq's last chunk says it under x_groq, asked or not
+        yield {
+            **base,
+            "choices": [],
+            "x_groq": {"id": "req_1", "usage": openai_usage(r, "prompt", "completion")},
+        }
+    elif usage:
         yield {**base, "choices": [], "usage": openai_usage(r, "prompt", "completion")}
 
 
@@ -331,7 +352,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         reply = fake._next_reply(self.headers.get("x-fake-reply"))
-        model = reply.model or body.get("model") or "fake-model"
+        deployment = (
+            path.split("/deployments/", 1)[1].split("/")[0] if "/deployments/" in path else None
+        )
+        model = reply.model or body.get("model") or deployment or "fake-model"
         stream = bool(body.get("stream")) or "stream=true" in parts.query
         anthropic = path.endswith("/messages")
         fake._hold(reply)
@@ -340,6 +364,15 @@ class Handler(BaseHTTPRequestHandler):
         if reply.status >= 400:
             fake._log(served)
             return self._error(reply.status, anthropic)
+        from fakeproviders import serve
+
+        other = serve(fake, method, path, parts.query, body, reply, served)
+        if other is not None:
+            fake._log(served)
+            kind, content = other
+            if isinstance(content, list):
+                return self._chunks(kind, content, reply.pause_after)
+            return self._raw(200, kind, content)
         counted_usage = figures(reply)
         if path.endswith("/chat/completions") or path.endswith("/completions"):
             legacy = not path.endswith("/chat/completions")
@@ -348,7 +381,7 @@ class Handler(BaseHTTPRequestHandler):
                 include = bool((body.get("stream_options") or {}).get("include_usage"))
                 events = list(chat_chunks(rid, model, reply, legacy, include))
                 result: Any = events
-                served.counted = include
+                served.counted = include or reply.flavor == "groq"
             else:
                 result = chat_body(rid, model, reply, legacy)
                 served.counted = True
@@ -397,15 +430,20 @@ class Handler(BaseHTTPRequestHandler):
             return None
         served.response_id = rid
         served.usage = counted_usage if served.counted else None
+        served.cost_usd = reply.cost_usd if served.counted else None
         fake._log(served)
         if isinstance(result, list):
             return self._sse(result, anthropic, reply.pause_after)
         return self._json(200, result)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        self._raw(status, "application/json", json.dumps(body).encode(), headers)
+
+    def _raw(
+        self, status: int, kind: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -419,8 +457,12 @@ class Handler(BaseHTTPRequestHandler):
             chunks.append(f"{head}data: {json.dumps(event)}\n\n".encode())
         if not anthropic:
             chunks.append(b"data: [DONE]\n\n")
+        self._chunks("text/event-stream; charset=utf-8", chunks, pause_after)
+
+    def _chunks(self, kind: str, chunks: list[bytes], pause_after: int | None) -> None:
+        """A streamed body; with ``pause_after``, the rest waits for :meth:`FakeLLM.release`."""
         self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(sum(map(len, chunks))))
         self.end_headers()
         if pause_after is None:

@@ -9,7 +9,9 @@ Which price applies to a model id, first match wins:
    whose name is the id itself, else the longest entry name the id starts with, followed by
    ``-``, ``@`` or ``:`` but not by a short version number (``gpt-4o-mini-2024-07-18`` is
    gpt-4o-mini, never gpt-4o; ``claude-opus-4-9`` is not claude-opus-4; ``gpt-5.2`` is not
-   gpt-5). A ``provider/`` prefix (``openai/gpt-4o``) is ignored.
+   gpt-5). A ``provider/`` prefix (``openai/gpt-4o``) is ignored, and so are a Bedrock id's
+   region and vendor (``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` is claude-sonnet-4-5,
+   at Anthropic's list price; an entry of the whole id, from config, wins).
 2. genai-prices, when installed, for ids the table does not know. Our table wins for models
    both know: a given pytest-tokenbudget release prices the same tokens the same way whatever
    else is installed, and a test lists where the two disagree.
@@ -38,6 +40,11 @@ TABLE_SOURCE = "pytest-tokenbudget"
 #: After a family name, a short number is a newer version of it, not a date or a suffix.
 _VERSION_AFTER = re.compile(r"-\d{1,2}(?:\D|$)")
 _SEPARATORS = frozenset("-@:")
+#: A Bedrock model id's cross-region inference prefix and vendor (``us.anthropic.``).
+_BEDROCK = re.compile(
+    r"^(?:(?:us|eu|apac|jp|au|ca|us-gov|global)\.)?"
+    r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|writer)\."
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,9 @@ class PriceTable:
     def _resolve(self, model: str) -> str | None:
         key = model.strip().lower()
         key = key.rsplit("/", 1)[-1]
+        if key in self.models:
+            return key
+        key = _BEDROCK.sub("", key, count=1)
         if key in self.models:
             return key
         best: str | None = None
