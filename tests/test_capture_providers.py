@@ -149,6 +149,7 @@ def test_ollama_async(fake_llm: FakeLLM, token_tracker: TokenTracker) -> None:
         await client.chat(model="llama3.2", messages=MSGS)
         async for _ in await client.chat(model="llama3.2", messages=MSGS, stream=True):
             pass
+        await client.close()
 
     fake_llm.queue(Reply(input_tokens=5, output_tokens=6), SMALL)
     asyncio.run(main())
@@ -312,3 +313,20 @@ def test_aiohttp_json_stream_and_early_release(
     counted = fake_llm.counted()[:3]
     assert token_tracker.usage.input_tokens == sum(s.usage["input_tokens"] for s in counted)  # type: ignore[index]
     assert list(token_tracker.notes.values()) == [1]
+
+
+# -- libraries that wrap the SDKs: counted once, through what they call ------------------------
+def test_langchain_is_counted_once(fake_llm: FakeLLM, token_tracker: TokenTracker) -> None:
+    """LangChain's ChatOpenAI calls the OpenAI SDK: its own usage bookkeeping adds nothing.
+    (langchain-openai is not in the test extra: langsmith, which it needs, loads a pytest
+    plugin into every pytest process; install it to run this.)"""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    model = langchain_openai.ChatOpenAI(
+        model="gpt-4o-mini", base_url=fake_llm.openai_url, api_key="k", max_retries=0
+    )
+    fake_llm.queue(RICH, SMALL)
+    reply = model.invoke("hi")
+    assert reply.usage_metadata["input_tokens"] == 300
+    for _ in model.stream("hi", stream_usage=True):
+        pass
+    same(token_tracker, fake_llm, calls=2)

@@ -43,7 +43,7 @@ from pytest_tokenbudget.usage import Extracted, Part, make_usage
         ("POST", "/api/chat", "ollama"),
         ("POST", "/api/generate", "ollama"),
         ("POST", "/api/embed", "ollama"),
-        ("POST", "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse", "bedrock.converse"),
+        ("POST", "/model/us.anthropic.claude-sonnet-4-5-v1%3A0/converse", "bedrock.converse"),
         ("POST", "/model/amazon.nova-pro-v1%3A0/converse-stream", "bedrock.converse"),
         ("POST", "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke", "bedrock.invoke"),
         ("POST", "/model/m/invoke-with-response-stream", "bedrock.invoke"),
