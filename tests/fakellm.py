@@ -4,7 +4,10 @@ Tests script replies in PRODUCT.md's usage meaning (``input_tokens`` includes ca
 writes) and the server renders each provider's own wire shape, so the plugin's normalisation is
 checked against figures computed independently here. ``server.log`` lists what was served and
 whether PRODUCT.md says it counts (errors, in-progress polls, chat streams without
-``include_usage`` and repeated polls of one background response do not).
+``include_usage`` and repeated polls of one background response do not), and whether it is an
+uncounted call (a chat stream without ``include_usage``; a reply whose figures no real reply
+carries, scripted to test that: a count that is negative, not an integer or above 2**53, or
+Anthropic ``iterations`` that are not a list of objects).
 
 A reply is chosen per request: the ``x-fake-reply`` header (a JSON object of :class:`Reply`
 fields; works from any process, e.g. pytester runs under ``-n 2``), else the next queued reply,
@@ -50,8 +53,9 @@ class Reply:
     start_input_tokens: int | None = None
     model: str | None = None  # default: the request's model
     status: int = 200
-    #: Anthropic ``usage.iterations``, wire shape, sent as-is (the test states the figures).
-    iterations: list[dict[str, Any]] | None = None
+    #: Anthropic ``usage.iterations``, wire shape, sent as-is (the test states the figures;
+    #: anything but a list of objects makes the reply unreadable).
+    iterations: Any = None
     #: Streams: send this many events, then wait for :meth:`FakeLLM.release` (early-break tests
     #: need the rest of the body to be really unsent, not merely unread).
     pause_after: int | None = None
@@ -66,6 +70,8 @@ class Reply:
     #: An OpenAI-compatible service's own wire details: "groq" (a stream's usage under
     #: ``x_groq``, always sent), "deepseek" (``prompt_cache_hit_tokens``), "" for OpenAI's.
     flavor: str = ""
+    #: Gemini, Ollama, Bedrock: the reply leaves its usage out (an uncounted call).
+    without_usage: bool = False
 
     def header(self) -> dict[str, str]:
         """``extra_headers=`` for an SDK call that should get this reply."""
@@ -85,6 +91,8 @@ class Served:
     usage: dict[str, int] | None  # PRODUCT.md meaning; None when it carries no usage
     counted: bool  # whether PRODUCT.md counts it as a call
     hold_key: str = ""  # the reply's ``hold_key``: which barrier it waited at
+    #: An LLM call whose usage cannot be counted: PRODUCT.md's ``uncounted_calls``.
+    uncounted: bool = False
     cost_usd: float | None = None  # what the reply says it billed (OpenRouter)
 
 
@@ -122,7 +130,8 @@ class FakeLLM:
             return [s for s in self.log if s.counted]
 
     def totals(self) -> dict[str, int]:
-        """Sum of what counts, as the plugin should report it (plus ``calls``)."""
+        """Sum of what counts, as the plugin should report it (plus ``calls`` and
+        ``uncounted_calls``)."""
         out = dict.fromkeys((*FIGURES, "calls"), 0)
         for served in self.counted():
             assert served.usage is not None
@@ -130,6 +139,8 @@ class FakeLLM:
                 out[name] += served.usage[name]
             out["calls"] += 1
         out["total_tokens"] = out["input_tokens"] + out["output_tokens"]
+        with self._lock:
+            out["uncounted_calls"] = sum(s.uncounted for s in self.log)
         return out
 
     def release(self) -> None:
@@ -174,6 +185,15 @@ def figures(reply: Reply) -> dict[str, int]:
     return {name: getattr(reply, name) for name in FIGURES}
 
 
+def readable(usage: dict[str, Any], iterations: Any) -> bool:
+    """Whether a real reply could carry these figures (PRODUCT.md "Usage numbers")."""
+    counts = all(type(v) is int and 0 <= v <= 2**53 for v in usage.values())
+    return counts and (
+        iterations is None
+        or (isinstance(iterations, list) and all(isinstance(i, dict) for i in iterations))
+    )
+
+
 # -- wire rendering ----------------------------------------------------------------------------
 def openai_usage(r: Reply, inp: str, out: str) -> dict[str, Any]:
     in_details: dict[str, int] = {"cached_tokens": r.cache_read_tokens}
@@ -182,7 +202,8 @@ def openai_usage(r: Reply, inp: str, out: str) -> dict[str, Any]:
     usage: dict[str, Any] = {
         f"{inp}_tokens": r.input_tokens,
         f"{out}_tokens": r.output_tokens,
-        "total_tokens": r.input_tokens + r.output_tokens,
+        # what a scripted unreadable figure ("12") cannot be added to: no total at all
+        "total_tokens": r.input_tokens + r.output_tokens if readable(figures(r), None) else None,
         f"{inp}_tokens_details": in_details,
         f"{out}_tokens_details": {"reasoning_tokens": r.reasoning_tokens},
     }
@@ -382,6 +403,7 @@ class Handler(BaseHTTPRequestHandler):
                 events = list(chat_chunks(rid, model, reply, legacy, include))
                 result: Any = events
                 served.counted = include or reply.flavor == "groq"
+                served.uncounted = not served.counted
             else:
                 result = chat_body(rid, model, reply, legacy)
                 served.counted = True
@@ -429,6 +451,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return None
         served.response_id = rid
+        if served.counted and not readable(counted_usage, reply.iterations if anthropic else None):
+            served.counted, served.uncounted = False, True
         served.usage = counted_usage if served.counted else None
         served.cost_usd = reply.cost_usd if served.counted else None
         fake._log(served)

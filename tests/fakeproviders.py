@@ -15,7 +15,7 @@ import zlib
 from typing import Any, Iterator
 from urllib.parse import unquote
 
-from fakellm import TEXT, Reply, Served, figures, message_body, message_events
+from fakellm import TEXT, Reply, Served, figures, message_body, message_events, readable
 
 #: What a provider answers: the content type and the body, whole or as chunks.
 Answer = tuple[str, "bytes | list[bytes]"]
@@ -45,6 +45,16 @@ def serve(
     return None
 
 
+def billed(s: Served, r: Reply) -> bool:
+    """Log the reply as a call: counted, or uncounted when its usage is left out or cannot be
+    read; whether the usage is rendered."""
+    if r.without_usage or not readable(figures(r), None):
+        s.counted, s.uncounted, s.usage = False, True, None
+    else:
+        s.counted, s.usage = True, figures(r)
+    return not r.without_usage
+
+
 # -- Gemini ------------------------------------------------------------------------------------
 def gemini_usage(r: Reply, *, final: bool = True) -> dict[str, int]:
     prompt = r.input_tokens - r.tool_use_tokens
@@ -68,19 +78,18 @@ def gemini_usage(r: Reply, *, final: bool = True) -> dict[str, int]:
 def gemini(fake: Any, path: str, query: str, r: Reply, s: Served) -> Answer:
     model = r.model or unquote(path.rsplit("/models/", 1)[1].split(":")[0])
     rid = fake._new_id("gem")
-    s.model, s.response_id, s.usage, s.counted = model, rid, figures(r), True
+    s.model, s.response_id = model, rid
     s.stream = path.endswith(":streamGenerateContent")
+    usage = billed(s, r)
 
     def chunk(text: str, final: bool) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
         if final:
             candidate["finishReason"] = "STOP"
-        return {
-            "candidates": [candidate],
-            "usageMetadata": gemini_usage(r, final=final),
-            "modelVersion": model,
-            "responseId": rid,
-        }
+        out = {"candidates": [candidate], "modelVersion": model, "responseId": rid}
+        if usage:
+            out["usageMetadata"] = gemini_usage(r, final=final)
+        return out
 
     if not s.stream:
         return "application/json", json.dumps(chunk(TEXT, True)).encode()
@@ -110,7 +119,7 @@ def ollama(fake: Any, path: str, body: dict[str, Any], r: Reply, s: Served) -> A
         else:
             doc["response"] = ""
         return "application/json", json.dumps(doc).encode()
-    s.usage, s.counted = figures(r), True
+    usage = billed(s, r)
     s.stream = body.get("stream", True)  # Ollama streams unless told not to
 
     def piece(text: str) -> dict[str, Any]:
@@ -118,8 +127,10 @@ def ollama(fake: Any, path: str, body: dict[str, Any], r: Reply, s: Served) -> A
         return {**base, **out}
 
     done = {**piece("" if s.stream else TEXT), "done": True, "done_reason": "stop"}
-    done.update(total_duration=1000, eval_count=r.output_tokens)
-    if r.input_tokens:  # Ollama leaves it out when the whole prompt came from its cache
+    done.update(total_duration=1000)
+    if usage:
+        done["eval_count"] = r.output_tokens
+    if usage and r.input_tokens:  # Ollama leaves it out when the prompt came from its cache
         done["prompt_eval_count"] = r.input_tokens
     if not s.stream:
         return "application/json", json.dumps(done).encode()
@@ -156,15 +167,17 @@ def frame(event_type: str, payload: dict[str, Any]) -> bytes:
 def bedrock(fake: Any, path: str, r: Reply, s: Served) -> Answer:
     model = unquote(path.split("/model/", 1)[1].rsplit("/", 1)[0])
     action = path.rsplit("/", 1)[1]
-    s.model, s.usage, s.counted = model, figures(r), True
+    s.model = model
+    usage = billed(s, r)
     s.stream = action.endswith("-stream")
     if action == "converse":
-        doc = {
+        doc: dict[str, Any] = {
             "output": {"message": {"role": "assistant", "content": [{"text": TEXT}]}},
             "stopReason": "end_turn",
-            "usage": converse_usage(r),
             "metrics": {"latencyMs": 7},
         }
+        if usage:
+            doc["usage"] = converse_usage(r)
         return "application/json", json.dumps(doc).encode()
     if action == "converse-stream":
         return EVENTSTREAM, [frame(kind, event) for kind, event in converse_events(r)]

@@ -12,6 +12,7 @@ import pytest
 
 from fakellm import FakeLLM, Reply
 from pytest_tokenbudget import capture
+from pytest_tokenbudget.capture.sink import NOTE_UNREAD
 from pytest_tokenbudget.providers.base import NOTE_CLOSED_EARLY
 from pytest_tokenbudget.tracker import TokenTracker
 
@@ -25,7 +26,7 @@ SMALL = Reply(input_tokens=17, output_tokens=9)
 
 def figures(tracker: TokenTracker) -> dict[str, int]:
     u = tracker.usage
-    out = {name: getattr(u, name) for name in (*FIELDS, "calls")}
+    out = {name: getattr(u, name) for name in (*FIELDS, "calls", "uncounted_calls")}
     out["total_tokens"] = u.total_tokens
     return out
 
@@ -312,7 +313,8 @@ def test_aiohttp_json_stream_and_early_release(
     assert token_tracker.usage.calls == 3
     counted = fake_llm.counted()[:3]
     assert token_tracker.usage.input_tokens == sum(s.usage["input_tokens"] for s in counted)  # type: ignore[index]
-    assert list(token_tracker.notes.values()) == [1]
+    assert token_tracker.usage.uncounted_calls == 1
+    assert token_tracker.uncounted_reasons == {NOTE_UNREAD: 1}
 
 
 # -- libraries that wrap the SDKs: counted once, through what they call ------------------------

@@ -109,16 +109,28 @@ def test_deepseek():
                                   extra_headers=reply(9, cache_read_tokens=900,
                                                       flavor="deepseek"))
 
+def test_without_usage():  # each an uncounted call, never nothing
+    gone = dict(without_usage=True, reasoning_tokens=0)
+    client = gemini(11, **gone)
+    client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    ollama.Client(host=URL, headers=reply(12, **gone)).chat(model="llama3.2", messages=MSGS)
+    bedrock(13, without_usage=True).converse(
+        modelId="amazon.nova-pro-v1:0", messages=[{"role": "user", "content": [{"text": "x"}]}])
+
 def test_azure_deployment():
     client = openai.AzureOpenAI(azure_endpoint=URL, azure_deployment="prod-chat",
                                 api_version="2024-10-21", api_key="k", max_retries=0)
     client.chat.completions.create(model="prod-chat", messages=MSGS, extra_headers=reply(10))
 """
-TESTS = 10
+TESTS = 11
 PYPROJECT = """
 [tool.tokenbudget.aliases]
 "prod-chat" = "gpt-4o"
 """
+
+
+def tests_of(report: dict[str, Any], figure: str) -> dict[str, int]:
+    return {k: t[figure] for k, t in report["tests"].items() if t.get(figure)}
 
 
 def same_as_log(totals: dict[str, Any], fake: FakeLLM) -> None:
@@ -139,6 +151,8 @@ def test_report_equals_what_the_server_sent(
     result.assert_outcomes(passed=TESTS)
     same_as_log(report["totals"], fake_llm)
     assert report["totals"]["calls"] == 13
+    assert report["totals"]["uncounted_calls"] == 3
+    assert tests_of(report, "uncounted_calls") == {"test_inner.py::test_without_usage": 3}
     tests = report["tests"]
     for name, served in (("test_gemini", 1), ("test_bedrock_converse", 5)):
         test = tests[f"test_inner.py::{name}"]

@@ -197,10 +197,11 @@ def test_capture_streams_through_the_endpoints_reader(http: Any, captured: Token
         with llm.stream("POST", PATH, json={}) as response:
             for _ in response.iter_raw():
                 pass
-        with llm.stream("POST", PATH, json={}) as response:  # no usage: the endpoint's note
+        with llm.stream("POST", PATH, json={}) as response:  # no usage: the endpoint's reason
             response.close()
-    assert calls(captured) == {"m": (5, 2, 1)}
-    assert captured.notes == {MISSING: 1}
+    assert calls(captured) == {"m": (5, 2, 1), "fake-1": (0, 0, 0)}
+    assert captured.by_model["fake-1"].uncounted_calls == 1  # on the model the request named
+    assert captured.uncounted_reasons == {MISSING: 1}
 
 
 @pytest.mark.usefixtures("fake_provider")

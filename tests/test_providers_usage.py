@@ -334,7 +334,7 @@ def test_no_usage_is_none(obj: object) -> None:
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_bad_figures_raise_value_error(bad: object) -> None:
-    with pytest.raises(ValueError, match="input_tokens"):
+    with pytest.raises(ValueError, match="prompt_tokens"):  # as the wire names it
         extract({"model": "m", "usage": {"prompt_tokens": bad, "completion_tokens": 1}})
     with pytest.raises(ValueError, match="input_tokens"):
         extract({"type": "message", "usage": {"input_tokens": bad, "output_tokens": 1}})

@@ -9,6 +9,7 @@ import pytest
 from pytest_tokenbudget.capture.sink import NOTE_MALFORMED, Sink
 from pytest_tokenbudget.providers import endpoint
 from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
+from pytest_tokenbudget.usage import Usage
 
 PATH = "/v1/chat/completions"
 
@@ -46,5 +47,5 @@ def test_a_stream_that_cannot_be_decoded_gives_its_reservation_back(
     assert ticket.released == 1  # at once, not when the run ends
     sink.finish()
     assert ticket.released == 1
-    assert captured.notes == {NOTE_MALFORMED: 1}
-    assert not captured.usage
+    assert captured.uncounted_reasons == {NOTE_MALFORMED: 1}
+    assert captured.by_model == {"gpt-4o-mini": Usage(uncounted_calls=1)}

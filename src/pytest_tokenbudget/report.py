@@ -128,11 +128,13 @@ def sum_figures(records: Iterable[Figures]) -> Usage:
 
 
 def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
-    """The real tests (no bucket) that used tokens or made calls, biggest first."""
+    """The real tests (no bucket) that used tokens or made calls (counted or not), biggest
+    first."""
     rows = [
         (nodeid, rec)
         for nodeid, rec in tests.items()
-        if nodeid != SESSION_BUCKET and (rec.calls or rec.input_tokens or rec.output_tokens)
+        if nodeid != SESSION_BUCKET
+        and (rec.calls or rec.input_tokens or rec.output_tokens or rec.uncounted_calls)
     ]
     rows.sort(key=lambda kv: (-(kv[1].input_tokens + kv[1].output_tokens), kv[0]))
     return rows

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
+from .fmt import some
 from .tracker import cells_from_payload
 from .usage import EMPTY, SESSION_BUCKET, Cell, Usage, add_into, group
 
@@ -57,6 +58,8 @@ class RunUsage:
 
     tests: dict[str, TestUsage] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)
+    #: Why calls could not be counted: reason -> {test node id: calls}.
+    uncounted: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add_test(self, nodeid: str, payload: Mapping[str, Any]) -> TestUsage:
         """Add one test's payload (a retried/re-reported test id adds up)."""
@@ -71,6 +74,9 @@ class RunUsage:
             entry.budget = dict(payload["budget"])
         for note, count in payload.get("notes", {}).items():
             self.notes[note] = self.notes.get(note, 0) + int(count)
+        for reason, count in payload.get("uncounted", {}).items():
+            tests = self.uncounted.setdefault(reason, {})
+            tests[nodeid] = tests.get(nodeid, 0) + int(count)
         return entry
 
     def add_session(self, payload: Mapping[str, Any]) -> None:
@@ -123,9 +129,19 @@ class RunUsage:
             violations=[],
             pricing=dict(pricing),
             passed=True,
-            notes=[format_note(n, c) for n, c in sorted(self.notes.items())],
+            notes=[uncounted_note(r, t) for r, t in sorted(self.uncounted.items())]
+            + [format_note(n, c) for n, c in sorted(self.notes.items())],
         )
 
 
 def format_note(note: str, count: int) -> str:
     return note if count == 1 else f"{note} (x{count})"
+
+
+def uncounted_note(reason: str, tests: Mapping[str, int]) -> str:
+    """``tests/test_a.py::test_x: 1 call not counted (REASON)``: the tests that had calls not
+    counted for one reason, the first three by name."""
+    calls = sum(tests.values())
+    return (
+        f"{some(sorted(tests))}: {calls:,} call{'s' if calls != 1 else ''} not counted ({reason})"
+    )

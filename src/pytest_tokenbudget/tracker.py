@@ -19,6 +19,7 @@ from .usage import (
     NO_MODEL,
     NO_OPERATION,
     SESSION_BUCKET,
+    UNCOUNTED,
     Cell,
     Extracted,
     Part,
@@ -81,6 +82,8 @@ class TokenTracker:
         self._op_stack: list[str] = []
         #: Notes for the summary (never ``warnings.warn``: suites run with filterwarnings=error).
         self.notes: dict[str, int] = {}
+        #: Why calls could not be counted, and how many each time (the summary names the test).
+        self.uncounted_reasons: dict[str, int] = {}
         #: Told of every usage counted (spend protection keeps the run's running total).
         self.listener: Callable[[Usage], None] | None = None
 
@@ -208,6 +211,15 @@ class TokenTracker:
     def refuse(self, model: str | None = None) -> None:
         """Count one request that enforcement refused to send."""
         self.add_extracted(Extracted((Part(Usage(refused_calls=1), model),)), cost_pico=0)
+
+    def uncounted(
+        self, reason: str, *, model: str | None = None, operation: str | None = None
+    ) -> None:
+        """Count one reply that capture recognised as an LLM call but could not read, and why
+        (``reason``, for the summary): an uncounted call, never nothing and never a figure."""
+        with self._lock:
+            self.uncounted_reasons[reason] = self.uncounted_reasons.get(reason, 0) + 1
+        self.add_extracted(Extracted((Part(UNCOUNTED, model),)), operation=operation, cost_pico=0)
 
     # -- operations ------------------------------------------------------------------------
     @contextmanager
@@ -357,6 +369,7 @@ def tracker_payload(tracker: TokenTracker) -> dict[str, Any]:
     return {
         "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
         "notes": dict(tracker.notes),
+        "uncounted": dict(tracker.uncounted_reasons),
     }
 
 

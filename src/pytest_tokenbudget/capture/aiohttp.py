@@ -130,8 +130,7 @@ def _observe(sink: Sink, response: Any, decoded: bool) -> None:
         else:
             sink.release()
     except Exception:
-        sink.release()
-        sink.tracker.note(NOTE_MALFORMED)
+        sink.uncounted(NOTE_MALFORMED)
 
 
 def patch_request(original: Callable[..., Any]) -> Callable[..., Any]:

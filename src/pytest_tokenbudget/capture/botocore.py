@@ -107,8 +107,7 @@ def before_parse(response_dict: dict[str, Any], **kwargs: Any) -> None:
         else:
             sink.release()
     except Exception:
-        sink.release()
-        sink.tracker.note(NOTE_MALFORMED)
+        sink.uncounted(NOTE_MALFORMED)
 
 
 def _release(**kwargs: Any) -> None:

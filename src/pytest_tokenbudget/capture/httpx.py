@@ -105,8 +105,7 @@ def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
         else:
             sink.release()
     except Exception:
-        sink.release()
-        sink.tracker.note(NOTE_MALFORMED)
+        sink.uncounted(NOTE_MALFORMED)
 
 
 def patch(module: Any) -> list[Callable[[], None]]:

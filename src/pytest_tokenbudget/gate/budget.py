@@ -2,7 +2,9 @@
 
 A limit is compared with ``actual > limit``: a test that uses exactly its budget passes.
 Cost limits only ever compare priced calls; unpriced calls make a cost limit not checkable
-for that part, reported as such, never counted as $0.
+for that part, reported as such, never counted as $0. Likewise every limit compares counted
+calls only: a call capture could not count (``uncounted_calls``) is reported as not checked,
+and fails nothing by itself (its figures are unknown, not over any limit).
 """
 
 from __future__ import annotations
@@ -152,6 +154,17 @@ def unpriced_note(usage: Usage, limits: Limits) -> str | None:
     return None
 
 
+def uncounted_note(usage: Usage, limits: Limits) -> str | None:
+    """Limits compare counted calls only: say how many calls they could not check."""
+    n = usage.uncounted_calls
+    if not n or not limits:
+        return None
+    return (
+        f"{', '.join(limits.values)} checked on counted calls only: "
+        f"{fmt_int(n)} call{'s' if n != 1 else ''} could not be checked (not counted)"
+    )
+
+
 def contributors(cells: Mapping[Cell, Usage], metric: str, top: int = 3) -> str:
     """``gpt-4o-mini 5,100 (operation "summarise")``: the biggest model/operation cells."""
     figure = "cost_pico" if metric == "cost_usd" else metric
@@ -261,5 +274,6 @@ def budget_record(
         sources=dict(limits.sources),
         violations=violations,
         near=[v.headline().replace(" > ", " of ") for v in verdicts if not v.exceeded],
-        note=unpriced_note(usage, limits),
+        note="; ".join(filter(None, (unpriced_note(usage, limits), uncounted_note(usage, limits))))
+        or None,
     )

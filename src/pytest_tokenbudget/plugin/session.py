@@ -19,6 +19,7 @@ from ..gate.budget import (
     check,
     marker_limits,
     message,
+    uncounted_note,
     unpriced_note,
     violation,
 )
@@ -188,9 +189,12 @@ class TokenBudgetSession:
             text = message(exceeded, totals, self.run.cells(), "run budget exceeded")
             self.run_messages.append(text)
             self.violations += [violation("run_budget", None, v, text) for v in exceeded]
-        note = unpriced_note(totals, self.run_limits)
-        if note:
-            self.run.notes[f"run {note}"] = 1
+        for note in (
+            unpriced_note(totals, self.run_limits),
+            uncounted_note(totals, self.run_limits),
+        ):
+            if note:
+                self.run.notes[f"run {note}"] = 1
         by_model = self.run.by_model()
         unpriced = sorted(m for m, u in by_model.items() if u.unpriced_calls)
         if unpriced:

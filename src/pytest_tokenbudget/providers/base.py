@@ -11,10 +11,10 @@ import json
 import re
 from typing import Any, Callable, Mapping, Protocol
 
-from ..usage import Extracted
+from ..usage import Extracted, check_count
 
 #: A stream the request asked usage of, that ended (or was closed) before the usage arrived.
-NOTE_CLOSED_EARLY = "stream closed before its usage arrived: not counted"
+NOTE_CLOSED_EARLY = "stream closed before its usage arrived"
 
 
 def closed_early(request_body: bytes | None) -> str:
@@ -117,8 +117,9 @@ class Endpoint:
         #: A reader for a streamed reply of content type ``streams``; others are read whole.
         self.stream = stream
         self.streams = streams
-        #: Given the request body (None when it cannot be re-read): the note for a stream that
-        #: ended without usage although it is a billed call. None: such a stream is no call.
+        #: Given the request body (None when it cannot be re-read): why a stream that ended
+        #: without usage, although it is a billed call, was not counted (an uncounted call).
+        #: None: such a stream is no call.
         self.missing_usage = missing_usage
         #: The model the request asked for (path, body), for a reply that names none.
         self.request_model = request_model
@@ -202,15 +203,19 @@ def field(obj: object, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def count(obj: object, name: str) -> Any:
-    """A count field, 0 when absent (validated where the usage is made)."""
+def count(obj: object, name: str) -> int:
+    """A count field, 0 when absent; ValueError naming the field (as the wire names it) when
+    it holds a count no real reply carries (negative, not an integer, above 2**53)."""
     value = field(obj, name)
-    return 0 if value is None else value
+    return 0 if value is None else check_count(name, value)
+
+
+def is_object(value: object) -> bool:
+    """A JSON object or an SDK model: not absent, null, a number, text or a list."""
+    return value is not None and not isinstance(value, (str, bytes, int, float, list, tuple))
 
 
 def usage_object(obj: object) -> Any:
     """``obj``'s ``usage`` when it is an object (not absent, null, a number, text or a list)."""
     usage = field(obj, "usage")
-    if usage is None or isinstance(usage, (str, int, float, list)):
-        return None
-    return usage
+    return usage if is_object(usage) else None

@@ -28,9 +28,7 @@ from .base import (
 )
 from .sse import UsageEvents
 
-NOTE_NO_STREAM_USAGE = (
-    "chat stream without stream_options={'include_usage': True}: its usage cannot be counted"
-)
+NOTE_NO_STREAM_USAGE = 'chat stream without usage: pass stream_options={"include_usage": True}'
 
 #: A Responses object in one of these states has no final usage yet (background mode).
 _NOT_FINAL = frozenset({"queued", "in_progress"})

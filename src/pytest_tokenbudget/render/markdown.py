@@ -53,13 +53,7 @@ def render_comparison_markdown(summary: ComparisonRecord, *, limit: int = 20) ->
     lines = [f"### Compared with the baseline (regression when {summary.rule or metric})", ""]
     b_use, a_use = total.before_usage.usage, total.after_usage.usage
     rows = []
-    for key, label in (
-        ("total_tokens", "tokens"),
-        ("input_tokens", "input"),
-        ("output_tokens", "output"),
-        ("calls", "calls"),
-        ("cost_usd", "cost"),
-    ):
+    for key, label in _fmt.compared(b_use, a_use, FIGURES):
         fmt = _fmt.usd if key == "cost_usd" else _fmt.tokens
         rows.append(
             [

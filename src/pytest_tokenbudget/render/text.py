@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..fmt import tokens as fmt_int
+from ..fmt import uncounted
 from ..fmt import usd as fmt_usd
 from ..gate.budget import LIMITS, Limits, Verdict
 from ..report import Report, breakdown, ranked, tests_with_usage
@@ -46,6 +47,8 @@ def describe(usage: Usage) -> str:
     )
     if usage.refused_calls:
         text += f", {fmt_int(usage.refused_calls)} refused"
+    if usage.uncounted_calls:
+        text += f", {uncounted(usage)}"
     return text
 
 
@@ -55,9 +58,10 @@ def _table(title: str, rows: Mapping[str, Usage], limit: int) -> list[str]:
     width = max(len(fmt_int(u.total_tokens)) for _, u in ordered[:limit])
     for name, usage in ordered[:limit]:
         calls = usage.calls
+        lost = f", {uncounted(usage)}" if usage.uncounted_calls else ""
         lines.append(
             f"  {fmt_int(usage.total_tokens):>{width}} tokens  {name}  "
-            f"({fmt_int(calls)} call{'s' if calls != 1 else ''}, {fmt_cost(usage)})"
+            f"({fmt_int(calls)} call{'s' if calls != 1 else ''}, {fmt_cost(usage)}{lost})"
         )
     if len(ordered) > limit:
         lines.append(f"  ... and {len(ordered) - limit} more")
@@ -112,7 +116,7 @@ def budget_lines(report: Report, totals: Usage, limits: Limits, warn_only: bool)
         lines += [f"  {nodeid}: {'; '.join(items)}" for nodeid, items in near]
     notes = [f"  {nodeid}: {budget.note}" for nodeid, budget in budgets if budget.note]
     if notes:
-        lines.append("cost limits not fully checkable:")
+        lines.append("limits not fully checked:")
         lines += notes
     return lines
 
