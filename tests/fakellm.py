@@ -24,7 +24,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 ENV = "TOKENBUDGET_FAKE_LLM"
@@ -36,6 +36,11 @@ FIGURES = (
     "reasoning_tokens",
 )
 TEXT = '{"answer": "fake"}'  # valid JSON, so `.parse()` helpers have something to parse
+
+
+#: The other providers' renderers: ``tests/fakeproviders.py`` adds its own when imported (this
+#: module also serves alone, copied beside a suite of its own).
+OTHERS: list[Callable[..., Any]] = []
 
 
 @dataclass(frozen=True)
@@ -385,10 +390,10 @@ class Handler(BaseHTTPRequestHandler):
         if reply.status >= 400:
             fake._log(served)
             return self._error(reply.status, anthropic)
-        from fakeproviders import serve
-
-        other = serve(fake, method, path, parts.query, body, reply, served)
-        if other is not None:
+        for serve_other in OTHERS:
+            other = serve_other(fake, method, path, parts.query, body, reply, served)
+            if other is None:
+                continue
             fake._log(served)
             kind, content = other
             if isinstance(content, list):

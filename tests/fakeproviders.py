@@ -15,7 +15,16 @@ import zlib
 from typing import Any, Iterator
 from urllib.parse import unquote
 
-from fakellm import TEXT, Reply, Served, figures, message_body, message_events, readable
+from fakellm import (
+    OTHERS,
+    TEXT,
+    Reply,
+    Served,
+    figures,
+    message_body,
+    message_events,
+    readable,
+)
 
 #: What a provider answers: the content type and the body, whole or as chunks.
 Answer = tuple[str, "bytes | list[bytes]"]
@@ -204,3 +213,6 @@ def converse_events(r: Reply) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "contentBlockStop", {"contentBlockIndex": 0}
     yield "messageStop", {"stopReason": "end_turn"}
     yield "metadata", {"usage": converse_usage(r), "metrics": {"latencyMs": 7}}
+
+
+OTHERS.append(serve)
