@@ -303,3 +303,54 @@ def test_litellm_is_counted_once(pytester: pytest.Pytester, fake_llm: FakeLLM) -
     result.assert_outcomes(passed=2)
     same_as_log(report["totals"], fake_llm)
     assert report["totals"]["calls"] == 6
+
+
+REFUSED = """
+import asyncio, json, os
+import boto3, pytest
+from botocore.config import Config
+from google import genai
+from google.genai import types
+from pytest_tokenbudget import BudgetExceeded
+
+URL = os.environ["TOKENBUDGET_FAKE_LLM"]
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+
+@pytest.mark.token_budget(max_calls=1, enforce=True)
+def test_gemini_sync_and_async():
+    client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=URL))
+    client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    with pytest.raises(BudgetExceeded):
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    async def main():
+        with pytest.raises(BudgetExceeded):
+            await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
+        await client.aio.aclose()
+    asyncio.run(main())
+
+@pytest.mark.token_budget(max_calls=1, enforce=True)
+def test_bedrock():
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=URL,
+                          aws_access_key_id="a", aws_secret_access_key="b",
+                          config=Config(retries={"max_attempts": 1}))
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    client.converse(modelId="amazon.nova-pro-v1:0", messages=messages)
+    with pytest.raises(BudgetExceeded):
+        client.converse(modelId="amazon.nova-pro-v1:0", messages=messages)
+"""
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_spend_protection_refuses_before_sending(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
+) -> None:
+    """A refused request is never sent, whichever client carries it (httpx, aiohttp,
+    botocore's handler); the test fails with the budget message even though it caught it."""
+    pytester.makepyfile(test_inner=REFUSED)
+    result, report = run_report(pytester, *dist)
+    result.assert_outcomes(failed=2)
+    assert fake_llm.totals()["calls"] == 2  # one each: the refused ones never left
+    assert report["totals"]["refused_calls"] == 3
+    assert report["totals"]["calls"] == 2
+    result.stdout.fnmatch_lines(["*refused*"])
