@@ -233,21 +233,47 @@ def test_tracker_uses_the_pricer(table: PriceTable) -> None:
     assert tracker.usage.cost_usd is None
 
 
-def test_cache_savings(table: PriceTable) -> None:
+def test_cache_savings_over_the_whole_run_net_of_cache_writes(table: PriceTable) -> None:
     by_model = {
-        # gpt-4o: 400k of 1M input read from cache at 1.25 instead of 2.5: $0.50 saved of $2.50
+        # gpt-4o: 400k of 1M input read from cache at $1.25/M instead of $2.50/M: $0.50 saved
         "gpt-4o": make_usage(input_tokens=1_000_000, cache_read_tokens=400_000),
-        "claude-3-5-haiku": make_usage(input_tokens=2_000, cache_read_tokens=1_000),
-        "mystery": make_usage(input_tokens=10, cache_read_tokens=5),
-        "gpt-4.1": make_usage(input_tokens=100),  # no reads: not part of the figure
+        # claude-3-5-haiku: 1,000 reads at $0.08/M instead of $0.80/M save $0.00072; 8,000
+        # writes at $1.00/M instead of $0.80/M cost $0.0016 more
+        "claude-3-5-haiku": make_usage(
+            input_tokens=10_000, cache_read_tokens=1_000, cache_write_tokens=8_000
+        ),
+        "gpt-4.1": make_usage(input_tokens=100),  # no cache, but part of the run's input cost
     }
     saved = cache_savings(table, by_model)
-    # haiku 3.5: 1,000 x (0.80 - 0.08) = 720 micro-dollars, of 2,000 x 0.80 = 1,600
-    assert usd(saved.saved_pico) == Decimal("0.50072")
-    assert usd(saved.input_cost_uncached_pico) == Decimal("2.5016")
-    assert saved.percent == pytest.approx(100 * 0.50072 / 2.5016)
-    assert saved.unpriced_models == ("mystery",)
-    assert cache_savings(table, {}).percent is None
+    assert saved is not None
+    assert usd(saved.reads_saved_pico) == Decimal("0.50072")
+    assert usd(saved.writes_extra_pico) == Decimal("0.0016")
+    assert usd(saved.saved_pico) == Decimal("0.49912")
+    # the whole run's input uncached: 2.50 + 0.008 + 0.0002
+    assert usd(saved.input_cost_uncached_pico) == Decimal("2.5082")
+    assert saved.note() == (
+        "prompt caching saved $0.49912 net (cache reads saved $0.50072, cache writes cost "
+        "$0.0016 extra; 19.9% of the run's input cost without caching)"
+    )
+
+    haiku_writes = make_usage(input_tokens=10_000, cache_write_tokens=8_000)
+    writes_only = cache_savings(table, {"claude-3-5-haiku": haiku_writes})
+    assert writes_only is not None
+    assert writes_only.note() == (
+        "prompt caching cost $0.0016 more than no caching (cache writes cost $0.0016 extra; "
+        "20.0% of the run's input cost without caching)"
+    )
+    reads_only = cache_savings(
+        table, {"gpt-4o": by_model["gpt-4o"], "mystery": make_usage(input_tokens=1)}
+    )
+    assert reads_only is not None
+    assert reads_only.note() == "prompt caching saved $0.50"  # mystery: the run's share unknown
+    # a model that used the cache and has no price: no figure for part of the run
+    unpriced = make_usage(input_tokens=10, cache_read_tokens=5)
+    assert cache_savings(table, {**by_model, "mystery": unpriced}) is None
+    nothing = cache_savings(table, {"gpt-4.1": by_model["gpt-4.1"]})
+    assert nothing is not None
+    assert nothing.note() is None
 
 
 def test_describe(table: PriceTable) -> None:

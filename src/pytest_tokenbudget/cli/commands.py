@@ -81,7 +81,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # -- baseline update ----------------------------------------------------------------------------
 def add_baseline(sub: Any) -> None:
-    p = sub.add_parser("baseline", help="manage the baseline file")
+    p = sub.add_parser(
+        "baseline",
+        help="manage the baseline file",
+        description="Manage the baseline file that runs are compared with.",
+    )
     inner = p.add_subparsers(dest="baseline_command", metavar="ACTION")
     inner.required = True
     u = inner.add_parser(
@@ -159,7 +163,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 # -- report -------------------------------------------------------------------------------------
 def add_report(sub: Any) -> None:
-    p = sub.add_parser("report", help="render a report as text, Markdown or HTML")
+    p = sub.add_parser(
+        "report",
+        help="render a report as text, Markdown or HTML",
+        description="Render a JSON report (--tokenbudget-json) as text, Markdown or HTML.",
+    )
     p.add_argument("report", metavar="REPORT")
     p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
@@ -169,7 +177,9 @@ def add_report(sub: Any) -> None:
         help="recompute the comparison against this baseline (default: the report's own)",
     )
     add_rule_options(p)
-    p.add_argument("--top", type=non_negative_int, default=10, help="rows per list (default 10)")
+    p.add_argument(
+        "--top", type=non_negative_int, default=10, help="rows per list (default 10; 0: all)"
+    )
     p.set_defaults(func=cmd_report)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ..config import parse_bool, parse_positive_int, parse_usd
+from ..config import closest, parse_bool, parse_non_negative_int, parse_positive_int, parse_usd
 from ..fmt import UNITS
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
@@ -27,7 +27,8 @@ LIMITS: dict[str, tuple[str, Any]] = {
     "max_input_tokens": ("input_tokens", parse_positive_int),
     "max_output_tokens": ("output_tokens", parse_positive_int),
     "max_cost_usd": ("cost_pico", parse_usd),
-    "max_calls": ("calls", parse_positive_int),
+    # max_calls=0: "this test makes no LLM call" (with enforcement, every request is refused)
+    "max_calls": ("calls", parse_non_negative_int),
 }
 
 
@@ -66,9 +67,12 @@ def marker_limits(
         given["max_tokens"] = args[0]
     unknown = sorted(set(given) - set(LIMITS) - {"enforce"})
     if unknown:
+        known = [*LIMITS, "enforce"]
+        meant = closest(unknown[0], known)
         raise ValueError(
             f"token_budget got unknown keyword {unknown[0]!r}; "
-            f"known: {', '.join([*LIMITS, 'enforce'])}"
+            + (f"did you mean {meant!r}? " if meant else "")
+            + f"known: {', '.join(known)}"
         )
     values: dict[str, int] = {}
     sources: dict[str, str] = {}
@@ -262,9 +266,11 @@ def budget_record(
     from ..records import BudgetRecord
 
     verdicts = check(usage, limits, warn_at)
-    exceeded = [v for v in verdicts if v.exceeded]
-    text = message(exceeded, usage, cells) if exceeded else ""
-    violations = [violation("test_budget", nodeid, v, text) for v in exceeded]
+    violations = [
+        violation("test_budget", nodeid, v, message([v], usage, cells))
+        for v in verdicts
+        if v.exceeded
+    ]
     if refusal is not None:
         refused = refusal_message(refusal.scope, refusal.verdict, max(usage.refused_calls, 1))
         kind = "test_budget" if refusal.scope == "test" else "run_budget"

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
-from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve
+from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve, unknown_options
 from ..pricing import LazyPricer
 from ..tracker import ATTRIBUTION, TokenTracker
 from .hooks import wire
@@ -72,6 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar=setting.metavar,
                 help=help_text,
             )
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """A typo'd ``--tokenbudget-*`` option stops the run naming the option it was meant as."""
+    unknown = unknown_options(args)
+    if unknown:
+        raise pytest.UsageError(f"tokenbudget: {unknown[0]}")
 
 
 def _dest(setting: Setting) -> str:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Generator
 import pytest
 
 from ..config import Settings
-from ..fmt import usd as fmt_usd
 from ..gate.budget import (
     BudgetExceeded,
     Limits,
@@ -186,9 +185,11 @@ class TokenBudgetSession:
         totals = self.run.totals
         exceeded = check(totals, self.run_limits)
         if exceeded:
-            text = message(exceeded, totals, self.run.cells(), "run budget exceeded")
-            self.run_messages.append(text)
-            self.violations += [violation("run_budget", None, v, text) for v in exceeded]
+            cells = self.run.cells()
+            for verdict in exceeded:  # one violation, one line, per limit
+                text = message([verdict], totals, cells, "run budget exceeded")
+                self.run_messages.append(text)
+                self.violations.append(violation("run_budget", None, verdict, text))
         for note in (
             unpriced_note(totals, self.run_limits),
             uncounted_note(totals, self.run_limits),
@@ -207,12 +208,9 @@ class TokenBudgetSession:
         if stale and by_model:
             self.run.notes[stale] = 1
         savings = cache_savings(self.pricer.get(), by_model)
-        if savings.saved_pico:
-            pct = savings.percent
-            self.run.notes[
-                f"prompt caching saved {fmt_usd(savings.saved_usd)}"
-                + (f" ({pct:.1f}% of the input cost without caching)" if pct is not None else "")
-            ] = 1
+        note = savings.note() if savings is not None else None
+        if note:
+            self.run.notes[note] = 1
 
     def settings_given(self) -> bool:
         return any(self.settings.given(key) for key in self.settings.values)
@@ -222,13 +220,14 @@ class TokenBudgetSession:
         if report is None or terminalreporter.verbosity < -1:
             return
         from ..render.text import budget_lines, summary_lines
+        from ..render.verdict import gate_verdict
 
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "tokenbudget")
         if not self.run:
             write("no LLM token usage recorded")
         else:
-            for line in summary_lines(report):
+            for line in summary_lines(report, top=self.settings["top"]):
                 write(line)
         for line in budget_lines(
             report, self.run.totals, self.run_limits, self.settings["warn_only"]
@@ -238,9 +237,14 @@ class TokenBudgetSession:
             from ..render.compare_text import summary_lines as comparison_lines
             from ..render.compare_text import verdict
 
+            accepted = ""  # a regression shown here fails the run unless one of these says not
+            if report.baseline.regressed and self.settings["update_baseline"]:
+                accepted = " — accepted: baseline updated"
+            elif report.baseline.regressed and self.settings["warn_only"]:
+                accepted = " — not failing: warn-only"
             write(
                 f"baseline {self.baseline_path.name}: {verdict(report.baseline)} "
-                f"(rule: {report.baseline.rule})"
+                f"(rule: {report.baseline.rule}){accepted}"
             )
             for line in comparison_lines(report.baseline):
                 write(line)
@@ -254,6 +258,26 @@ class TokenBudgetSession:
         for key in ("json", "markdown", "html"):
             if self.settings[key]:
                 write(f"{key} report written to {self.config.rootpath / self.settings[key]}")
+        gate = gate_verdict(
+            report,
+            warn_only=self.settings["warn_only"],
+            baseline_updated=self.baseline_written is not None,
+        )
+        write(gate.text, **{gate.colour: True, "bold": True})
+        # pytest's final line names what failed the gate ("5 passed, 1 token regression"):
+        # words it does not know are never green. TerminalReporter.stats is its public record
+        # of outcomes, and plugins that read it (hypothesis) expect reports in it.
+        failed = gate.colour == "red"
+        for word, count in gate.outcomes.items():
+            gate_report = pytest.TestReport(
+                "<tokenbudget>",
+                ("<tokenbudget>", None, word),
+                {},
+                "failed" if failed else "passed",
+                gate.text,
+                "call",
+            )
+            terminalreporter.stats.setdefault(word, []).extend([gate_report] * count)
 
 
 def run_limits(settings: Settings) -> Limits:
