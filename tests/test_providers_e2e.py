@@ -215,6 +215,16 @@ def test_acme_two():
 def test_no_llm():
     with httpx.Client() as client:
         client.get(URL + "/v1/models")
+
+def test_builtin_providers_answer_the_hook(request):
+    header = {"x-fake-reply": json.dumps({"input_tokens": 9, "output_tokens": 2})}
+    with httpx.Client() as client:
+        response = client.post(URL + "/v1/chat/completions", headers=header,
+                               json={"model": "gpt-4o-mini", "messages": []})
+    fields = request.config.hook.pytest_tokenbudget_parse_response(
+        request=response.request, response=response)
+    assert (fields["input_tokens"], fields["output_tokens"]) == (9, 2)
+    assert fields["model"] == "gpt-4o-mini"
 """
 
 
@@ -225,9 +235,9 @@ def test_a_conftest_parser_for_a_made_up_provider(
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_inner=ACME)
     result, report = run_report(pytester, "-s", *dist)
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     same_as_log(report["totals"], fake_llm)
-    assert report["totals"]["calls"] == 3
+    assert report["totals"]["calls"] == 4
     tests = report["tests"]
     assert tests["test_inner.py::test_acme_one"]["cost_usd"] == 0.5  # the price hook's
     assert tests["test_inner.py::test_acme_two"]["by_model"]["acme-small"]["cost_usd"] is None
@@ -237,11 +247,14 @@ def test_a_conftest_parser_for_a_made_up_provider(
             ("test_inner.py::test_acme_one", 101),
             ("test_inner.py::test_acme_two", 202),
             ("test_inner.py::test_acme_two", 303),
+            ("test_inner.py::test_builtin_providers_answer_the_hook", 11),
         ]
         assert f"SEEN {seen}" in result.stdout.str()
 
 
-def test_a_parser_that_fails_is_a_note(pytester: pytest.Pytester, fake_llm: FakeLLM) -> None:
+def test_a_reply_the_parser_cannot_read_is_an_uncounted_call(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
     pytester.makeconftest(
         "def pytest_tokenbudget_parse_response(request, response):\n"
         "    if request.url.path.endswith('/think'):\n"
@@ -249,9 +262,12 @@ def test_a_parser_that_fails_is_a_note(pytester: pytest.Pytester, fake_llm: Fake
     )
     pytester.makepyfile(test_inner=ACME)
     result, report = run_report(pytester, "-k", "one")
-    result.assert_outcomes(passed=1, deselected=2)
+    result.assert_outcomes(passed=1, deselected=3)
     assert report["totals"]["calls"] == 0
-    result.stdout.fnmatch_lines(["*pytest_tokenbudget_parse_response could not read a reply*"])
+    assert tests_of(report, "uncounted_calls") == {"test_inner.py::test_acme_one": 1}
+    result.stdout.fnmatch_lines(
+        ["*pytest_tokenbudget_parse_response could not read a reply: unknown key 'input'*"]
+    )
 
 
 def test_the_plugin_imports_no_client_library(pytester: pytest.Pytester) -> None:
