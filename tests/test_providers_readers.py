@@ -235,3 +235,19 @@ def test_fields_round_trip_and_errors() -> None:
     ):
         with pytest.raises(ValueError, match=match):
             from_fields(bad)
+
+
+def test_a_replys_text_never_reaches_the_message() -> None:
+    """The message reaches the notes, and from there a pull-request comment's Markdown."""
+    from pytest_tokenbudget.providers import openai
+
+    usage = {"prompt_tokens": 1, "completion_tokens": 1, "cost": "[click](https://x.test)"}
+    with pytest.raises(ValueError, match="usage.cost") as err:
+        openai.CHAT.read({"choices": [], "usage": usage})
+    assert str(err.value) == "usage.cost must be a number of dollars, got str"
+    header = b"\x04evil\x0b"  # a header name and an unknown type
+    message = len(header).to_bytes(4, "big")
+    total = (12 + len(header) + 4).to_bytes(4, "big")
+    with pytest.raises(ValueError) as err:
+        Messages(lambda k, p: None).feed(total + message + b"\0" * 4 + header + b"\0" * 4)
+    assert "evil" not in str(err.value)

@@ -34,7 +34,7 @@ def headers(data: bytes, start: int, end: int) -> dict[str, object]:
         elif kind in _SIZES:
             at += _SIZES[kind]
         else:
-            raise ValueError(f"event stream header {name!r} has unknown type {kind}")
+            raise ValueError(f"an event stream header has unknown type {kind}")
     return out
 
 

@@ -72,12 +72,20 @@ def billed(usage: object) -> int | None:
     cost = field(usage, "cost")
     if cost is None:
         return None
-    pico = usd_to_pico(cost, "usage.cost")
+    pico = _dollars("usage.cost", cost)
     if field(usage, "is_byok") is True:
         upstream = field(field(usage, "cost_details"), "upstream_inference_cost")
         if upstream is not None:
-            pico += usd_to_pico(upstream, "usage.cost_details.upstream_inference_cost")
+            pico += _dollars("usage.cost_details.upstream_inference_cost", upstream)
     return pico
+
+
+def _dollars(name: str, value: object) -> int:
+    """A billed amount in picodollars; anything but a number is named by its type only (a
+    reply's text must not reach the notes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of dollars, got {type(value).__name__}")
+    return usd_to_pico(value, name)
 
 
 def unwrap(obj: object) -> Any:
