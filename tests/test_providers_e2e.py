@@ -129,7 +129,7 @@ PYPROJECT = """
 """
 
 
-def tests_of(report: dict[str, Any], figure: str) -> dict[str, int]:
+def figures_by_test(report: dict[str, Any], figure: str) -> dict[str, int]:
     return {k: t[figure] for k, t in report["tests"].items() if t.get(figure)}
 
 
@@ -152,7 +152,7 @@ def test_report_equals_what_the_server_sent(
     same_as_log(report["totals"], fake_llm)
     assert report["totals"]["calls"] == 13
     assert report["totals"]["uncounted_calls"] == 3
-    assert tests_of(report, "uncounted_calls") == {"test_inner.py::test_without_usage": 3}
+    assert figures_by_test(report, "uncounted_calls") == {"test_inner.py::test_without_usage": 3}
     tests = report["tests"]
     for name, served in (("test_gemini", 1), ("test_bedrock_converse", 5)):
         test = tests[f"test_inner.py::{name}"]
@@ -264,7 +264,7 @@ def test_a_reply_the_parser_cannot_read_is_an_uncounted_call(
     result, report = run_report(pytester, "-k", "one")
     result.assert_outcomes(passed=1, deselected=3)
     assert report["totals"]["calls"] == 0
-    assert tests_of(report, "uncounted_calls") == {"test_inner.py::test_acme_one": 1}
+    assert figures_by_test(report, "uncounted_calls") == {"test_inner.py::test_acme_one": 1}
     result.stdout.fnmatch_lines(
         ["*pytest_tokenbudget_parse_response could not read a reply: unknown key 'input'*"]
     )

@@ -40,10 +40,10 @@ TABLE_SOURCE = "pytest-tokenbudget"
 #: After a family name, a short number is a newer version of it, not a date or a suffix.
 _VERSION_AFTER = re.compile(r"-\d{1,2}(?:\D|$)")
 _SEPARATORS = frozenset("-@:")
-#: A Bedrock model id's cross-region inference prefix and vendor (``us.anthropic.``).
-_BEDROCK = re.compile(
-    r"^(?:(?:us|eu|apac|jp|au|ca|us-gov|global)\.)?"
-    r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|writer)\."
+#: A Bedrock model id's cross-region inference prefix and its vendor (``us.anthropic.``).
+_REGIONS = frozenset(("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"))
+_VENDORS = frozenset(
+    ("anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "deepseek", "openai", "qwen")
 )
 
 
@@ -64,6 +64,17 @@ def load_table() -> TableData:
     }
     providers = {name: str(entry.get("provider", "")) for name, entry in raw["models"].items()}
     return TableData(str(raw["version"]), models, providers)
+
+
+def _bedrock_model(key: str) -> str:
+    """``key`` without a Bedrock region and vendor (``us.anthropic.claude-...`` is
+    ``claude-...``); any other id as it is."""
+    parts = key.split(".", 2)
+    if len(parts) == 3 and parts[0] in _REGIONS and parts[1] in _VENDORS:
+        return parts[2]
+    if len(parts) > 1 and parts[0] in _VENDORS:
+        return key.split(".", 1)[1]
+    return key
 
 
 class PriceTable:
@@ -99,7 +110,7 @@ class PriceTable:
         key = key.rsplit("/", 1)[-1]
         if key in self.models:
             return key
-        key = _BEDROCK.sub("", key, count=1)
+        key = _bedrock_model(key)
         if key in self.models:
             return key
         best: str | None = None
