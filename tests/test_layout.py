@@ -24,6 +24,7 @@ FLOORS = {
     "version": 0,
     "fmt": 0,
     "atomicfile": 0,
+    "filelock": 0,
     "config": 1,
     "records": 1,
     "pricing": 1,

@@ -19,11 +19,9 @@ from ..files.baseline import (
     STATS,
     baseline_from_reports,
     check_breakdowns,
-    load_baseline,
     load_baseline_or_report,
     load_report,
-    update_baseline,
-    write_json_atomic,
+    update_file,
 )
 from ..files.codec import FIX_BASELINE, FIX_REPORT
 from .common import (
@@ -114,19 +112,14 @@ def add_baseline(sub: Any) -> None:
 
 def cmd_baseline_update(args: argparse.Namespace) -> int:
     reports = [load_report(path) for path in args.reports]
-    old = load_baseline(args.baseline)
     new = baseline_from_reports(reports, args.stat)
-    merged = update_baseline(old, new)
-    write_json_atomic(args.baseline, merged.to_doc())
-    old_ids = set(old.tests) if old is not None else set()
-    replaced = len(old_ids & set(new.tests))
-    added = len(new.tests) - replaced
-    kept = len(merged.tests) - len(new.tests)
-    action = "updated" if old is not None else "created"
+    # A corrupt baseline is an error here (exit 2): the run that regenerates it is pytest's.
+    done = update_file(args.baseline, new, replace_corrupt=False)
+    action = "created" if done.created else "updated"
     sys.stdout.write(
-        f"{action} {args.baseline}: {replaced:,} test(s) replaced, {added:,} added, "
-        f"{kept:,} kept; {len(merged.tests):,} tests, "
-        f"{merged.totals.total_tokens:,} tokens\n"
+        f"{action} {args.baseline}: {done.replaced:,} test(s) replaced, {done.added:,} added, "
+        f"{done.kept:,} kept; {done.tests:,} tests, "
+        f"{done.totals.total_tokens:,} tokens\n"
     )
     return 0
 

@@ -7,6 +7,7 @@ file exists), not at plugin import: pytest start-up stays cheap for every suite.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
@@ -26,6 +27,7 @@ from ..pricing import LazyPricer, cache_savings, staleness_note
 from ..protection import SpendGuard
 from ..run import RunUsage
 from ..tracker import ATTRIBUTION, tracker_payload
+from .outputs import Outputs, ran_tests, runs_tests
 from .tests import ControllerHooks, PerTestHooks
 
 if TYPE_CHECKING:
@@ -63,15 +65,8 @@ class TokenBudgetSession:
         self.baseline_path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
         self.baseline_written: int | None = None
-        if not self.is_worker and self.baseline_path.exists():
-            # a corrupt baseline stops the run before any test (exit 4)
-            from ..files.baseline import load_baseline
-            from ..files.codec import BaselineError
-
-            try:
-                self.baseline = load_baseline(self.baseline_path)
-            except BaselineError as exc:
-                raise pytest.UsageError(f"tokenbudget: {exc}") from None
+        #: Files that could not be written at the end, and other notes on the outputs.
+        self.outputs = Outputs(config, settings)
 
     @property
     def refusals(self) -> dict[str, BudgetExceeded]:
@@ -100,6 +95,10 @@ class TokenBudgetSession:
 
     # -- run-level hooks -------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if not self.is_worker and runs_tests(self.config):
+            # a bad output path or a corrupt baseline stops the run before any test (exit 4)
+            self.outputs.check()
+            self.baseline = self.outputs.load_baseline(self.baseline_path)
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
         hooks = ControllerHooks(self.run) if self.is_controller else PerTestHooks(self)
@@ -121,18 +120,27 @@ class TokenBudgetSession:
         """Controller or serial run: build the report, compare, write files, set exit status."""
         if not self.run and not self.settings_given():
             return
+        if not ran_tests(session):  # --collect-only, --fixtures, all deselected: write nothing
+            return
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED and not self.run:
+            return  # stopped before any usage (collection errors, Ctrl-C): nothing to say
         self.check_run()
         table = self.pricer.get()
         report = self.run.to_report(pricing={"source": table.source, "version": table.version})
         if self.baseline is not None:
             self.compare(report)
+            if self.outputs.baseline_changed(self.baseline_path):
+                self.outputs.notes.append(
+                    f"{self.baseline_path} changed during the run (another program wrote it): "
+                    "this run was compared with the baseline as it was when the run started"
+                )
         report.violations = self.violations
         report.passed = not self.violations
         self.report = report
-        failing = self.run_messages and not self.settings["warn_only"]
-        if failing and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.write_files(report)
+        failing = self.run_messages and not self.settings["warn_only"]
+        if (failing or self.outputs.failed) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # warn-only too: an output was lost
 
     def compare(self, report: Report) -> None:
         """Compare the run with the baseline; the comparison goes into the report."""
@@ -157,25 +165,30 @@ class TokenBudgetSession:
             self.run_messages += [v.message for v in regressions]
 
     def write_files(self, report: Report) -> None:
+        """Every output, each on its own: one that cannot be written costs only itself."""
         from ..atomicfile import write_atomic
-        from ..files.baseline import baseline_from_report, update_baseline, write_json_atomic
+        from ..files.baseline import baseline_from_report, update_file, write_json_atomic
         from ..files.history import append_history
         from ..render.html import render_html
         from ..render.markdown import render_markdown
 
-        root = self.config.rootpath
-        if self.settings["json"]:
-            write_json_atomic(root / self.settings["json"], report)
-        if self.settings["markdown"]:
-            write_atomic(root / self.settings["markdown"], render_markdown(report))
-        if self.settings["html"]:
-            write_atomic(root / self.settings["html"], render_html(report))
-        if self.settings["history"]:
-            append_history(root / self.settings["history"], report)
+        write = self.outputs.write
+        write("json", lambda path: write_json_atomic(path, report))
+        write("markdown", lambda path: write_atomic(path, render_markdown(report)))
+        write("html", lambda path: write_atomic(path, render_html(report)))
+        write("history", lambda path: append_history(path, report))
         if self.settings["update_baseline"]:
-            updated = update_baseline(self.baseline, baseline_from_report(report))
-            write_json_atomic(self.baseline_path, updated.to_doc())
-            self.baseline_written = len(updated.tests)
+
+            def update(path: Path) -> None:
+                new = baseline_from_report(report)
+                done = update_file(path, new, replace_corrupt=True, known=self.baseline)
+                self.baseline_written = done.tests
+                if done.corrupt:
+                    self.outputs.notes.append(
+                        f"replaced the unreadable baseline with this run's {done.tests:,} tests"
+                    )
+
+            write("baseline", update)
 
     def check_run(self) -> None:
         """Collect per-test violations and check the run's own budget."""
@@ -248,16 +261,20 @@ class TokenBudgetSession:
             )
             for line in comparison_lines(report.baseline):
                 write(line)
-        elif self.run:
+        elif self.run and self.outputs.unreadable is None:
             write(
                 f"baseline: none at {self.baseline_path} (nothing to compare; create it with "
                 "--tokenbudget-update-baseline)"
             )
+        for note in self.outputs.notes:
+            write(f"note: {note}")
         if self.baseline_written is not None:
             write(f"baseline updated: {self.baseline_path} ({self.baseline_written} tests)")
-        for key in ("json", "markdown", "html"):
-            if self.settings[key]:
-                write(f"{key} report written to {self.config.rootpath / self.settings[key]}")
+        for key, path in self.outputs.written:
+            if key in ("json", "markdown", "html"):
+                write(f"{key} report written to {path}")
+        for failure in self.outputs.failed:
+            write(f"tokenbudget: {failure} (the run fails: an output was lost)", red=True)
         gate = gate_verdict(
             report,
             warn_only=self.settings["warn_only"],
@@ -267,8 +284,12 @@ class TokenBudgetSession:
         # pytest's final line names what failed the gate ("5 passed, 1 token regression"):
         # words it does not know are never green. TerminalReporter.stats is its public record
         # of outcomes, and plugins that read it (hypothesis) expect reports in it.
-        failed = gate.colour == "red"
-        for word, count in gate.outcomes.items():
+        failed = gate.colour == "red" or bool(self.outputs.failed)
+        outcomes = dict(gate.outcomes)
+        lost = len(self.outputs.failed)
+        if lost:  # the run fails for it: the final line says why, never in green
+            outcomes["tokenbudget output lost" if lost == 1 else "tokenbudget outputs lost"] = lost
+        for word, count in outcomes.items():
             gate_report = pytest.TestReport(
                 "<tokenbudget>",
                 ("<tokenbudget>", None, word),
