@@ -24,7 +24,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 ENV = "TOKENBUDGET_FAKE_LLM"
@@ -36,6 +36,11 @@ FIGURES = (
     "reasoning_tokens",
 )
 TEXT = '{"answer": "fake"}'  # valid JSON, so `.parse()` helpers have something to parse
+
+
+#: The other providers' renderers: ``tests/fakeproviders.py`` adds its own when imported (this
+#: module also serves alone, copied beside a suite of its own).
+OTHERS: list[Callable[..., Any]] = []
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,15 @@ class Reply:
     #: most 10 s): requests really in flight at once, with no sleeps.
     hold: int | None = None
     hold_key: str = ""
+    #: Gemini: the part of ``input_tokens`` that tools fed back (``toolUsePromptTokenCount``).
+    tool_use_tokens: int = 0
+    #: OpenRouter: what it says it billed (``usage.cost``, USD).
+    cost_usd: float | None = None
+    #: An OpenAI-compatible service's own wire details: "groq" (a stream's usage under
+    #: ``x_groq``, always sent), "deepseek" (``prompt_cache_hit_tokens``), "" for OpenAI's.
+    flavor: str = ""
+    #: Gemini, Ollama, Bedrock: the reply leaves its usage out (an uncounted call).
+    without_usage: bool = False
 
     def header(self) -> dict[str, str]:
         """``extra_headers=`` for an SDK call that should get this reply."""
@@ -81,9 +95,10 @@ class Served:
     response_id: str | None
     usage: dict[str, int] | None  # PRODUCT.md meaning; None when it carries no usage
     counted: bool  # whether PRODUCT.md counts it as a call
-    hold_key: str = ""
+    hold_key: str = ""  # the reply's ``hold_key``: which barrier it waited at
     #: An LLM call whose usage cannot be counted: PRODUCT.md's ``uncounted_calls``.
-    uncounted: bool = False  # the reply's ``hold_key``: which barrier it waited at
+    uncounted: bool = False
+    cost_usd: float | None = None  # what the reply says it billed (OpenRouter)
 
 
 @dataclass
@@ -189,7 +204,7 @@ def openai_usage(r: Reply, inp: str, out: str) -> dict[str, Any]:
     in_details: dict[str, int] = {"cached_tokens": r.cache_read_tokens}
     if r.cache_write_tokens:
         in_details["cache_write_tokens"] = r.cache_write_tokens
-    return {
+    usage: dict[str, Any] = {
         f"{inp}_tokens": r.input_tokens,
         f"{out}_tokens": r.output_tokens,
         # what a scripted unreadable figure ("12") cannot be added to: no total at all
@@ -197,6 +212,13 @@ def openai_usage(r: Reply, inp: str, out: str) -> dict[str, Any]:
         f"{inp}_tokens_details": in_details,
         f"{out}_tokens_details": {"reasoning_tokens": r.reasoning_tokens},
     }
+    if r.flavor == "deepseek":  # no details object: its own names for the cache
+        del usage[f"{inp}_tokens_details"]
+        usage["prompt_cache_hit_tokens"] = r.cache_read_tokens
+        usage["prompt_cache_miss_tokens"] = r.input_tokens - r.cache_read_tokens
+    if r.cost_usd is not None:  # OpenRouter
+        usage.update(cost=r.cost_usd, is_byok=False)
+    return usage
 
 
 def anthropic_usage(r: Reply, *, start: bool = False) -> dict[str, Any]:
@@ -251,7 +273,13 @@ def chat_chunks(rid: str, model: str, r: Reply, legacy: bool, usage: bool) -> It
         yield {**base, "choices": [{"index": 0, "finish_reason": None, **delta}], **extra}
     end: dict[str, Any] = {"text": ""} if legacy else {"delta": {}}
     yield {**base, "choices": [{"index": 0, "finish_reason": "stop", **end}], **extra}
-    if usage:
+    if r.flavor == "groq":  # Groq's last chunk says it under x_groq, asked or not
+        yield {
+            **base,
+            "choices": [],
+            "x_groq": {"id": "req_1", "usage": openai_usage(r, "prompt", "completion")},
+        }
+    elif usage:
         yield {**base, "choices": [], "usage": openai_usage(r, "prompt", "completion")}
 
 
@@ -350,7 +378,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         reply = fake._next_reply(self.headers.get("x-fake-reply"))
-        model = reply.model or body.get("model") or "fake-model"
+        deployment = (
+            path.split("/deployments/", 1)[1].split("/")[0] if "/deployments/" in path else None
+        )
+        model = reply.model or body.get("model") or deployment or "fake-model"
         stream = bool(body.get("stream")) or "stream=true" in parts.query
         anthropic = path.endswith("/messages")
         fake._hold(reply)
@@ -359,6 +390,15 @@ class Handler(BaseHTTPRequestHandler):
         if reply.status >= 400:
             fake._log(served)
             return self._error(reply.status, anthropic)
+        for serve_other in OTHERS:
+            other = serve_other(fake, method, path, parts.query, body, reply, served)
+            if other is None:
+                continue
+            fake._log(served)
+            kind, content = other
+            if isinstance(content, list):
+                return self._chunks(kind, content, reply.pause_after)
+            return self._raw(200, kind, content)
         counted_usage = figures(reply)
         if path.endswith("/chat/completions") or path.endswith("/completions"):
             legacy = not path.endswith("/chat/completions")
@@ -367,8 +407,8 @@ class Handler(BaseHTTPRequestHandler):
                 include = bool((body.get("stream_options") or {}).get("include_usage"))
                 events = list(chat_chunks(rid, model, reply, legacy, include))
                 result: Any = events
-                served.counted = include
-                served.uncounted = not include
+                served.counted = include or reply.flavor == "groq"
+                served.uncounted = not served.counted
             else:
                 result = chat_body(rid, model, reply, legacy)
                 served.counted = True
@@ -419,15 +459,20 @@ class Handler(BaseHTTPRequestHandler):
         if served.counted and not readable(counted_usage, reply.iterations if anthropic else None):
             served.counted, served.uncounted = False, True
         served.usage = counted_usage if served.counted else None
+        served.cost_usd = reply.cost_usd if served.counted else None
         fake._log(served)
         if isinstance(result, list):
             return self._sse(result, anthropic, reply.pause_after)
         return self._json(200, result)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        self._raw(status, "application/json", json.dumps(body).encode(), headers)
+
+    def _raw(
+        self, status: int, kind: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -441,8 +486,12 @@ class Handler(BaseHTTPRequestHandler):
             chunks.append(f"{head}data: {json.dumps(event)}\n\n".encode())
         if not anthropic:
             chunks.append(b"data: [DONE]\n\n")
+        self._chunks("text/event-stream; charset=utf-8", chunks, pause_after)
+
+    def _chunks(self, kind: str, chunks: list[bytes], pause_after: int | None) -> None:
+        """A streamed body; with ``pause_after``, the rest waits for :meth:`FakeLLM.release`."""
         self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(sum(map(len, chunks))))
         self.end_headers()
         if pause_after is None:

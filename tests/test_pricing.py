@@ -31,7 +31,7 @@ def usd(pico: int | None) -> Decimal | None:
 
 
 def test_table_is_dated_and_reports_its_source(table: PriceTable) -> None:
-    assert table.version == "2026-11-23"
+    assert table.version == "2026-11-30"
     assert table.source == "pytest-tokenbudget"
     for model in (
         "gpt-4o",
@@ -111,6 +111,16 @@ def test_embeddings_price_input_only(table: PriceTable) -> None:
         ("gemini-2.0-flash-001", "gemini-2.0-flash"),
         ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
         ("gpt-4-0613", "gpt-4"),
+        # Bedrock: region and vendor prefixes, version suffixes
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet"),
+        ("global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
+        ("anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"),
+        ("apac.amazon.nova-pro-v1:0", "nova-pro"),
+        ("amazon.nova-micro-v1:0", "nova-micro"),
+        ("arn:aws:bedrock:us-east-1:1:inference-profile/us.amazon.nova-lite-v1:0", "nova-lite"),
+        ("deepseek-chat", "deepseek-chat"),
+        ("llama-3.3-70b-versatile", "llama-3.3-70b-versatile"),
     ],
 )
 def test_dated_ids_resolve_to_the_longest_family(table: PriceTable, model: str, entry: str) -> None:
@@ -124,7 +134,9 @@ def test_dated_ids_resolve_to_the_longest_family(table: PriceTable, model: str, 
         "gpt-5.9",  # "." is no separator: not gpt-5
         "gpt-4o2",
         "ft:gpt-4o-mini:acme::abc123",  # fine-tuned models cost more
-        "mistral-large-latest",
+        "mistral-large-latest",  # which release it points at changes
+        "us.anthropic.claude-opus-4-9-v1:0",
+        "anthropic.titan-text-express-v1",  # a vendor prefix alone prices nothing
         "",
     ],
 )
@@ -202,7 +214,8 @@ def test_every_table_entry_is_well_formed() -> None:
     assert len(data.models) > 50
     for name, rates in data.models.items():
         assert rates.input is not None, name
-        assert data.providers[name] in {"openai", "anthropic", "google"}, name
+        providers = {"openai", "anthropic", "google", "deepseek", "mistral", "groq", "bedrock"}
+        assert data.providers[name] in providers, name
         if data.providers[name] == "anthropic":
             assert rates.cache_read is not None, name
             assert rates.cache_write_1h is not None, name

@@ -32,6 +32,21 @@ from pytest_tokenbudget.usage import Extracted, Part, make_usage
         ("GET", "/openai/v1/responses/resp_abc", "openai"),
         ("POST", "/v1/messages", "anthropic.messages"),
         ("POST", "/anthropic/v1/messages", "anthropic.messages"),
+        ("POST", "/v1beta/models/gemini-2.5-flash:generateContent", "gemini.generate"),
+        ("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "gemini.generate"),
+        (
+            "POST",
+            "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro"
+            ":generateContent",
+            "gemini.generate",
+        ),
+        ("POST", "/api/chat", "ollama"),
+        ("POST", "/api/generate", "ollama"),
+        ("POST", "/api/embed", "ollama"),
+        ("POST", "/model/us.anthropic.claude-sonnet-4-5-v1%3A0/converse", "bedrock.converse"),
+        ("POST", "/model/amazon.nova-pro-v1%3A0/converse-stream", "bedrock.converse"),
+        ("POST", "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke", "bedrock.invoke"),
+        ("POST", "/model/m/invoke-with-response-stream", "bedrock.invoke"),
     ],
 )
 def test_each_endpoint_is_recognised_on_any_base_url(method: str, path: str, name: str) -> None:
@@ -55,8 +70,11 @@ def test_each_endpoint_is_recognised_on_any_base_url(method: str, path: str, nam
         ("GET", "/v1/models"),
         ("POST", "/"),
         ("POST", ""),
-        ("POST", "/v1beta/models/gemini-2.5-flash:generateContent"),  # not built in yet
-        ("POST", "/api/chat"),
+        ("POST", "/v1beta/models/gemini-2.5-flash:countTokens"),
+        ("GET", "/api/chat"),
+        ("POST", "/api/tags"),
+        ("POST", "/my_chain/invoke"),  # LangServe: not Bedrock's /model/{id}/invoke
+        ("POST", "/talk/converse"),
     ],
 )
 def test_other_requests_are_none(method: str, path: str) -> None:

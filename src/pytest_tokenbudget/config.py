@@ -102,6 +102,17 @@ def parse_table(value: object) -> dict[str, Any]:
     return dict(value)
 
 
+def parse_aliases(value: object) -> dict[str, str]:
+    """``{"my-deployment": "gpt-4o"}``: names to the model they are priced and grouped as."""
+    table = parse_table(value)
+    for name, model in table.items():
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(
+                f"alias {name!r} must name a model (a non-empty string), got {model!r}"
+            )
+    return table
+
+
 METRICS = ("total_tokens", "input_tokens", "output_tokens", "cost_usd", "calls")
 DEFAULT_METRIC = "total_tokens"
 DEFAULT_BASELINE = "tokenbudget-baseline.json"
@@ -278,6 +289,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("warn_at", parse_fraction, 0.8, "share of a budget at which a test is near budget"),
     Setting("prices", parse_table, None, "price overrides, USD per million tokens"),
+    Setting("aliases", parse_aliases, None, "served or deployment name -> model it is priced as"),
     Setting("files", parse_table, None, "globs -> max tokens for `tokenbudget count`"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}

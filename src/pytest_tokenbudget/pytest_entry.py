@@ -8,6 +8,7 @@ hooks make that second registration a no-op: one set of options, one session, on
 from __future__ import annotations
 
 from .plugin import (
+    pytest_addhooks,
     pytest_addoption,
     pytest_configure,
     pytest_load_initial_conftests,
@@ -15,6 +16,7 @@ from .plugin import (
 )
 
 __all__ = [
+    "pytest_addhooks",
     "pytest_addoption",
     "pytest_configure",
     "pytest_load_initial_conftests",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from .usage import (
@@ -47,6 +48,8 @@ class Admission(Protocol):
         """The request ended without a reply to count."""
 
 
+#: A parser of replies no provider recognised (request, read response): what it billed, or None.
+ParseResponse = Callable[[Any, Any], "Extracted | None"]
 #: Spend protection's check before a request: (tracker, endpoint, path, the request body).
 BeforeRequest = Callable[
     ["TokenTracker", "Endpoint", str, Callable[[], "bytes | None"]], "Admission | None"
@@ -128,8 +131,7 @@ class TokenTracker:
                 )
             if model is not None:
                 found = Extracted(
-                    tuple(Part(p.usage, model, p.cache_write_1h_tokens) for p in found.parts),
-                    found.response_id,
+                    tuple(replace(p, model=model) for p in found.parts), found.response_id
                 )
             cost = None if cost_usd is None else usd_to_pico(cost_usd)
             return self.add_extracted(
@@ -168,6 +170,9 @@ class TokenTracker:
         already counted in this test (same id) counts nothing and returns empty usage.
         """
         op = operation or self.current_operation() or NO_OPERATION
+        aliases = ATTRIBUTION.aliases
+        if aliases:
+            found = _aliased(found, aliases)
         priced = [
             (Cell(part.model or NO_MODEL, op), self._priced(part, cost_pico))
             for part in found.parts
@@ -184,10 +189,15 @@ class TokenTracker:
                 add_into(self._cells, key, usage)
         if self.listener is not None:
             self.listener(counted)
+        recorded = ATTRIBUTION.recorded
+        if recorded is not None:
+            recorded(self.nodeid, counted)
         return counted
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
         usage = part.usage
+        if cost_pico is None:
+            cost_pico = part.billed_pico
         if cost_pico is None:
             cost_pico = self._pricer.cost_pico(
                 part.model, usage, cache_write_1h_tokens=part.cache_write_1h_tokens
@@ -282,6 +292,12 @@ class Attribution:
         self.before_request: BeforeRequest | None = None
         #: Given to every tracker: told of all usage counted in this process.
         self.listener: Callable[[Usage], None] | None = None
+        #: Reads replies no provider recognised (the parse_response hook); None: nobody does.
+        self.parse_response: ParseResponse | None = None
+        #: Told of every record: (node id or bucket, what it counted); None: nobody listens.
+        self.recorded: Callable[[str, Usage], None] | None = None
+        #: Served or deployment names -> the model they are priced and grouped as.
+        self.aliases: Mapping[str, str] = {}
 
     def reset(self, pricer: Pricer | None = None) -> Callable[[], None]:
         """Start a fresh run; returns a function restoring the previous state (nested runs,
@@ -293,6 +309,9 @@ class Attribution:
         self.session = TokenTracker(SESSION_BUCKET, self.pricer)
         self.before_request = None
         self.listener = None
+        self.parse_response = None
+        self.recorded = None
+        self.aliases = {}
         return lambda: self.__dict__.update(saved)
 
     def listen(self, listener: Callable[[Usage], None]) -> None:
@@ -323,6 +342,17 @@ class Attribution:
         """End the running test; returns its tracker if anything used it."""
         tracker, self.current, self._nodeid = self.current, None, None
         return tracker
+
+
+def _aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
+    """``found`` with each model named by ``aliases`` renamed (``[tool.tokenbudget.aliases]``)."""
+    if not any(part.model in aliases for part in found.parts):
+        return found
+    parts = tuple(
+        replace(p, model=aliases[p.model]) if p.model is not None and p.model in aliases else p
+        for p in found.parts
+    )
+    return Extracted(parts, found.response_id)
 
 
 _create_lock = threading.Lock()

@@ -342,6 +342,9 @@ class Part:
     model: str | None = None
     #: Anthropic 1-hour cache writes (part of ``cache_write_tokens``), priced at their own rate.
     cache_write_1h_tokens: int = 0
+    #: What the provider billed for it, in picodollars, when its reply says so (OpenRouter's
+    #: ``usage.cost``): the call's cost, whatever the price table says.
+    billed_pico: int | None = None
 
 
 @dataclass(frozen=True)

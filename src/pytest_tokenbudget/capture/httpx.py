@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Iterator
 
+from .. import tracker as _tracker
 from ..providers import endpoint
-from .sink import NOTE_MALFORMED, Sink
+from .sink import NOTE_MALFORMED, OUTER, Sink, by_hook
 
 
 class HttpxSink(Sink):
@@ -107,6 +108,17 @@ def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
         sink.uncounted(NOTE_MALFORMED)
 
 
+def patch(module: Any) -> list[Callable[[], None]]:
+    """Patch ``send`` of ``module``'s clients (httpx or httpx2); returns the undos."""
+    from . import replace_method
+
+    sync_tee = type("SyncTee", (SyncTee, module.SyncByteStream), {})
+    async_tee = type("AsyncTee", (AsyncTee, module.AsyncByteStream), {})
+    return replace_method(
+        module.Client, "send", lambda send: patch_sync(send, sync_tee)
+    ) + replace_method(module.AsyncClient, "send", lambda send: patch_async(send, async_tee))
+
+
 def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
     def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         sink = _begin(request)
@@ -118,6 +130,8 @@ def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
             raise
         if sink is not None:
             _observe(sink, response, kwargs.get("stream", False), tee)
+        elif _tracker.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
+            by_hook(request, response)
         return response
 
     send.__wrapped__ = original  # type: ignore[attr-defined]
@@ -127,14 +141,20 @@ def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
 def patch_async(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
     async def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         sink = _begin(request)
+        if sink is None:
+            response = await original(self, request, *args, **kwargs)
+            if _tracker.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
+                by_hook(request, response)
+            return response
+        outer = OUTER.set(True)
         try:
             response = await original(self, request, *args, **kwargs)
         except BaseException:
-            if sink is not None:  # never sent, or no reply: its reservation goes
-                sink.release()
+            sink.release()  # never sent, or no reply: its reservation goes
             raise
-        if sink is not None:
-            _observe(sink, response, kwargs.get("stream", False), tee)
+        finally:
+            OUTER.reset(outer)
+        _observe(sink, response, kwargs.get("stream", False), tee)
         return response
 
     send.__wrapped__ = original  # type: ignore[attr-defined]

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import json
 import zlib
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from .. import tracker as _tracker
 from ..providers import Endpoint, StreamReader
-from ..usage import Extracted, Part
+from ..usage import Extracted
+
+#: Set while an httpx request that capture follows is being sent: a client it sends through
+#: (an httpx transport over aiohttp) sees the same call, which must not count twice.
+OUTER: ContextVar[bool] = ContextVar("tokenbudget_outer_request", default=False)
 
 #: Why a reply was not counted (each an uncounted call; the summary names its tests).
 NOTE_UNREAD = "response closed before its body was read"
 NOTE_MALFORMED = "unreadable provider response body"
 NOTE_ENCODING = "compressed stream with an unsupported content-encoding"
+NOTE_HOOK = "pytest_tokenbudget_parse_response could not read a reply"
 
 
 class Sink:
@@ -163,7 +170,7 @@ class Sink:
         model = None if body is None else self.endpoint.request_model(self.path, body)
         if model is None:
             return found
-        parts = tuple(Part(p.usage, p.model or model, p.cache_write_1h_tokens) for p in found.parts)
+        parts = tuple(p if p.model else replace(p, model=model) for p in found.parts)
         return Extracted(parts, found.response_id)
 
 
@@ -173,3 +180,20 @@ def unreadable(exc: Exception) -> str:
     if type(exc) is ValueError:  # not its subclasses: a JSON or Unicode decoding error
         return f"{NOTE_MALFORMED}: {exc}"
     return NOTE_MALFORMED
+
+
+def by_hook(request: Any, response: Any) -> None:
+    """A read reply to a request no provider recognised: counted if the user's parser (the
+    ``pytest_tokenbudget_parse_response`` hook) reads it. Never raises into the caller."""
+    hook = _tracker.ATTRIBUTION.parse_response
+    if hook is None or not 200 <= response.status_code < 300:
+        return
+    try:
+        found = hook(request, response)
+    except Exception as exc:  # the parser took it for a call, and could not read it
+        tracker = _tracker.ATTRIBUTION.tracker()
+        tracker.uncounted(f"{NOTE_HOOK}: {exc}", operation=tracker.current_operation())
+        return
+    if found is not None:
+        tracker = _tracker.ATTRIBUTION.tracker()
+        tracker.add_extracted(found, operation=tracker.current_operation())

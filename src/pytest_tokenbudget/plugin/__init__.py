@@ -14,6 +14,7 @@ import pytest
 from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve, unknown_options
 from ..pricing import LazyPricer
 from ..tracker import ATTRIBUTION, TokenTracker
+from .hooks import wire
 from .session import TokenBudgetSession
 
 SESSION_PLUGIN = "tokenbudget-session"
@@ -34,6 +35,13 @@ def _argparse_type(setting: Setting) -> Callable[[str], Any]:
 
     parse.__name__ = setting.key  # argparse names the type in its messages
     return parse
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    if not hasattr(pluginmanager.hook, hookspecs.pytest_tokenbudget_price.__name__):
+        pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -93,6 +101,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     config.add_cleanup(ATTRIBUTION.reset(pricer))
+    ATTRIBUTION.aliases = settings["aliases"] or {}
+    wire(config, pricer)
     session = TokenBudgetSession(config, settings, pricer)
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if settings["capture"] == "auto":

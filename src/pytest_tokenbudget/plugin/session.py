@@ -155,7 +155,7 @@ class TokenBudgetSession:
             regression=self.settings["regression"],
             min_tokens=self.settings["regression_min_tokens"],
             metric=self.settings["regression_metric"],
-            pricer=self.pricer.get(),
+            pricer=self.pricer,
         )
         report.baseline = comparison.record()
         report.baseline.path = self.baseline_shown()

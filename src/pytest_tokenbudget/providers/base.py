@@ -17,6 +17,11 @@ from ..usage import Extracted, check_count
 NOTE_CLOSED_EARLY = "stream closed before its usage arrived"
 
 
+def closed_early(request_body: bytes | None) -> str:
+    """``Endpoint.missing_usage`` of a provider whose streams always end with their usage."""
+    return NOTE_CLOSED_EARLY
+
+
 class StreamReader(Protocol):
     """Reads one streamed reply: fed its raw decoded bytes in any chunking, then asked once."""
 
@@ -127,16 +132,26 @@ class Endpoint:
 
 class Route:
     """``method`` requests to ``endpoint``: their path ends with ``path`` (a suffix, or a tuple
-    of suffixes) or matches it (a pattern, searched). A base URL never matters."""
+    of suffixes) or matches it (a pattern, searched). A base URL never matters.
 
-    __slots__ = ("endpoint", "method", "path")
+    ``within``: a suffix route applies only to paths that also contain this text (Bedrock's
+    ``/model/{id}/invoke``, not any ``/invoke``); it costs nothing on the paths that miss.
+    """
+
+    __slots__ = ("endpoint", "method", "path", "within")
 
     def __init__(
-        self, method: str, path: str | tuple[str, ...] | re.Pattern[str], endpoint: Endpoint
+        self,
+        method: str,
+        path: str | tuple[str, ...] | re.Pattern[str],
+        endpoint: Endpoint,
+        *,
+        within: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
         self.endpoint = endpoint
+        self.within = within
 
 
 class Shape:

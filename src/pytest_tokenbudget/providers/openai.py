@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..usage import Extracted, Part, Usage, make_usage
+from ..usage import Extracted, Part, Usage, make_usage, usd_to_pico
 from .base import (
     NOTE_CLOSED_EARLY,
     Declared,
@@ -22,6 +22,7 @@ from .base import (
     count,
     field,
     json_object,
+    model_in_body,
     output_cap,
     usage_object,
 )
@@ -38,6 +39,8 @@ def read(obj: object) -> Extracted | None:
     """What one reply (or stream event, or chunk) billed; None without a final usage."""
     usage = field(obj, "usage")
     if usage is None:
+        usage = field(field(obj, "x_groq"), "usage")  # Groq's stream chunks put it there
+    if usage is None:
         inner = unwrap(obj)
         return read(inner) if inner is not None else None
     if isinstance(usage, (str, int, float, list)):
@@ -47,12 +50,42 @@ def read(obj: object) -> Extracted | None:
     rid = field(obj, "id")
     rid = rid if isinstance(rid, str) else None
     if field(usage, "prompt_tokens") is not None:
-        return Extracted((Part(_usage(usage, "prompt", "completion"), model),), rid)
-    if field(usage, "input_tokens") is None:
+        figures = _usage(usage, "prompt", "completion")
+    elif field(usage, "input_tokens") is None or field(obj, "status") in _NOT_FINAL:
         return None
-    if field(obj, "status") in _NOT_FINAL:
+    else:
+        figures = _usage(usage, "input", "output")
+    return Extracted((Part(figures, model, billed_pico=billed(usage)),), rid)
+
+
+def read_body(obj: object) -> Extracted | None:
+    """A whole chat or completions reply: one with choices but no usage cannot be counted."""
+    found = read(obj)
+    if found is None and field(obj, "choices") is not None:
+        raise ValueError("chat completion without usage")
+    return found
+
+
+def billed(usage: object) -> int | None:
+    """What OpenRouter says it billed (``usage.cost``, USD; with your own provider key, the
+    provider's ``cost_details.upstream_inference_cost`` on top), in picodollars."""
+    cost = field(usage, "cost")
+    if cost is None:
         return None
-    return Extracted((Part(_usage(usage, "input", "output"), model),), rid)
+    pico = _dollars("usage.cost", cost)
+    if field(usage, "is_byok") is True:
+        upstream = field(field(usage, "cost_details"), "upstream_inference_cost")
+        if upstream is not None:
+            pico += _dollars("usage.cost_details.upstream_inference_cost", upstream)
+    return pico
+
+
+def _dollars(name: str, value: object) -> int:
+    """A billed amount in picodollars; anything but a number is named by its type only (a
+    reply's text must not reach the notes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of dollars, got {type(value).__name__}")
+    return usd_to_pico(value, name)
 
 
 def unwrap(obj: object) -> Any:
@@ -68,7 +101,9 @@ def _usage(usage: object, inp: str, out: str) -> Usage:
     return make_usage(
         input_tokens=count(usage, f"{inp}_tokens"),
         output_tokens=count(usage, f"{out}_tokens"),
-        cache_read_tokens=count(in_details, "cached_tokens"),
+        # DeepSeek says prompt_cache_hit_tokens where OpenAI says cached_tokens
+        cache_read_tokens=count(in_details, "cached_tokens")
+        or count(usage, "prompt_cache_hit_tokens"),
         cache_write_tokens=count(in_details, "cache_write_tokens"),
         reasoning_tokens=count(out_details, "reasoning_tokens"),
     )
@@ -143,11 +178,31 @@ def _texts(value: object, into: list[str]) -> int:
     return 0
 
 
+_DEPLOYMENT = re.compile(r"/deployments/([^/]+)/")
+
+
+def request_model(path: str, body: bytes) -> str | None:
+    """The body's ``model``; else an Azure OpenAI deployment's name, from the path (priced
+    through ``[tool.tokenbudget.aliases]``)."""
+    model = model_in_body(path, body)
+    if model is None:
+        match = _DEPLOYMENT.search(path)
+        model = match.group(1) if match else None
+    return model
+
+
 #: Chat Completions and (legacy) Completions: their streams carry usage only when asked to.
-CHAT = Endpoint("openai.chat", read, Stream, missing_usage=_no_stream_usage, declared=declared)
+CHAT = Endpoint(
+    "openai.chat",
+    read_body,
+    Stream,
+    missing_usage=_no_stream_usage,
+    request_model=request_model,
+    declared=declared,
+)
 #: Responses (its compact pass and background polls too) and Embeddings: a reply without
 #: usage (a background response still running) is no call.
-OTHER = Endpoint("openai", read, Stream, declared=declared)
+OTHER = Endpoint("openai", read, Stream, request_model=request_model, declared=declared)
 
 
 def _claims_chat(obj: object) -> bool:
