@@ -17,7 +17,7 @@ import threading
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-__all__ = ["install", "installed"]
+__all__ = ["end_streams", "install", "installed"]
 
 MODULES = ("httpx2", "httpx")
 
@@ -119,3 +119,11 @@ def _patch_clients(module: Any) -> None:
         patched.__tokenbudget__ = True  # type: ignore[attr-defined]
         _restore.append((cls, "send", original))
         cls.send = patched
+
+
+def end_streams(tracker: Any) -> None:
+    """A test ended with ``tracker``: its streams still open are recorded now, from what
+    arrived (the plugin calls this; without the sink module no stream was ever opened)."""
+    sink = sys.modules.get(__name__ + ".sink")
+    if sink is not None:
+        sink.finish_open(tracker)

@@ -4,12 +4,14 @@ The client's patch recognises the request through ``providers`` and opens a sink
 sent (spend protection runs then); it then hands the sink the reply: a body already read, or
 the raw bytes of a stream as the caller pulls them. How the reply is read is the endpoint's
 business; the sink decompresses, buffers, notes what it could not count and records at most
-once.
+once. A stream is recorded when it ends, is closed or dropped, and at the latest when its test
+ends (``finish_open``): counted from what arrived, never lost, never another test's.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from typing import Any
 
@@ -20,6 +22,19 @@ from ..usage import Extracted, Part
 NOTE_UNREAD = "response closed before its body was read: not counted"
 NOTE_MALFORMED = "unreadable provider response body: not counted"
 NOTE_ENCODING = "compressed stream (unsupported content-encoding): not counted"
+
+#: Streams not recorded yet, whichever test (tracker) they belong to.
+_open: dict[Sink, None] = {}
+_open_lock = threading.Lock()
+
+
+def finish_open(tracker: _tracker.TokenTracker) -> None:
+    """The test that owns ``tracker`` ended: record its streams still open (left unread, or
+    dropped but not yet collected) from what arrived."""
+    with _open_lock:
+        mine = [sink for sink in _open if sink.tracker is tracker]
+    for sink in mine:
+        sink.finish()
 
 
 class Sink:
@@ -82,6 +97,8 @@ class Sink:
             self._reader = self.endpoint.stream()
         else:
             self._json = []
+        with _open_lock:
+            _open[self] = None
         return True
 
     def feed(self, chunk: bytes) -> None:
@@ -99,22 +116,28 @@ class Sink:
             self.tracker.note(NOTE_MALFORMED)
             self.release()  # finish() will see it done: the reservation goes now
 
-    def finish(self) -> None:
-        """The stream ended or was closed: record what it billed (once)."""
+    def finish(self, ended: bool = False) -> None:
+        """The stream reached its end (``ended``), or was closed or dropped before: record
+        what it billed (once)."""
+        with _open_lock:
+            _open.pop(self, None)
         if self._done:
             return
         self._done = True
         try:
-            self._finish()
+            self._finish(ended)
         finally:
             self.release()
 
-    def _finish(self) -> None:
+    def _finish(self, ended: bool) -> None:
         try:
             if self._reader is not None:
-                found = self._reader.result()
-                if found is None and self.endpoint.missing_usage is not None:
-                    self.tracker.note(self.endpoint.missing_usage(self.request_body()))
+                found = self._reader.result(ended)
+                missing = self.endpoint.missing_usage
+                if found is None and missing is not None:
+                    note = missing(self.request_body(), ended)
+                    if note is not None:
+                        self.tracker.note(note)
             elif self._json:
                 found = self.endpoint.read(json.loads(b"".join(self._json)))
             else:
