@@ -3,13 +3,13 @@ multi-line data, comments and other fields ignored; only events with a usage obj
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fakellm import sse_event
 from pytest_tokenbudget.providers.sse import UsageEvents
 from pytest_tokenbudget.usage import Extracted
 
@@ -45,16 +45,11 @@ def cut(data: bytes, at: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in zip(points, points[1:])]
 
 
-def render(event: dict[str, Any], end: str, multiline: bool, extra: bool) -> str:
-    """One event as a server may send it: named, maybe a comment and an id, its JSON on one
-    ``data:`` line or on several (with and without the space after the colon)."""
-    lines = [f"event: {event.get('type', 'x')}"]
-    if extra:
-        lines += [": keep-alive", "id: 7", "retry: 100"]
-    text = json.dumps(event, indent=1) if multiline else json.dumps(event)
-    for i, line in enumerate(text.split("\n")):
-        lines.append(f"data:{line}" if i % 2 else f"data: {line}")
-    return end.join(lines) + end + end
+def render(event: dict[str, Any], end: str, multiline: bool, extra: bool) -> bytes:
+    """One event as a server may send it (``fakellm.sse_event``), maybe after a comment, an
+    id and a retry, which are no event of their own."""
+    head = end.join([": keep-alive", "id: 7", "retry: 100", ""]) if extra else ""
+    return head.encode() + sse_event(event, end, multiline)
 
 
 USAGE = {"input_tokens": 3, "output_tokens": 4}
@@ -78,8 +73,7 @@ KINDS = st.sampled_from(
 def test_any_chunking_gives_the_events_of_the_whole_stream(
     events: list[tuple[dict[str, Any], bool, bool]], end: str, at: list[int]
 ) -> None:
-    data = "".join(render(event, end, multiline, extra) for event, multiline, extra in events)
-    body = data.encode()
+    body = b"".join(render(event, end, multiline, extra) for event, multiline, extra in events)
     want = [event for event, _, _ in events if event["type"].startswith("message")]
     assert parse([body]) == want
     assert parse(cut(body, at)) == want
