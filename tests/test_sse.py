@@ -122,3 +122,8 @@ def test_one_huge_event_in_small_chunks_is_read_whole() -> None:
     (event,) = parse([body[i : i + 1000] for i in range(0, len(body), 1000)])
     assert event["usage"] == {"input_tokens": 8}
     assert len(event["text"]) == 300_000
+
+
+def test_a_usage_object_after_a_null_usage_in_the_same_event_is_found() -> None:
+    event = {"item": {"usage": None}, "usage": {"input_tokens": 4}}
+    assert parse([sse_event(event)]) == [event]

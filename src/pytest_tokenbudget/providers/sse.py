@@ -21,6 +21,8 @@ from ..usage import Extracted
 #: object split over ``data:`` lines still matches, and an event that only seemed to have one
 #: is read and dropped.
 _MAYBE_USAGE = re.compile(rb'"usage"(?!\s*:\s*null)')
+#: ``ord("\r")``: bytes find an int ten times faster than ``b"\r"``.
+_CR = 13
 #: An event's data (its ``data:`` lines joined) that carries a usage object.
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -39,59 +41,54 @@ class UsageEvents:
     Buffers hold line-normalised bytes (every line end made LF): ``_line`` the pieces of the
     line still incomplete, ``_event`` the complete lines of the event not yet dispatched
     (``_maybe`` when they may hold a usage object); ``_cr``: the last chunk ended with CR.
+    A chunk of whole LF-framed events with none of these held is read at once.
     """
 
-    __slots__ = ("_cr", "_event", "_line", "_maybe")
+    __slots__ = ("_cr", "_event", "_held", "_line", "_maybe")
 
     def __init__(self) -> None:
+        self._held = False  # any of the below
         self._line: list[bytes] = []
         self._event: list[bytes] = []
         self._maybe = False
         self._cr = False
 
     def feed(self, chunk: bytes) -> None:
+        if not self._held and chunk.endswith(b"\n\n") and _CR not in chunk:
+            if _MAYBE_USAGE.search(chunk) is not None:  # whole events: the common case
+                self._dispatch(chunk)
+            return
         if self._cr:  # CR then LF is one line end, whichever chunk each arrived in
             self._cr = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        if b"\r" in chunk:
+        if _CR in chunk:
             self._cr = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         cut = chunk.rfind(b"\n") + 1
         if not cut:  # no line ends here: kept, never re-scanned
             if chunk:
                 self._line.append(chunk)
-            return
-        if self._line:
+        else:
             self._line.append(chunk[:cut])
             lines = b"".join(self._line)
-            self._line = []
-        else:
-            lines = chunk[:cut]  # the whole chunk (the common case) is not copied
-        if cut < len(chunk):
-            self._line.append(chunk[cut:])
-        self._lines(lines)
+            self._line = [chunk[cut:]] if cut < len(chunk) else []
+            self._lines(lines)
+        self._held = self._cr or bool(self._line or self._event)
 
     def _lines(self, lines: bytes) -> None:
         """Complete lines: dispatch the events they complete, keep the one they begin."""
         end = lines.rfind(b"\n\n") + 2  # after the last blank line; 1 if it is the first
+        size = len(lines)
         if end == 1 and lines[0] != 10:  # no blank line: the event goes on
             self._event.append(lines)
-            self._maybe = self._maybe or _maybe_usage(lines, 0, len(lines))
+            self._maybe = self._maybe or _maybe_usage(lines, 0, size)
             return
         if self._maybe or _maybe_usage(lines, 0, end):
-            if self._event:
-                self._event.append(lines[:end])
-                self._dispatch(b"".join(self._event))
-            else:
-                self._dispatch(lines[:end] if end < len(lines) else lines)
-        if end == len(lines):
-            if self._event:
-                self._event = []
-            self._maybe = False
-        else:
-            self._event = [lines[end:]]
-            self._maybe = _maybe_usage(lines, end, len(lines))
+            self._event.append(lines[:end])
+            self._dispatch(b"".join(self._event))
+        self._event = [lines[end:]] if end < size else []
+        self._maybe = end < size and _maybe_usage(lines, end, size)
 
     def _dispatch(self, events: bytes) -> None:
         """Whole events (ending with a blank line): decode those whose data has usage."""
@@ -105,8 +102,10 @@ class UsageEvents:
                     payload = data[0] if len(data) == 1 else b"\n".join(data)
                     data = []
                     found = payload.find(b'"usage"')
-                    if found >= 0 and _USAGE_OBJECT.match(payload, found) is not None:
-                        self._decode(payload)
+                    if found >= 0 and _USAGE_OBJECT.search(payload, found) is not None:
+                        event = json.loads(payload)
+                        if isinstance(event, dict):
+                            self.event(event)
             elif events.startswith(b"data", at):
                 value = at + 4
                 if value == stop:  # "data" alone: an empty value
@@ -115,11 +114,6 @@ class UsageEvents:
                     value += 2 if events.startswith(b" ", value + 1) else 1
                     data.append(events[value:stop])
             at = stop + 1
-
-    def _decode(self, payload: bytes) -> None:
-        event = json.loads(payload)
-        if isinstance(event, dict):
-            self.event(event)
 
     def result(self, ended: bool = True) -> Extracted | None:
         """What the stream billed. ``ended``: it reached its end, where an event that lacks
