@@ -119,11 +119,11 @@ class Sink:
     def finish(self, ended: bool = False) -> None:
         """The stream reached its end (``ended``), or was closed or dropped before: record
         what it billed (once)."""
-        with _open_lock:
+        with _open_lock:  # its test's end and its own thread may finish it at once
             _open.pop(self, None)
-        if self._done:
-            return
-        self._done = True
+            if self._done:
+                return
+            self._done = True
         try:
             self._finish(ended)
         finally:
