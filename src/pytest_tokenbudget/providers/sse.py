@@ -55,8 +55,9 @@ class UsageEvents:
 
     def feed(self, chunk: bytes) -> None:
         if not self._held and chunk.endswith(b"\n\n") and _CR not in chunk:
-            if _MAYBE_USAGE.search(chunk) is not None:  # whole events: the common case
-                self._dispatch(chunk)
+            found = _MAYBE_USAGE.search(chunk)  # whole events: the common case
+            if found is not None:
+                self._dispatch(chunk, found)
             return
         if self._cr:  # CR then LF is one line end, whichever chunk each arrived in
             self._cr = False
@@ -86,23 +87,32 @@ class UsageEvents:
             return
         if self._maybe or _maybe_usage(lines, 0, end):
             self._event.append(lines[:end])
-            self._dispatch(b"".join(self._event))
+            events = b"".join(self._event)
+            self._dispatch(events, _MAYBE_USAGE.search(events))
         self._event = [lines[end:]] if end < size else []
         self._maybe = end < size and _maybe_usage(lines, end, size)
 
-    def _dispatch(self, events: bytes) -> None:
-        """Whole events (ending with a blank line): decode those whose data has usage."""
+    def _dispatch(self, events: bytes, found: re.Match[bytes] | None) -> None:
+        """Whole events (ending with a blank line): read the ones that may hold usage, from
+        the first (``found``)."""
+        while found is not None:
+            at = found.start()
+            start = events.rfind(b"\n\n", 0, at) + 2  # after the blank line before
+            end = events.index(b"\n\n", at) + 2
+            self._read(events, start if start > 1 else 0, end)
+            found = _MAYBE_USAGE.search(events, end)
+
+    def _read(self, events: bytes, at: int, end: int) -> None:
+        """The events in ``events[at:end]``: decode those whose data has a usage object."""
         data: list[bytes] = []
-        at = 0
-        size = len(events)
-        while at < size:
+        while at < end:
             stop = events.index(b"\n", at)
             if stop == at:  # a blank line: the event so far is complete
                 if data:
                     payload = data[0] if len(data) == 1 else b"\n".join(data)
                     data = []
-                    found = payload.find(b'"usage"')
-                    if found >= 0 and _USAGE_OBJECT.search(payload, found) is not None:
+                    usage = payload.find(b'"usage"')
+                    if usage >= 0 and _USAGE_OBJECT.search(payload, usage) is not None:
                         event = json.loads(payload)
                         if isinstance(event, dict):
                             self.event(event)
