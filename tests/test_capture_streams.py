@@ -59,7 +59,8 @@ def expected(i: int) -> Reply:
                  cache_read_tokens=100 * i, cache_write_tokens=i)  # fmt: skip
 
 
-#: Writes each test's notes (shipped on its teardown report) to notes.json, controller only.
+#: Writes why each test's uncounted calls were not counted (shipped on its teardown report) to
+#: notes.json, controller only.
 NOTES_CONFTEST = f"""
 import json
 NOTES = {{}}
@@ -67,7 +68,7 @@ NOTES = {{}}
 def pytest_runtest_logreport(report):
     payload = getattr(report, "{REPORT_ATTR}", None)
     if payload is not None and report.when == "teardown":
-        NOTES[report.nodeid] = payload["notes"]
+        NOTES[report.nodeid] = payload.get("uncounted", {{}})
 
 def pytest_sessionfinish(session):
     if not hasattr(session.config, "workerinput"):
@@ -211,6 +212,7 @@ def test_streams_broken_off_dropped_or_left_open_are_their_tests(
     plain = tests["test_inner.py::test_plain_call"]
     assert (plain["input_tokens"], plain["output_tokens"], plain["calls"]) == (6007, 63, 1)
     assert report["totals"]["calls"] == 4
+    assert report["totals"]["uncounted_calls"] == 4
     notes = json.loads((pytester.path / "notes.json").read_text())
     early = {nodeid: n for nodeid, n in notes.items() if n}
     assert early == {
