@@ -219,3 +219,17 @@ def by_hook(request: Any, response: Any) -> None:
     if found is not None:
         tracker = _tracker.ATTRIBUTION.tracker()
         tracker.add_extracted(found, operation=tracker.current_operation())
+
+
+class KnownBodySink(Sink):
+    """A sink given its request's body up front (aiohttp's ``data``/``json``, botocore's
+    prepared request), before it opens: spend protection may read it then."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, found: Endpoint, method: str, path: str, body: bytes | None) -> None:
+        self._body = body
+        super().__init__(found, method, path, None)
+
+    def request_body(self) -> bytes | None:
+        return self._body
