@@ -9,7 +9,8 @@ import pytest
 import fakegithub
 from fakellm import ENV, FakeLLM, running
 from pytest_tokenbudget import capture, tokenizer
-from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
+from pytest_tokenbudget.attribution import ATTRIBUTION
+from pytest_tokenbudget.tracker import TokenTracker
 
 
 @pytest.fixture(scope="session")

@@ -174,10 +174,11 @@ def test_baseline_leaves_out_failed_skipped_and_error_tests() -> None:
             "t::err": simple(3, status="error"),
             "t::skip": simple(0, 0, 0, status="skipped"),
             "<session>": simple(4, status="session"),
+            "<fixture db>": simple(5, status="bucket"),
         }
     )
-    assert sorted(baseline_from_report(rep).tests) == ["<session>", "t::ok"]
-    assert len(baseline_from_report(rep, include_failed=True).tests) == 5
+    assert sorted(baseline_from_report(rep).tests) == ["t::ok"]  # buckets: never compared
+    assert len(baseline_from_report(rep, include_failed=True).tests) == 4
 
 
 def test_update_replaces_what_ran_and_keeps_the_rest() -> None:
@@ -191,6 +192,13 @@ def test_update_replaces_what_ran_and_keeps_the_rest() -> None:
     }
     assert merged.totals.input_tokens == 157
     assert update_baseline(None, new).tests == new.tests
+
+
+def test_update_drops_the_buckets_earlier_versions_stored() -> None:
+    old = Baseline(dict(report({"t::a": simple(1), "<session>": simple(9)}).tests))
+    merged = update_baseline(old, baseline_from_report(report({"t::b": simple(2)})))
+    assert sorted(merged.tests) == ["t::a", "t::b"]
+    assert merged.totals.input_tokens == 3
 
 
 def test_failed_test_keeps_its_previous_baseline_entry() -> None:
@@ -248,10 +256,12 @@ def test_merge_refuses_overlap_unless_allowed() -> None:
     assert both.usage.total_tokens == 5 + 1 + 6
 
 
-def test_merge_sums_session_buckets() -> None:
-    a = report({"<session>": simple(5, status="session")}, "a")
-    b = report({"<session>": simple(6, status="session")}, "b")
-    assert merge_reports([a, b]).tests["<session>"].usage.input_tokens == 11
+def test_merge_sums_every_bucket() -> None:
+    a = report({"<session>": simple(5, status="session"), "<fixture db>": simple(1)}, "a")
+    b = report({"<session>": simple(6, status="session"), "<fixture db>": simple(2)}, "b")
+    merged = merge_reports([a, b])
+    assert merged.tests["<session>"].usage.input_tokens == 11
+    assert merged.tests["<fixture db>"].usage.input_tokens == 3
 
 
 def test_merge_round_trips_through_a_file(tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ from typing import Iterator
 import pytest
 
 from fakellm import FakeLLM
+from pytest_tokenbudget.attribution import ATTRIBUTION
 from pytest_tokenbudget.fmt import usd
 from pytest_tokenbudget.protection import SharedTotals, read_total
-from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
+from pytest_tokenbudget.tracker import TokenTracker
 from pytest_tokenbudget.usage import Usage
 from runs import run_report
 

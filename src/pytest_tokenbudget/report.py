@@ -11,13 +11,15 @@ every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
 """
 
 from operator import attrgetter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from .records import Figures, Number, TestRecord, Violation, total_cost_pico
-from .usage import COUNT_FIELDS, SESSION_BUCKET, TOKEN_FIELDS, Usage, add_into
+from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, is_bucket
+
+T = TypeVar("T")
 
 REPORT_SCHEMA = "pytest-tokenbudget/report@1"
 BASELINE_SCHEMA = "pytest-tokenbudget/baseline@1"
@@ -31,9 +33,11 @@ __all__ = [
     "Report",
     "TotalRecord",
     "breakdown",
+    "buckets",
     "ranked",
     "sum_counts",
     "sum_figures",
+    "tests_only",
     "tests_with_usage",
 ]
 
@@ -127,12 +131,25 @@ def sum_figures(records: Iterable[Figures]) -> Usage:
     return Usage(**sum_counts(items), cost_pico=total_cost_pico(items))
 
 
+def tests_only(tests: Mapping[str, T]) -> Mapping[str, T]:
+    """``tests`` without its buckets (``<session>``, ``<fixture NAME>``, ...): what is compared
+    with a baseline, counted and ranked as tests. The same mapping when it holds none."""
+    if not any(map(is_bucket, tests)):
+        return tests
+    return {nodeid: rec for nodeid, rec in tests.items() if not is_bucket(nodeid)}
+
+
+def buckets(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
+    """The run's buckets (usage in its totals that is no test's figure), by name."""
+    return sorted(((n, rec) for n, rec in tests.items() if is_bucket(n)), key=lambda kv: kv[0])
+
+
 def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
     """The real tests (no bucket) that used tokens or made calls, biggest first."""
     rows = [
         (nodeid, rec)
-        for nodeid, rec in tests.items()
-        if nodeid != SESSION_BUCKET and (rec.calls or rec.input_tokens or rec.output_tokens)
+        for nodeid, rec in tests_only(tests).items()
+        if rec.calls or rec.input_tokens or rec.output_tokens
     ]
     rows.sort(key=lambda kv: (-(kv[1].input_tokens + kv[1].output_tokens), kv[0]))
     return rows

@@ -13,6 +13,7 @@ import json
 import zlib
 from typing import Any
 
+from .. import attribution as _attribution
 from .. import tracker as _tracker
 from ..providers import Endpoint, StreamReader
 from ..usage import Extracted, Part
@@ -44,7 +45,7 @@ class Sink:
         here and may refuse the request (raises BudgetExceeded) or admit it with a reservation,
         which the sink releases whatever becomes of the request (:meth:`release`)."""
         __tracebackhide__ = True
-        attribution = _tracker.ATTRIBUTION
+        attribution = _attribution.ATTRIBUTION
         tracker = attribution.tracker()
         self.tracker = tracker
         self.operation = tracker.current_operation()

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from ..report import Report
+from ..report import Report, tests_only
 from ..usage import Usage
 
 
@@ -17,7 +17,7 @@ def append_history(path: Path, report: Report) -> None:
     line = {
         "created": report.created,
         "totals": msgspec.to_builtins(report.totals),
-        "tests": len(report.tests),
+        "tests": len(tests_only(report.tests)),
         "violations": len(report.violations),
         "passed": report.passed,
     }

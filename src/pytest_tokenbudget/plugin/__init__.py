@@ -11,9 +11,10 @@ from typing import Any, Callable
 
 import pytest
 
+from ..attribution import ATTRIBUTION
 from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve
 from ..pricing import LazyPricer
-from ..tracker import ATTRIBUTION, TokenTracker
+from ..tracker import TokenTracker
 from .session import TokenBudgetSession
 
 SESSION_PLUGIN = "tokenbudget-session"
@@ -86,6 +87,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     config.add_cleanup(ATTRIBUTION.reset(pricer))
+    from .. import threads  # new threads and pool tasks inherit their test and label
+
+    config.add_cleanup(threads.install())
     session = TokenBudgetSession(config, settings, pricer)
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if settings["capture"] == "auto":

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import fmt as _fmt
-from ..report import ComparisonRecord, Report, breakdown, ranked
+from ..report import ComparisonRecord, Report, breakdown, buckets, ranked, tests_only
 from ..usage import Usage
+from .text import bucket_what
 
 MARKER = "<!-- pytest-tokenbudget -->"
 
@@ -21,6 +22,11 @@ def _code(text: object) -> str:
     fence = "``" if "`" in s else "`"
     pad = " " if s.startswith("`") or s.endswith("`") else ""
     return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def _bucket(nodeid: str) -> str:
+    what = bucket_what(nodeid)
+    return f"{_code(nodeid)} {_cell(what)}" if what else _code(nodeid)
 
 
 def _cell(text: object) -> str:
@@ -140,7 +146,7 @@ def render_markdown(
     lines = [MARKER, f"## Token usage: {status}", ""]
     lines += _table(
         ["", "tokens", "input", "output", "calls", "cost"],
-        [_usage_row(f"this run ({len(report.tests):,} tests)", report.usage)],
+        [_usage_row(f"this run ({len(tests_only(report.tests)):,} tests)", report.usage)],
         {1, 2, 3, 4, 5},
     )
     pricing = report.pricing
@@ -161,8 +167,8 @@ def render_markdown(
         lines += _table(["kind", "test", "message"], rows, set())
         _more(lines, top * 2, len(report.violations))
 
-    # every entry that used anything, buckets included, as the table has always shown
-    tests = [(n, u) for n, u in ranked({n: r.usage for n, r in report.tests.items()}) if u]
+    only = tests_only(report.tests)
+    tests = [(n, u) for n, u in ranked({n: r.usage for n, r in only.items()}) if u]
     if tests:
         lines += ["", "### Top tests by tokens", ""]
         rows = [_usage_row(_code(n), u) for n, u in tests[:top]]
@@ -170,6 +176,13 @@ def render_markdown(
             ["test", "tokens", "input", "output", "calls", "cost"], rows, {1, 2, 3, 4, 5}
         )
         _more(lines, top, len(tests))
+    outside = buckets(report.tests)
+    if outside:
+        lines += ["", "### In the run's totals, no test's figure", ""]
+        rows = [_usage_row(_bucket(n), r.usage) for n, r in outside]
+        lines += _table(
+            ["bucket", "tokens", "input", "output", "calls", "cost"], rows, {1, 2, 3, 4, 5}
+        )
 
     by_model = breakdown(report.tests, "model")
     if by_model:

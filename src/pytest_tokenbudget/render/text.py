@@ -7,8 +7,8 @@ from typing import Mapping
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
 from ..gate.budget import LIMITS, Limits, Verdict
-from ..report import Report, breakdown, ranked, tests_with_usage
-from ..usage import NO_OPERATION, SESSION_BUCKET, Usage
+from ..report import Report, breakdown, buckets, ranked, tests_only, tests_with_usage
+from ..usage import FIXTURE_BUCKET, NO_OPERATION, RERUNS_BUCKET, SESSION_BUCKET, Usage
 
 TOP_TESTS = 10
 
@@ -49,6 +49,24 @@ def describe(usage: Usage) -> str:
     return text
 
 
+def bucket_what(nodeid: str) -> str:
+    """What a bucket holds (``outside tests`` for ``<session>``); "" when its id says it."""
+    fixture = FIXTURE_BUCKET.split("{}")[0]
+    if nodeid == SESSION_BUCKET:
+        return "outside tests"
+    if nodeid == RERUNS_BUCKET:
+        return "earlier attempts of rerun tests"
+    if nodeid.startswith(fixture):
+        return f"fixture {nodeid[len(fixture) : -1]}, wider than a test"
+    return ""
+
+
+def bucket_label(nodeid: str) -> str:
+    """``outside tests (<session>)``."""
+    what = bucket_what(nodeid)
+    return f"{what} ({nodeid})" if what else nodeid
+
+
 def _table(title: str, rows: Mapping[str, Usage], limit: int) -> list[str]:
     ordered = ranked(rows)
     lines = [f"{title}:"]
@@ -67,8 +85,8 @@ def _table(title: str, rows: Mapping[str, Usage], limit: int) -> list[str]:
 def summary_lines(report: Report, *, top: int = TOP_TESTS) -> list[str]:
     tests = report.tests
     lines = [f"run total: {describe(report.usage)}"]
-    if SESSION_BUCKET in tests:
-        lines.append(f"outside tests ({SESSION_BUCKET}): {describe(tests[SESSION_BUCKET].usage)}")
+    for nodeid, rec in buckets(tests):
+        lines.append(f"{bucket_label(nodeid)}: {describe(rec.usage)}")
     real_tests = {nodeid: rec.usage for nodeid, rec in tests_with_usage(tests)}
     if real_tests:
         lines += _table(f"top tests by tokens ({len(real_tests)} with usage)", real_tests, top)
@@ -123,7 +141,8 @@ def render_report(report: Report, *, top: int = TOP_TESTS) -> str:
     from .compare_text import verdict
 
     lines = [
-        f"tokenbudget report: {len(report.tests):,} tests" + ("" if report.passed else " -- FAILED")
+        f"tokenbudget report: {len(tests_only(report.tests)):,} tests"
+        + ("" if report.passed else " -- FAILED")
     ]
     lines += summary_lines(report, top=top)
     summary = report.baseline
