@@ -10,6 +10,7 @@ No ``from __future__ import annotations`` here: msgspec reads these annotations 
 every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
 """
 
+from itertools import compress, repeat
 from operator import attrgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
@@ -134,9 +135,14 @@ def sum_figures(records: Iterable[Figures]) -> Usage:
 def tests_only(tests: Mapping[str, T]) -> Mapping[str, T]:
     """``tests`` without its buckets (``<session>``, ``<fixture NAME>``, ...): what is compared
     with a baseline, counted and ranked as tests. The same mapping when it holds none."""
-    if not any(map(is_bucket, tests)):
+    # at C speed (100,000 tests): only the ids starting with "<" are looked at
+    found = [n for n in compress(tests, map(str.startswith, tests, repeat("<"))) if is_bucket(n)]
+    if not found:
         return tests
-    return {nodeid: rec for nodeid, rec in tests.items() if not is_bucket(nodeid)}
+    out = dict(tests)
+    for nodeid in found:
+        del out[nodeid]
+    return out
 
 
 def buckets(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
