@@ -7,6 +7,7 @@ from typing import Iterator
 import pytest
 
 import fakegithub
+import fakeproviders  # noqa: F401 - the fake server serves the other providers too
 from fakellm import ENV, FakeLLM, running
 from pytest_tokenbudget import capture, tokenizer
 from pytest_tokenbudget.attribution import ATTRIBUTION

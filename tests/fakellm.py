@@ -4,7 +4,10 @@ Tests script replies in PRODUCT.md's usage meaning (``input_tokens`` includes ca
 writes) and the server renders each provider's own wire shape, so the plugin's normalisation is
 checked against figures computed independently here. ``server.log`` lists what was served and
 whether PRODUCT.md says it counts (errors, in-progress polls, chat streams without
-``include_usage`` and repeated polls of one background response do not).
+``include_usage`` and repeated polls of one background response do not), and whether it is an
+uncounted call (a chat stream without ``include_usage``; a reply whose figures no real reply
+carries, scripted to test that: a count that is negative, not an integer or above 2**53, or
+Anthropic ``iterations`` that are not a list of objects).
 
 A reply is chosen per request: the ``x-fake-reply`` header (a JSON object of :class:`Reply`
 fields; works from any process, e.g. pytester runs under ``-n 2``), else the next queued reply,
@@ -21,7 +24,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 ENV = "TOKENBUDGET_FAKE_LLM"
@@ -33,6 +36,11 @@ FIGURES = (
     "reasoning_tokens",
 )
 TEXT = '{"answer": "fake"}'  # valid JSON, so `.parse()` helpers have something to parse
+
+
+#: The other providers' renderers: ``tests/fakeproviders.py`` adds its own when imported (this
+#: module also serves alone, copied beside a suite of its own).
+OTHERS: list[Callable[..., Any]] = []
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,9 @@ class Reply:
     start_input_tokens: int | None = None
     model: str | None = None  # default: the request's model
     status: int = 200
-    #: Anthropic ``usage.iterations``, wire shape, sent as-is (the test states the figures).
-    iterations: list[dict[str, Any]] | None = None
+    #: Anthropic ``usage.iterations``, wire shape, sent as-is (the test states the figures;
+    #: anything but a list of objects makes the reply unreadable).
+    iterations: Any = None
     #: Streams: send this many events, then wait for :meth:`FakeLLM.release` (early-break tests
     #: need the rest of the body to be really unsent, not merely unread).
     pause_after: int | None = None
@@ -59,6 +68,19 @@ class Reply:
     #: most 10 s): requests really in flight at once, with no sleeps.
     hold: int | None = None
     hold_key: str = ""
+    #: Gemini: the part of ``input_tokens`` that tools fed back (``toolUsePromptTokenCount``).
+    tool_use_tokens: int = 0
+    #: OpenRouter: what it says it billed (``usage.cost``, USD).
+    cost_usd: float | None = None
+    #: An OpenAI-compatible service's own wire details: "groq" (a stream's usage under
+    #: ``x_groq``, always sent), "deepseek" (``prompt_cache_hit_tokens``), "" for OpenAI's.
+    flavor: str = ""
+    #: Gemini, Ollama, Bedrock: the reply leaves its usage out (an uncounted call).
+    without_usage: bool = False
+    #: Streams: the line end ("\n", "\r" or "\r\n", all valid SSE) and whether each event's
+    #: JSON is spread over several ``data:`` lines (with a comment among them), as SSE allows.
+    line_end: str = "\n"
+    multiline: bool = False
 
     def header(self) -> dict[str, str]:
         """``extra_headers=`` for an SDK call that should get this reply."""
@@ -78,6 +100,9 @@ class Served:
     usage: dict[str, int] | None  # PRODUCT.md meaning; None when it carries no usage
     counted: bool  # whether PRODUCT.md counts it as a call
     hold_key: str = ""  # the reply's ``hold_key``: which barrier it waited at
+    #: An LLM call whose usage cannot be counted: PRODUCT.md's ``uncounted_calls``.
+    uncounted: bool = False
+    cost_usd: float | None = None  # what the reply says it billed (OpenRouter)
 
 
 @dataclass
@@ -114,7 +139,8 @@ class FakeLLM:
             return [s for s in self.log if s.counted]
 
     def totals(self) -> dict[str, int]:
-        """Sum of what counts, as the plugin should report it (plus ``calls``)."""
+        """Sum of what counts, as the plugin should report it (plus ``calls`` and
+        ``uncounted_calls``)."""
         out = dict.fromkeys((*FIGURES, "calls"), 0)
         for served in self.counted():
             assert served.usage is not None
@@ -122,6 +148,8 @@ class FakeLLM:
                 out[name] += served.usage[name]
             out["calls"] += 1
         out["total_tokens"] = out["input_tokens"] + out["output_tokens"]
+        with self._lock:
+            out["uncounted_calls"] = sum(s.uncounted for s in self.log)
         return out
 
     def release(self) -> None:
@@ -166,18 +194,35 @@ def figures(reply: Reply) -> dict[str, int]:
     return {name: getattr(reply, name) for name in FIGURES}
 
 
+def readable(usage: dict[str, Any], iterations: Any) -> bool:
+    """Whether a real reply could carry these figures (PRODUCT.md "Usage numbers")."""
+    counts = all(type(v) is int and 0 <= v <= 2**53 for v in usage.values())
+    return counts and (
+        iterations is None
+        or (isinstance(iterations, list) and all(isinstance(i, dict) for i in iterations))
+    )
+
+
 # -- wire rendering ----------------------------------------------------------------------------
 def openai_usage(r: Reply, inp: str, out: str) -> dict[str, Any]:
     in_details: dict[str, int] = {"cached_tokens": r.cache_read_tokens}
     if r.cache_write_tokens:
         in_details["cache_write_tokens"] = r.cache_write_tokens
-    return {
+    usage: dict[str, Any] = {
         f"{inp}_tokens": r.input_tokens,
         f"{out}_tokens": r.output_tokens,
-        "total_tokens": r.input_tokens + r.output_tokens,
+        # what a scripted unreadable figure ("12") cannot be added to: no total at all
+        "total_tokens": r.input_tokens + r.output_tokens if readable(figures(r), None) else None,
         f"{inp}_tokens_details": in_details,
         f"{out}_tokens_details": {"reasoning_tokens": r.reasoning_tokens},
     }
+    if r.flavor == "deepseek":  # no details object: its own names for the cache
+        del usage[f"{inp}_tokens_details"]
+        usage["prompt_cache_hit_tokens"] = r.cache_read_tokens
+        usage["prompt_cache_miss_tokens"] = r.input_tokens - r.cache_read_tokens
+    if r.cost_usd is not None:  # OpenRouter
+        usage.update(cost=r.cost_usd, is_byok=False)
+    return usage
 
 
 def anthropic_usage(r: Reply, *, start: bool = False) -> dict[str, Any]:
@@ -232,7 +277,13 @@ def chat_chunks(rid: str, model: str, r: Reply, legacy: bool, usage: bool) -> It
         yield {**base, "choices": [{"index": 0, "finish_reason": None, **delta}], **extra}
     end: dict[str, Any] = {"text": ""} if legacy else {"delta": {}}
     yield {**base, "choices": [{"index": 0, "finish_reason": "stop", **end}], **extra}
-    if usage:
+    if r.flavor == "groq":  # Groq's last chunk says it under x_groq, asked or not
+        yield {
+            **base,
+            "choices": [],
+            "x_groq": {"id": "req_1", "usage": openai_usage(r, "prompt", "completion")},
+        }
+    elif usage:
         yield {**base, "choices": [], "usage": openai_usage(r, "prompt", "completion")}
 
 
@@ -331,7 +382,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         reply = fake._next_reply(self.headers.get("x-fake-reply"))
-        model = reply.model or body.get("model") or "fake-model"
+        deployment = (
+            path.split("/deployments/", 1)[1].split("/")[0] if "/deployments/" in path else None
+        )
+        model = reply.model or body.get("model") or deployment or "fake-model"
         stream = bool(body.get("stream")) or "stream=true" in parts.query
         anthropic = path.endswith("/messages")
         fake._hold(reply)
@@ -340,6 +394,15 @@ class Handler(BaseHTTPRequestHandler):
         if reply.status >= 400:
             fake._log(served)
             return self._error(reply.status, anthropic)
+        for serve_other in OTHERS:
+            other = serve_other(fake, method, path, parts.query, body, reply, served)
+            if other is None:
+                continue
+            fake._log(served)
+            kind, content = other
+            if isinstance(content, list):
+                return self._chunks(kind, content, reply.pause_after)
+            return self._raw(200, kind, content)
         counted_usage = figures(reply)
         if path.endswith("/chat/completions") or path.endswith("/completions"):
             legacy = not path.endswith("/chat/completions")
@@ -348,7 +411,8 @@ class Handler(BaseHTTPRequestHandler):
                 include = bool((body.get("stream_options") or {}).get("include_usage"))
                 events = list(chat_chunks(rid, model, reply, legacy, include))
                 result: Any = events
-                served.counted = include
+                served.counted = include or reply.flavor == "groq"
+                served.uncounted = not served.counted
             else:
                 result = chat_body(rid, model, reply, legacy)
                 served.counted = True
@@ -396,31 +460,40 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return None
         served.response_id = rid
+        if served.counted and not readable(counted_usage, reply.iterations if anthropic else None):
+            served.counted, served.uncounted = False, True
         served.usage = counted_usage if served.counted else None
+        served.cost_usd = reply.cost_usd if served.counted else None
         fake._log(served)
         if isinstance(result, list):
-            return self._sse(result, anthropic, reply.pause_after)
+            return self._sse(result, anthropic, reply)
         return self._json(200, result)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        self._raw(status, "application/json", json.dumps(body).encode(), headers)
+
+    def _raw(
+        self, status: int, kind: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
 
-    def _sse(self, events: list[Any], anthropic: bool, pause_after: int | None) -> None:
-        chunks = []
-        for event in events:
-            head = f"event: {event['type']}\n" if "type" in event else ""
-            chunks.append(f"{head}data: {json.dumps(event)}\n\n".encode())
+    def _sse(self, events: list[Any], anthropic: bool, reply: Reply) -> None:
+        pause_after = reply.pause_after
+        chunks = [sse_event(event, reply.line_end, reply.multiline) for event in events]
         if not anthropic:
-            chunks.append(b"data: [DONE]\n\n")
+            chunks.append(f"data: [DONE]{reply.line_end * 2}".encode())
+        self._chunks("text/event-stream; charset=utf-8", chunks, pause_after)
+
+    def _chunks(self, kind: str, chunks: list[bytes], pause_after: int | None) -> None:
+        """A streamed body; with ``pause_after``, the rest waits for :meth:`FakeLLM.release`."""
         self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(sum(map(len, chunks))))
         self.end_headers()
         if pause_after is None:
@@ -442,6 +515,19 @@ class Handler(BaseHTTPRequestHandler):
             else {"error": {"message": message, "type": "server_error", "code": None}}
         )
         self._json(status, body, {"x-should-retry": "false"})
+
+
+def sse_event(event: dict[str, Any], end: str = "\n", multiline: bool = False) -> bytes:
+    """One event as SSE: named by its type, its JSON on one ``data:`` line, or on one line
+    each (alternately with and without the space after the colon, a comment after the first)."""
+    lines = [f"event: {event['type']}"] if "type" in event else []
+    if multiline:
+        data = json.dumps(event, indent=1).split("\n")
+        lines += [f"data:{line}" if i % 2 else f"data: {line}" for i, line in enumerate(data)]
+        lines.insert(len(lines) - len(data) + 1, ": the same event goes on")
+    else:
+        lines.append(f"data: {json.dumps(event)}")
+    return (end.join(lines) + end * 2).encode()
 
 
 def _figures_of_openai(usage: dict[str, Any]) -> dict[str, int]:

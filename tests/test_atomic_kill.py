@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tokenbudget.files.baseline import load_baseline
+from pytest_tokenbudget.files.baseline import load_baseline, write_json_atomic
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -114,3 +114,6 @@ def test_sigkill_while_writing_keeps_previous_baseline(tmp_path: Path, point: st
     assert len(temps) == 1
     assert temps[0].name.startswith(".tokenbudget-baseline.json.")
     assert temps[0].stat().st_size > 0
+    # The next write of the file removes what the killed writer left.
+    write_json_atomic(target, loaded.to_doc())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]

@@ -276,7 +276,17 @@ def test_merge_round_trips_through_a_file(tmp_path: Path) -> None:
 
 def test_fast_path_agrees_with_usage_from_dict() -> None:
     docs: list[dict[str, Any]] = [
-        Usage(10, 5, 1, 1, 2, 3, 0, 1, 123_456_789).to_dict(),
+        Usage(
+            input_tokens=10,
+            output_tokens=5,
+            cache_read_tokens=1,
+            cache_write_tokens=1,
+            reasoning_tokens=2,
+            calls=3,
+            refused_calls=1,
+            uncounted_calls=2,
+            cost_pico=123_456_789,
+        ).to_dict(),
         Usage(10, 5, calls=2, unpriced_calls=1).to_dict(),
         Usage().to_dict(),
         {"input_tokens": 3, "cost_usd": 0.1},

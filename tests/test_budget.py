@@ -30,7 +30,7 @@ def test_marker_positional_is_max_tokens_and_default_is_overridden() -> None:
 @pytest.mark.parametrize(
     ("args", "kwargs", "match"),
     [
-        ((), {"max_tokenz": 5}, "unknown keyword 'max_tokenz'"),
+        ((), {"max_tokenz": 5}, "unknown keyword 'max_tokenz'; did you mean 'max_tokens'?"),
         ((1, 2), {}, "one positional argument"),
         ((5,), {"max_tokens": 5}, "both as positional and as keyword"),
         ((), {"max_tokens": 0}, "max_tokens=0: must be a positive whole number"),

@@ -225,7 +225,7 @@ def test_cost_budget_with_unpriced_model_is_not_checkable_for_that_part(
         [
             "note: run max_cost_usd checked on priced calls only ($0.004)*",
             "run budget max_cost_usd: $0.004 of $1.00 (0%)",
-            "cost limits not fully checkable:",
+            "limits not fully checked:",
             "*test_mixed: max_cost_usd checked on priced calls only ($0.004): "
             "1 unpriced call not checkable",
         ]

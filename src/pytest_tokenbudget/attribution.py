@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import threading
 from contextvars import ContextVar
-from typing import Callable, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple
 
-from .tracker import OPERATION, BeforeRequest, NoPrices, TokenTracker
+from .tracker import OPERATION, BeforeRequest, NoPrices, ParseResponse, TokenTracker
 from .usage import SESSION_BUCKET, Pricer, Usage
 
 
@@ -67,7 +67,7 @@ class Attribution:
         self._owner: Owner | None = None
         #: The bucket of the wider-scope fixture being set up or torn down, if any.
         self.fixture: TokenTracker | None = None
-        self.session = TokenTracker(SESSION_BUCKET, self.pricer)
+        self.session = TokenTracker(SESSION_BUCKET, self.pricer, self)
         #: Every bucket of this process by name, ``<session>`` included (shipped at its end).
         self.buckets: dict[str, TokenTracker] = {SESSION_BUCKET: self.session}
         #: The thread that runs the tests (the one that starts the run).
@@ -76,6 +76,12 @@ class Attribution:
         self.before_request: BeforeRequest | None = None
         #: Given to every tracker: told of all usage counted in this process.
         self.listener: Callable[[Usage], None] | None = None
+        #: Reads replies no provider recognised (the parse_response hook); None: nobody does.
+        self.parse_response: ParseResponse | None = None
+        #: Told of every record: (node id or bucket, what it counted); None: nobody listens.
+        self.recorded: Callable[[str, Usage], None] | None = None
+        #: Served or deployment names -> the model they are priced and grouped as.
+        self.aliases: Mapping[str, str] = {}
         return lambda: self.__dict__.update(saved)
 
     def listen(self, listener: Callable[[Usage], None]) -> None:
@@ -109,7 +115,7 @@ class Attribution:
             return self.session
         with _create_lock:
             if self.current is None:
-                self.current = TokenTracker(nodeid, self.pricer)
+                self.current = TokenTracker(nodeid, self.pricer, self)
                 self.current.listener = self.listener
             return self.current
 
@@ -126,7 +132,7 @@ class Attribution:
         with _create_lock:
             found = self.buckets.get(name)
             if found is None:
-                found = self.buckets[name] = TokenTracker(name, self.pricer)
+                found = self.buckets[name] = TokenTracker(name, self.pricer, self)
                 found.listener = self.listener
             return found
 
@@ -148,7 +154,7 @@ class Attribution:
     def _forward(self, owner: Owner) -> TokenTracker:
         with _create_lock:
             if owner.forward is None:
-                owner.forward = TokenTracker(SESSION_BUCKET, self.pricer)
+                owner.forward = TokenTracker(SESSION_BUCKET, self.pricer, self)
                 owner.forward.end(self.session, late_note(owner.nodeid))
             return owner.forward
 

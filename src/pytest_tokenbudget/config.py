@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .usage import usd_to_pico
 
@@ -102,9 +102,48 @@ def parse_table(value: object) -> dict[str, Any]:
     return dict(value)
 
 
+def parse_aliases(value: object) -> dict[str, str]:
+    """``{"my-deployment": "gpt-4o"}``: names to the model they are priced and grouped as."""
+    table = parse_table(value)
+    for name, model in table.items():
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(
+                f"alias {name!r} must name a model (a non-empty string), got {model!r}"
+            )
+    return table
+
+
 METRICS = ("total_tokens", "input_tokens", "output_tokens", "cost_usd", "calls")
 DEFAULT_METRIC = "total_tokens"
 DEFAULT_BASELINE = "tokenbudget-baseline.json"
+
+
+def closest(name: str, known: Sequence[str]) -> str | None:
+    """The known name a typo most likely meant, or None when none is close."""
+    import difflib
+
+    found = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown_options(args: Sequence[str]) -> list[str]:
+    """Messages for ``--tokenbudget-*`` arguments that name no option, with the closest one.
+
+    argparse would only say "unrecognized arguments", without naming the option meant.
+    """
+    prefix = "--tokenbudget-"
+    names = [s.option[len(prefix) :] for s in SETTINGS if s.option is not None]
+    out = []
+    for arg in args:
+        if arg == "--":
+            break
+        option = arg.split("=", 1)[0]
+        if not option.startswith(prefix) or option[len(prefix) :] in names:
+            continue
+        meant = closest(option[len(prefix) :], names)
+        hint = f"; did you mean {prefix}{meant}?" if meant else ""
+        out.append(f"unknown option {option}{hint}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -240,8 +279,17 @@ SETTINGS: tuple[Setting, ...] = (
         flag=True,
         option="--tokenbudget-enforce",
     ),
+    Setting(
+        "top",
+        parse_non_negative_int,
+        10,
+        "tests listed in the summary (default 10; 0 = every test with usage)",
+        option="--tokenbudget-top",
+        metavar="N",
+    ),
     Setting("warn_at", parse_fraction, 0.8, "share of a budget at which a test is near budget"),
     Setting("prices", parse_table, None, "price overrides, USD per million tokens"),
+    Setting("aliases", parse_aliases, None, "served or deployment name -> model it is priced as"),
     Setting("files", parse_table, None, "globs -> max tokens for `tokenbudget count`"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
@@ -287,11 +335,14 @@ def read_pyproject(path: Path) -> dict[str, Any]:
 
 def resolve(cli: Mapping[str, Any], file_table: Mapping[str, Any], file_name: str) -> Settings:
     """Merge command line values (None = not given), the config table and the defaults."""
-    unknown = sorted(set(file_table) - (set(BY_KEY) - {"update_baseline"}))
+    keys = [s.key for s in SETTINGS if s.key != "update_baseline"]
+    unknown = sorted(set(file_table) - set(keys))
     if unknown:
-        known = ", ".join(s.key for s in SETTINGS if s.key != "update_baseline")
+        meant = closest(unknown[0], keys)
         raise SettingsError(
-            f"unknown key {unknown[0]!r} in [tool.tokenbudget] of {file_name}; known keys: {known}"
+            f"unknown key {unknown[0]!r} in [tool.tokenbudget] of {file_name}; "
+            + (f"did you mean {meant!r}? " if meant else "")
+            + f"known keys: {', '.join(keys)}"
         )
     settings = Settings({})
     for setting in SETTINGS:

@@ -17,6 +17,11 @@ UNITS = {
 }
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 regression``, ``3 regressions``, ``1,200 tests``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def tokens(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "-"
 
@@ -67,6 +72,48 @@ def change(before: Usage, after: Usage, key: str) -> str:
     return f"{a - b:+,}{rel}"
 
 
+#: The label of each figure in a comparison's table.
+LABELS = {
+    "total_tokens": "tokens",
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "calls": "calls",
+    "uncounted_calls": "calls not counted",
+    "cost_usd": "cost",
+}
+
+
+def compared(before: Usage, after: Usage, names: Sequence[str]) -> list[tuple[str, str]]:
+    """(figure, label) of the rows of a comparison table: ``names``, and the calls not counted
+    after the calls when either side has any (their tokens are unknown on that side)."""
+    rows = [(name, LABELS[name]) for name in names]
+    if before.uncounted_calls or after.uncounted_calls:
+        at = names.index("calls") + 1 if "calls" in names else len(rows)
+        rows.insert(at, ("uncounted_calls", LABELS["uncounted_calls"]))
+    return rows
+
+
+def some(names: Sequence[str], shown: int = 3) -> str:
+    """``a, b, c and 2 more``: the first ``shown`` of ``names``, and how many more."""
+    text = ", ".join(names[:shown])
+    return text + (f" and {len(names) - shown:,} more" if len(names) > shown else "")
+
+
+def uncounted(usage: Usage) -> str:
+    """``1 call not counted``; empty when every call was counted."""
+    n = usage.uncounted_calls
+    return f"{tokens(n)} call{'s' if n != 1 else ''} not counted" if n else ""
+
+
+def calls(usage: Usage) -> str:
+    """A calls cell: ``3``, or ``3 + 1 not counted`` (calls whose tokens are unknown)."""
+    shown = tokens(usage.calls)
+    n = usage.uncounted_calls
+    return f"{shown} + {tokens(n)} not counted" if n else shown
+
+
 def cells(usage: Usage, names: Sequence[str]) -> list[str]:
     """The named figures of ``usage``, each formatted as every table shows it."""
-    return [figure(name, getattr(usage, name)) for name in names]
+    return [
+        calls(usage) if name == "calls" else figure(name, getattr(usage, name)) for name in names
+    ]

@@ -223,7 +223,8 @@ class SpendGuard:
             ):
                 verdict = reached(used, lim) if lim else None
                 if verdict is not None:
-                    tracker.refuse()
+                    raw = body()  # listed under the model it asked for, never "(unknown)"
+                    tracker.refuse(None if raw is None else endpoint.request_model(path, raw))
                     refusal = BudgetExceeded(scope, verdict)
                     self.refusals.setdefault(nodeid, refusal)
                     raise refusal

@@ -7,6 +7,18 @@ hooks make that second registration a no-op: one set of options, one session, on
 
 from __future__ import annotations
 
-from .plugin import pytest_addoption, pytest_configure, token_tracker
+from .plugin import (
+    pytest_addhooks,
+    pytest_addoption,
+    pytest_configure,
+    pytest_load_initial_conftests,
+    token_tracker,
+)
 
-__all__ = ["pytest_addoption", "pytest_configure", "token_tracker"]
+__all__ = [
+    "pytest_addhooks",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_load_initial_conftests",
+    "token_tracker",
+]

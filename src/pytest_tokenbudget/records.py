@@ -51,6 +51,7 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
     calls: Count = 0
     unpriced_calls: Count = 0
     refused_calls: Count = 0
+    uncounted_calls: Count = 0
     total_tokens: Union[Count, UnsetType] = UNSET
     cost_usd: Union[Dollars, UnsetType, None] = UNSET
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
+from .fmt import some
 from .tracker import cells_from_payload
 from .usage import (
     BUCKET_STATUS,
@@ -73,6 +74,8 @@ class RunUsage:
 
     tests: dict[str, TestUsage] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)
+    #: Why calls could not be counted: reason -> {test node id: calls}.
+    uncounted: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add_test(self, nodeid: str, payload: Mapping[str, Any]) -> None:
         """Add one test's payload: a rerun replaces the earlier attempts (they go to the
@@ -90,7 +93,7 @@ class RunUsage:
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])
-        self.add_notes(payload)
+        self.add_notes(nodeid, payload)
 
     def add_buckets(self, payloads: Mapping[str, Mapping[str, Any]]) -> None:
         """One process's buckets by name (``<session>``, ``<fixture NAME>``); an empty one
@@ -99,7 +102,7 @@ class RunUsage:
             status = "session" if name == SESSION_BUCKET else BUCKET_STATUS
             if not self.add_cells(name, cells_from_payload(payload), status).cells:
                 del self.tests[name]
-            self.add_notes(payload)
+            self.add_notes(name, payload)
 
     def add_cells(self, nodeid: str, cells: Mapping[Cell, Usage], status: str) -> TestUsage:
         entry = self.tests.get(nodeid)
@@ -109,9 +112,14 @@ class RunUsage:
             add_into(entry.cells, key, usage)
         return entry
 
-    def add_notes(self, payload: Mapping[str, Any]) -> None:
+    def add_notes(self, nodeid: str, payload: Mapping[str, Any]) -> None:
+        """The notes of test (or bucket) ``nodeid``'s payload, and why its calls were not
+        counted."""
         for note, count in payload.get("notes", {}).items():
             self.notes[note] = self.notes.get(note, 0) + int(count)
+        for reason, count in payload.get("uncounted", {}).items():
+            tests = self.uncounted.setdefault(reason, {})
+            tests[nodeid] = tests.get(nodeid, 0) + int(count)
 
     @property
     def totals(self) -> Usage:
@@ -156,9 +164,19 @@ class RunUsage:
             violations=[],
             pricing=dict(pricing),
             passed=True,
-            notes=[format_note(n, c) for n, c in sorted(self.notes.items())],
+            notes=[uncounted_note(r, t) for r, t in sorted(self.uncounted.items())]
+            + [format_note(n, c) for n, c in sorted(self.notes.items())],
         )
 
 
 def format_note(note: str, count: int) -> str:
     return note if count == 1 else f"{note} (x{count})"
+
+
+def uncounted_note(reason: str, tests: Mapping[str, int]) -> str:
+    """``tests/test_a.py::test_x: 1 call not counted (REASON)``: the tests that had calls not
+    counted for one reason, the first three by name."""
+    calls = sum(tests.values())
+    return (
+        f"{some(sorted(tests))}: {calls:,} call{'s' if calls != 1 else ''} not counted ({reason})"
+    )

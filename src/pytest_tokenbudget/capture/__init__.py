@@ -1,27 +1,38 @@
 """Automatic capture of LLM SDK usage at the HTTP client layer (which requests: ``providers``).
 
 ``install()`` patches ``Client.send`` / ``AsyncClient.send`` of ``httpx2`` (current SDKs) and
-``httpx`` (older SDKs, user-supplied clients). A module already imported is patched at once;
-one not imported yet is patched when something imports it (a finder on ``sys.meta_path``), so
-a suite that never uses an HTTP client never pays for importing one. Installing is
-reference-counted so that a plugin registered twice patches once and counts every call once.
+``httpx`` (older SDKs, user-supplied clients), ``aiohttp``'s ``ClientSession`` (google-genai's
+async client) and, through botocore's event system, every boto3 session's Bedrock runtime
+clients. A module already imported is patched at once; one not imported yet is patched when
+something imports it (a finder on ``sys.meta_path``), so a suite that never uses a client never
+pays for importing it. Installing is reference-counted so that a plugin registered twice
+patches once and counts every call once.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 from types import ModuleType
 from typing import Any, Callable
 
 from ..onimport import PatchOnImport
 
-__all__ = ["install", "installed"]
+__all__ = ["end_streams", "install", "installed"]
 
-MODULES = ("httpx2", "httpx")
+#: The client modules patched, each by the function of this package's module that patches it.
+MODULES = {
+    "httpx2": "httpx",
+    "httpx": "httpx",
+    "aiohttp": "aiohttp",
+    "botocore.handlers": "botocore",
+}
 
 _lock = threading.RLock()
 _installs = 0
-_restore: list[tuple[type, str, Any]] = []
+#: Undoes the patches, newest last.
+_restore: list[Callable[[], None]] = []
 
 
 def _patch_if_installed(module: ModuleType) -> None:
@@ -57,34 +68,36 @@ def install() -> Callable[[], None]:
             if _installs == 0:
                 _finder.stop()
                 while _restore:
-                    cls, attr, original = _restore.pop()
-                    setattr(cls, attr, original)
+                    _restore.pop()()
 
     return uninstall
 
 
 def _patch(module: Any) -> None:
+    # the patching module is imported with the first client patched: a run that never imports
+    # one never loads the providers either
     try:
-        _patch_clients(module)
-    except Exception:  # an httpx we do not know: no capture rather than a broken import
+        patcher = importlib.import_module(f"{__name__}.{MODULES[module.__name__]}")
+        _restore.extend(patcher.patch(module))
+    except Exception:  # a client version we do not know: no capture rather than a broken import
         return
 
 
-def _patch_clients(module: Any) -> None:
-    # imported with the first client patched: a run that never imports one never loads the
-    # providers either
-    from .httpx import AsyncTee, SyncTee, patch_async, patch_sync
+def replace_method(cls: type, name: str, patch: Callable[[Any], Any]) -> list[Callable[[], None]]:
+    """Set ``cls.name`` to ``patch(original)`` once (a class seen twice, as httpx aliased to
+    httpx2, is patched once); returns its undo."""
+    original = cls.__dict__[name]
+    if getattr(original, "__tokenbudget__", False):
+        return []
+    patched = patch(original)
+    patched.__tokenbudget__ = True
+    setattr(cls, name, patched)
+    return [lambda: setattr(cls, name, original)]
 
-    sync_tee = type("SyncTee", (SyncTee, module.SyncByteStream), {})
-    async_tee = type("AsyncTee", (AsyncTee, module.AsyncByteStream), {})
-    for cls, patch, tee in (
-        (module.Client, patch_sync, sync_tee),
-        (module.AsyncClient, patch_async, async_tee),
-    ):
-        original = cls.__dict__["send"]
-        if getattr(original, "__tokenbudget__", False):  # httpx aliased to httpx2
-            continue
-        patched = patch(original, tee)
-        patched.__tokenbudget__ = True  # type: ignore[attr-defined]
-        _restore.append((cls, "send", original))
-        cls.send = patched
+
+def end_streams(tracker: Any) -> None:
+    """A test ended with ``tracker``: its streams still open are recorded now, from what
+    arrived (the plugin calls this; without the sink module no stream was ever opened)."""
+    sink = sys.modules.get(__name__ + ".sink")
+    if sink is not None:
+        sink.finish_open(tracker)

@@ -3,16 +3,18 @@
 Non-streamed replies are already read when ``send`` returns, so their body is handed over there.
 Streamed ones (``send(stream=True)``, which is how the SDKs stream and how
 ``with_streaming_response`` works) get their raw byte stream wrapped: bytes are teed to the sink
-as the caller pulls them and the reply is recorded when the stream ends or is closed (early
-break included). Nothing is read ahead of the caller and the SDK sees the same objects.
+as the caller pulls them and the reply is recorded when the stream ends, is closed or its
+generator is dropped (early break included); one left open is recorded when its test ends
+(``sink.finish_open``). Nothing is read ahead of the caller and the SDK sees the same objects.
 """
 
 from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Iterator
 
+from .. import attribution as _attribution
 from ..providers import endpoint
-from .sink import NOTE_MALFORMED, Sink
+from .sink import NOTE_MALFORMED, OUTER, Sink, by_hook
 
 
 class HttpxSink(Sink):
@@ -37,10 +39,14 @@ class SyncTee:
 
     def __iter__(self) -> Iterator[bytes]:
         feed = self._sink.feed
-        for chunk in self._inner:
-            feed(chunk)
-            yield chunk
-        self._sink.finish()
+        ended = False
+        try:
+            for chunk in self._inner:
+                feed(chunk)
+                yield chunk
+            ended = True
+        finally:  # also when the caller drops or closes this generator (GeneratorExit)
+            self._sink.finish(ended)
 
     def close(self) -> None:
         try:
@@ -61,10 +67,14 @@ class AsyncTee:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         feed = self._sink.feed
-        async for chunk in self._inner:
-            feed(chunk)
-            yield chunk
-        self._sink.finish()
+        ended = False
+        try:
+            async for chunk in self._inner:
+                feed(chunk)
+                yield chunk
+            ended = True
+        finally:  # a dropped generator is closed by the event loop's hook; nothing awaited here
+            self._sink.finish(ended)
 
     async def aclose(self) -> None:
         try:
@@ -104,8 +114,18 @@ def _observe(sink: Sink, response: Any, streamed: bool, tee: type) -> None:
         else:
             sink.release()
     except Exception:
-        sink.release()
-        sink.tracker.note(NOTE_MALFORMED)
+        sink.uncounted(NOTE_MALFORMED)
+
+
+def patch(module: Any) -> list[Callable[[], None]]:
+    """Patch ``send`` of ``module``'s clients (httpx or httpx2); returns the undos."""
+    from . import replace_method
+
+    sync_tee = type("SyncTee", (SyncTee, module.SyncByteStream), {})
+    async_tee = type("AsyncTee", (AsyncTee, module.AsyncByteStream), {})
+    return replace_method(
+        module.Client, "send", lambda send: patch_sync(send, sync_tee)
+    ) + replace_method(module.AsyncClient, "send", lambda send: patch_async(send, async_tee))
 
 
 def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
@@ -119,6 +139,8 @@ def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
             raise
         if sink is not None:
             _observe(sink, response, kwargs.get("stream", False), tee)
+        elif _attribution.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
+            by_hook(request, response)
         return response
 
     send.__wrapped__ = original  # type: ignore[attr-defined]
@@ -128,14 +150,20 @@ def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
 def patch_async(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
     async def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         sink = _begin(request)
+        if sink is None:
+            response = await original(self, request, *args, **kwargs)
+            if _attribution.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
+                by_hook(request, response)
+            return response
+        outer = OUTER.set(True)
         try:
             response = await original(self, request, *args, **kwargs)
         except BaseException:
-            if sink is not None:  # never sent, or no reply: its reservation goes
-                sink.release()
+            sink.release()  # never sent, or no reply: its reservation goes
             raise
-        if sink is not None:
-            _observe(sink, response, kwargs.get("stream", False), tee)
+        finally:
+            OUTER.reset(outer)
+        _observe(sink, response, kwargs.get("stream", False), tee)
         return response
 
     send.__wrapped__ = original  # type: ignore[attr-defined]

@@ -3,24 +3,48 @@
 The client's patch recognises the request through ``providers`` and opens a sink before it is
 sent (spend protection runs then); it then hands the sink the reply: a body already read, or
 the raw bytes of a stream as the caller pulls them. How the reply is read is the endpoint's
-business; the sink decompresses, buffers, notes what it could not count and records at most
-once.
+business; the sink decompresses, buffers and records at most once: what the reply billed, or,
+when it cannot be read, one uncounted call with the reason (never nothing, never a figure).
+A stream is recorded when it ends, is closed or dropped, and at the latest when its test ends
+(``finish_open``): counted from what arrived, never lost, never another test's.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import zlib
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from .. import attribution as _attribution
 from .. import tracker as _tracker
 from ..providers import Endpoint, StreamReader
-from ..usage import Extracted, Part
+from ..usage import Extracted
 
-NOTE_UNREAD = "response closed before its body was read: not counted"
-NOTE_MALFORMED = "unreadable provider response body: not counted"
-NOTE_ENCODING = "compressed stream (unsupported content-encoding): not counted"
+#: Set while an httpx request that capture follows is being sent: a client it sends through
+#: (an httpx transport over aiohttp) sees the same call, which must not count twice.
+OUTER: ContextVar[bool] = ContextVar("tokenbudget_outer_request", default=False)
+
+#: Why a reply was not counted (each an uncounted call; the summary names its tests).
+NOTE_UNREAD = "response closed before its body was read"
+NOTE_MALFORMED = "unreadable provider response body"
+NOTE_ENCODING = "compressed stream with an unsupported content-encoding"
+NOTE_HOOK = "pytest_tokenbudget_parse_response could not read a reply"
+
+#: Streams not recorded yet, whichever test (tracker) they belong to.
+_open: dict[Sink, None] = {}
+_open_lock = threading.Lock()
+
+
+def finish_open(tracker: _tracker.TokenTracker) -> None:
+    """The test that owns ``tracker`` ended: record its streams still open (left unread, or
+    dropped but not yet collected) from what arrived."""
+    with _open_lock:
+        mine = [sink for sink in _open if sink.tracker is tracker]
+    for sink in mine:
+        sink.finish()
 
 
 class Sink:
@@ -77,12 +101,14 @@ class Sink:
         if encoding in ("gzip", "deflate"):
             self._decoder = zlib.decompressobj(47 if encoding == "gzip" else 15)
         elif encoding != "identity":
-            self.tracker.note(NOTE_ENCODING)
+            self.uncounted(NOTE_ENCODING)
             return False
         if self.endpoint.streams in headers.get("content-type", ""):
             self._reader = self.endpoint.stream()
         else:
             self._json = []
+        with _open_lock:
+            _open[self] = None
         return True
 
     def feed(self, chunk: bytes) -> None:
@@ -95,35 +121,39 @@ class Sink:
                 self._reader.feed(chunk)
             elif self._json is not None:
                 self._json.append(chunk)
-        except Exception:
-            self._done = True
-            self.tracker.note(NOTE_MALFORMED)
-            self.release()  # finish() will see it done: the reservation goes now
+        except Exception as exc:
+            self.uncounted(unreadable(exc))  # finish() will see it done: the reservation goes now
 
-    def finish(self) -> None:
-        """The stream ended or was closed: record what it billed (once)."""
-        if self._done:
-            return
-        self._done = True
+    def finish(self, ended: bool = False) -> None:
+        """The stream reached its end (``ended``), or was closed or dropped before: record
+        what it billed (once)."""
+        with _open_lock:  # its test's end and its own thread may finish it at once
+            _open.pop(self, None)
+            if self._done:
+                return
+            self._done = True
         try:
-            self._finish()
+            self._finish(ended)
         finally:
             self.release()
 
-    def _finish(self) -> None:
+    def _finish(self, ended: bool) -> None:
+        found: Extracted | None = None
+        reason: str | None = None
         try:
             if self._reader is not None:
-                found = self._reader.result()
-                if found is None and self.endpoint.missing_usage is not None:
-                    self.tracker.note(self.endpoint.missing_usage(self.request_body()))
+                found = self._reader.result(ended)
+                missing = self.endpoint.missing_usage
+                if found is None and missing is not None:
+                    reason = missing(self.request_body(), ended)
             elif self._json:
                 found = self.endpoint.read(json.loads(b"".join(self._json)))
             else:
-                self.tracker.note(NOTE_UNREAD)
-                return
-        except Exception:
-            self.tracker.note(NOTE_MALFORMED)
-            return
+                reason = NOTE_UNREAD
+        except Exception as exc:
+            reason = unreadable(exc)
+        if reason is not None:
+            return self.uncounted(reason)
         self.record(found)
 
     def body(self, content: bytes) -> None:
@@ -131,10 +161,18 @@ class Sink:
         self._done = True
         try:
             found = self.endpoint.read(json.loads(content))
-        except Exception:
-            self.tracker.note(NOTE_MALFORMED)
-            return self.release()
+        except Exception as exc:
+            return self.uncounted(unreadable(exc))
         self.record(found)
+
+    def uncounted(self, reason: str) -> None:
+        """The reply is an LLM call that cannot be counted: one uncounted call (on the model
+        the request asked for), and the request's reservation goes."""
+        self._done = True
+        self.release()
+        body = self.request_body()
+        model = None if body is None else self.endpoint.request_model(self.path, body)
+        self.tracker.uncounted(reason, model=model, operation=self.operation)
 
     def record(self, found: Extracted | None) -> None:
         """Count what the reply billed, releasing the request's reservation in the same step."""
@@ -155,5 +193,30 @@ class Sink:
         model = None if body is None else self.endpoint.request_model(self.path, body)
         if model is None:
             return found
-        parts = tuple(Part(p.usage, p.model or model, p.cache_write_1h_tokens) for p in found.parts)
+        parts = tuple(p if p.model else replace(p, model=model) for p in found.parts)
         return Extracted(parts, found.response_id)
+
+
+def unreadable(exc: Exception) -> str:
+    """Why a reply could not be read: a figure no real reply carries is named (the providers'
+    ValueError says which and what); any other failure (not JSON, bad compression) is not."""
+    if type(exc) is ValueError:  # not its subclasses: a JSON or Unicode decoding error
+        return f"{NOTE_MALFORMED}: {exc}"
+    return NOTE_MALFORMED
+
+
+def by_hook(request: Any, response: Any) -> None:
+    """A read reply to a request no provider recognised: counted if the user's parser (the
+    ``pytest_tokenbudget_parse_response`` hook) reads it. Never raises into the caller."""
+    hook = _attribution.ATTRIBUTION.parse_response
+    if hook is None or not 200 <= response.status_code < 300:
+        return
+    try:
+        found = hook(request, response)
+    except Exception as exc:  # the parser took it for a call, and could not read it
+        tracker = _attribution.ATTRIBUTION.tracker()
+        tracker.uncounted(f"{NOTE_HOOK}: {exc}", operation=tracker.current_operation())
+        return
+    if found is not None:
+        tracker = _attribution.ATTRIBUTION.tracker()
+        tracker.add_extracted(found, operation=tracker.current_operation())

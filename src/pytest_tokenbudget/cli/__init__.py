@@ -16,6 +16,8 @@ import sys
 from typing import Any, Callable, Sequence
 
 from ..files.codec import BaselineError
+from ..inert import inert
+from ..tokenizer import EncodingUnavailableError
 from ..version import __version__
 from .commands import (
     add_analyze,
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # bare `tokenbudget`: what it can do
+        parser.print_help()
+        return 0
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: bad usage (2) or --help/--version (0)
@@ -63,12 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.disable()  # a 100,000-test file is millions of objects and no cycles: 5% faster
     try:
         code: int = args.func(args)
-    except (BaselineError, UsageError) as exc:
-        sys.stderr.write(f"tokenbudget {args.command}: error: {exc}\n")
+    except (BaselineError, UsageError, EncodingUnavailableError) as exc:
+        sys.stderr.write(inert(f"tokenbudget {args.command}: error: {exc}") + "\n")
         return 2
     except OSError as exc:
         name = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"tokenbudget {args.command}: error: {name}{exc.strerror or exc}\n")
+        message = f"tokenbudget {args.command}: error: {name}{exc.strerror or exc}"
+        sys.stderr.write(inert(message) + "\n")
+        return 2
+    except Exception as exc:  # a message and exit 2, never a traceback (and never exit 1)
+        message = (
+            f"tokenbudget {args.command}: error: {type(exc).__name__}: {exc} (unexpected: "
+            "please report it to pytest-tokenbudget with the command that caused it)"
+        )
+        sys.stderr.write(inert(message) + "\n")
         return 2
     finally:
         if collecting:

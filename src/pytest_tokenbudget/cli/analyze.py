@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..fmt import pct
+from ..fmt import pct, some
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
 from ..pricing import PriceTable
@@ -153,9 +153,28 @@ def unpriced(report: Report) -> list[Finding]:
     return found
 
 
+def uncounted(report: Report) -> list[Finding]:
+    """Calls capture could not count: every figure of their tests is a lower bound."""
+    tests = sorted(n for n, t in _tests(report).items() if t.uncounted_calls)
+    calls = report.usage.uncounted_calls
+    if not calls:
+        return []
+    where = (
+        f" in {len(tests)} test{'s' if len(tests) != 1 else ''} ({some(tests)})" if tests else ""
+    )
+    return [
+        Finding(
+            "uncounted",
+            f"{fmt_int(calls)} call{'s' if calls != 1 else ''}{where} could not be counted: "
+            "the figures there are lower bounds (tokens and cost of those calls unknown) and "
+            "budgets could not check them; the report's notes say why",
+        )
+    ]
+
+
 def recommendations(report: Report, pricer: PriceTable) -> list[Finding]:
-    found = caching(report, pricer)
-    found.sort(key=lambda f: -f.worth_usd)
+    found = uncounted(report)
+    found += sorted(caching(report, pricer), key=lambda f: -f.worth_usd)
     for finder in (concentration, loops, output_heavy, unpriced, unbudgeted):
         found += finder(report)
     return found

@@ -19,17 +19,16 @@ from ..files.baseline import (
     STATS,
     baseline_from_reports,
     check_breakdowns,
-    load_baseline,
     load_baseline_or_report,
     load_report,
-    update_baseline,
-    write_json_atomic,
+    update_file,
 )
 from ..files.codec import FIX_BASELINE, FIX_REPORT
 from .common import (
     UsageError,
     add_rule_options,
     non_negative_int,
+    print_text,
     project_pricer,
     project_settings,
     rule,
@@ -75,13 +74,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         name = report.path or args.report
         check_breakdowns({exc.nodeid: report.tests[exc.nodeid]}, name, FIX_REPORT)
         raise
-    sys.stdout.write(render_comparison(result.record(), limit=args.limit))
+    print_text(render_comparison(result.record(), limit=args.limit))
     return 1 if result.regressed else 0
 
 
 # -- baseline update ----------------------------------------------------------------------------
 def add_baseline(sub: Any) -> None:
-    p = sub.add_parser("baseline", help="manage the baseline file")
+    p = sub.add_parser(
+        "baseline",
+        help="manage the baseline file",
+        description="Manage the baseline file that runs are compared with.",
+    )
     inner = p.add_subparsers(dest="baseline_command", metavar="ACTION")
     inner.required = True
     u = inner.add_parser(
@@ -110,19 +113,14 @@ def add_baseline(sub: Any) -> None:
 
 def cmd_baseline_update(args: argparse.Namespace) -> int:
     reports = [load_report(path) for path in args.reports]
-    old = load_baseline(args.baseline)
     new = baseline_from_reports(reports, args.stat)
-    merged = update_baseline(old, new)
-    write_json_atomic(args.baseline, merged.to_doc())
-    old_ids = set(old.tests) if old is not None else set()
-    replaced = len(old_ids & set(new.tests))
-    added = len(new.tests) - replaced
-    kept = len(merged.tests) - len(new.tests)
-    action = "updated" if old is not None else "created"
+    # A corrupt baseline is an error here (exit 2): the run that regenerates it is pytest's.
+    done = update_file(args.baseline, new, replace_corrupt=False)
+    action = "created" if done.created else "updated"
     sys.stdout.write(
-        f"{action} {args.baseline}: {replaced:,} test(s) replaced, {added:,} added, "
-        f"{kept:,} kept; {len(merged.tests):,} tests, "
-        f"{merged.totals.total_tokens:,} tokens\n"
+        f"{action} {args.baseline}: {done.replaced:,} test(s) replaced, {done.added:,} added, "
+        f"{done.kept:,} kept; {done.tests:,} tests, "
+        f"{done.totals.total_tokens:,} tokens\n"
     )
     return 0
 
@@ -159,7 +157,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 # -- report -------------------------------------------------------------------------------------
 def add_report(sub: Any) -> None:
-    p = sub.add_parser("report", help="render a report as text, Markdown or HTML")
+    p = sub.add_parser(
+        "report",
+        help="render a report as text, Markdown or HTML",
+        description="Render a JSON report (--tokenbudget-json) as text, Markdown or HTML.",
+    )
     p.add_argument("report", metavar="REPORT")
     p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
@@ -169,7 +171,9 @@ def add_report(sub: Any) -> None:
         help="recompute the comparison against this baseline (default: the report's own)",
     )
     add_rule_options(p)
-    p.add_argument("--top", type=non_negative_int, default=10, help="rows per list (default 10)")
+    p.add_argument(
+        "--top", type=non_negative_int, default=10, help="rows per list (default 10; 0: all)"
+    )
     p.set_defaults(func=cmd_report)
 
 
@@ -250,7 +254,7 @@ def cmd_count(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_text(result))
+        print_text(render_text(result))
     return 0 if result.passed else 1
 
 
@@ -279,7 +283,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         runs = read_history(Path(path))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    sys.stdout.write("\n".join(history_lines(runs, args.last or 20)) + "\n")
+    print_text("\n".join(history_lines(runs, args.last or 20)) + "\n")
     return 0
 
 
@@ -309,5 +313,5 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         sys.stdout.write("no recommendations: nothing stands out in this report\n")
     else:
         lines = [f"{i}. [{f.kind}] {f.text}" for i, f in enumerate(found, 1)]
-        sys.stdout.write("\n".join(lines) + "\n")
+        print_text("\n".join(lines) + "\n")
     return 0

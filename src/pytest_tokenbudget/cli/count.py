@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..atomicfile import NotRegularFile, read_bytes
 from ..fmt import usd
 from ..pricing import PriceTable
 from ..tokenizer import count_tokens, encoding_name
@@ -47,7 +48,8 @@ class CountResult:
     model: str | None
     encoding: str
     files: list[FileCount] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    #: Files not counted, with why (not UTF-8 text; a FIFO, device or folder; unreadable).
+    skipped: dict[str, str] = field(default_factory=dict)
     limits: list[Limit] = field(default_factory=list)
     max_tokens: int | None = None
     total_cost_pico: int | None = None
@@ -70,6 +72,7 @@ class CountResult:
                 for f in self.files
             ],
             "skipped": list(self.skipped),
+            "skipped_why": dict(self.skipped),
             "total_tokens": self.total_tokens,
             "total_cost_usd": _usd(self.total_cost_pico),
             "max_tokens": self.max_tokens,
@@ -105,14 +108,14 @@ def expand(patterns: Iterable[str], root: Path) -> list[Path]:
 
 def _expand_one(pattern: str, root: Path) -> list[Path]:
     path = root / pattern
-    if path.is_file():
-        return [path]
     if path.is_dir():
         return _walk(path)
+    if path.is_file() or os.path.lexists(path):  # a FIFO or device is listed as skipped
+        return [path]
     out: list[Path] = []
     for name in sorted(glob.glob(str(path), recursive=True)):
         match = Path(name)
-        out.extend(_walk(match) if match.is_dir() else [match] if match.is_file() else [])
+        out.extend(_walk(match) if match.is_dir() else [match])
     return out
 
 
@@ -144,7 +147,9 @@ def count_paths(
 ) -> CountResult:
     """Count the files ``patterns`` name, and check ``max_tokens`` and per-glob ``limits``.
 
-    Files that are not UTF-8 text are listed as skipped, not counted.
+    Only regular files are read, each never past the size it had (a FIFO would block, a
+    link to ``/dev/zero`` never end): others, and files that are not UTF-8 text, are listed
+    as skipped, not counted.
     """
     try:
         enc = encoding_name(model, encoding)
@@ -156,9 +161,15 @@ def count_paths(
     counts: dict[Path, int] = {}
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            result.skipped.append(_display(path, root))
+            text = read_bytes(path).decode("utf-8")
+        except UnicodeDecodeError:
+            result.skipped[_display(path, root)] = "not UTF-8 text"
+            continue
+        except NotRegularFile as exc:
+            result.skipped[_display(path, root)] = str(exc.strerror)
+            continue
+        except OSError as exc:
+            result.skipped[_display(path, root)] = f"cannot read: {exc.strerror or exc}"
             continue
         counts[path] = count_tokens(text, encoding=enc)
     shown = expand(patterns, root) if patterns else list(counts)
@@ -210,8 +221,8 @@ def render_text(result: CountResult) -> str:
     lines.append(f"{result.total_tokens:>{width},}{total_cost}  {label}")
     if result.model is not None and result.total_cost_pico is None:
         lines.append(f"model {result.model!r} has no price: cost not shown")
-    for name in result.skipped:
-        lines.append(f"skipped (not UTF-8 text): {name}")
+    for name, why in result.skipped.items():
+        lines.append(f"skipped ({why}): {name}")
     if result.max_tokens is not None and result.total_tokens > result.max_tokens:
         lines.append(f"FAILED: total {result.total_tokens:,} tokens > --max {result.max_tokens:,}")
     for limit in result.limits:

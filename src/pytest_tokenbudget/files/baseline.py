@@ -16,18 +16,22 @@ from typing import Any, Callable, Mapping, Sequence
 import msgspec
 from msgspec import UNSET
 
-from ..atomicfile import write_atomic
+from ..atomicfile import file_identity, write_atomic
+from ..filelock import locked
 from ..records import Figures, OperationRecord, TestRecord, figures, make_operation, make_record
-from ..report import BaselineDoc, Report, sum_figures, tests_only
+from ..report import BaselineDoc, Recorded, Report, sum_figures, tests_only
 from ..usage import USAGE_FIELDS, Usage
 from .codec import (
     FIX_BASELINE,
     FIX_REPORT,
     BaselineError,
+    CheckedBaseline,
     Document,
     check_operations,
     check_tests,
+    checked_record,
     decode,
+    decode_checked_baseline,
     encode,
     read,
 )
@@ -43,6 +47,13 @@ class Baseline:
 
     tests: dict[str, TestRecord]
     path: str | None = None
+    #: When it was recorded (the file's ``recorded``), where known.
+    recorded: Recorded | None = None
+    #: The file's identity when it was read (``atomicfile.file_identity``).
+    identity: tuple[int, ...] | None = None
+    #: Each record decoded in full, breakdowns too (``load_baseline(keep_checked=True)``): what
+    #: :func:`update_file` writes back without reading the file again if it is unchanged.
+    checked: Mapping[str, Any] | None = None
 
     @property
     def totals(self) -> Usage:
@@ -50,11 +61,18 @@ class Baseline:
 
     def to_doc(self) -> BaselineDoc:
         tests = {nodeid: rec.for_baseline() for nodeid, rec in self.tests.items()}
-        return BaselineDoc(tests, figures(self.totals))
+        recorded = UNSET if self.recorded is None else self.recorded
+        return BaselineDoc(tests, figures(self.totals), recorded)
 
 
 # -- reading ------------------------------------------------------------------------------------
 def _baseline(doc: BaselineDoc, path: str) -> Baseline:
+    _check_totals(doc, path)
+    recorded = None if doc.recorded is UNSET else doc.recorded
+    return Baseline(doc.tests, path, recorded)
+
+
+def _check_totals(doc: BaselineDoc | CheckedBaseline, path: str) -> None:
     totals = doc.totals
     if totals is not UNSET:
         expected = sum_figures(doc.tests.values())
@@ -65,7 +83,6 @@ def _baseline(doc: BaselineDoc, path: str) -> Baseline:
                 f"({expected.total_tokens:,} tokens, {expected.calls:,} calls): the file was "
                 f"edited or damaged; {FIX_BASELINE}"
             )
-    return Baseline(doc.tests, path)
 
 
 def check_breakdowns(tests: Mapping[str, TestRecord], path: str, fix: str) -> None:
@@ -85,11 +102,19 @@ def report_from_dict(data: Any, path: str = "<report>") -> Report:
     return report
 
 
-def _load(path: str | os.PathLike[str], expected: Any, check: bool) -> Any:
+@dataclass
+class _Loaded:
+    doc: Any
+    identity: tuple[int, ...] | None
+    checked: Mapping[str, Any] | None
+
+
+def _load(path: str | os.PathLike[str], expected: Any, check: bool) -> _Loaded | None:
     """The document at ``path`` (None when missing); BaselineError when it cannot be used."""
     name = os.fspath(path)
     report = expected is Report
     fix = FIX_REPORT if report else FIX_BASELINE
+    identity = file_identity(path)  # before reading: a change after it is seen as a change
     try:
         data = read(path)
     except FileNotFoundError:
@@ -98,9 +123,8 @@ def _load(path: str | os.PathLike[str], expected: Any, check: bool) -> Any:
         what = "report" if report else "baseline"
         raise BaselineError(f"{name}: cannot read {what} ({exc.strerror or exc})") from None
     doc = decode(data, expected, name, fix)
-    if check:
-        check_tests(data, name, fix)
-    return doc
+    checked = check_tests(data, name, fix) if check else None
+    return _Loaded(doc, identity, checked)
 
 
 def load_report(path: str | os.PathLike[str], *, check: bool = True) -> Report:
@@ -110,26 +134,39 @@ def load_report(path: str | os.PathLike[str], *, check: bool = True) -> Report:
     comparison reads it only for the tests it explains): 30% faster on big files.
     """
     name = os.fspath(path)
-    report: Report | None = _load(path, Report, check)
-    if report is None:
+    loaded = _load(path, Report, check)
+    if loaded is None:
         raise BaselineError(f"{name}: report file not found; {FIX_REPORT}")
+    report: Report = loaded.doc
     report.path = name
     return report
 
 
-def load_baseline(path: str | os.PathLike[str], *, check: bool = True) -> Baseline | None:
-    """Read a baseline; None when the file does not exist (a note, not an error)."""
-    doc = _load(path, BaselineDoc, check)
-    return None if doc is None else _baseline(doc, os.fspath(path))
+def load_baseline(
+    path: str | os.PathLike[str], *, check: bool = True, keep_checked: bool = False
+) -> Baseline | None:
+    """Read a baseline; None when the file does not exist (a note, not an error).
+
+    ``keep_checked``: keep each record decoded in full too (for a run that updates the file).
+    """
+    loaded = _load(path, BaselineDoc, check)
+    if loaded is None:
+        return None
+    baseline = _baseline(loaded.doc, os.fspath(path))
+    baseline.identity = loaded.identity
+    baseline.checked = loaded.checked if keep_checked else None
+    return baseline
 
 
 def load_baseline_or_report(path: str | os.PathLike[str], *, check: bool = True) -> Baseline | None:
     """A baseline file, or a report used as one (compare a pull request's run with main's)."""
-    doc = _load(path, Document, check)
-    if isinstance(doc, Report):
-        doc.path = os.fspath(path)
-        return baseline_from_report(doc, include_failed=True)
-    return None if doc is None else _baseline(doc, os.fspath(path))
+    loaded = _load(path, Document, check)
+    if loaded is None:
+        return None
+    if isinstance(loaded.doc, Report):
+        loaded.doc.path = os.fspath(path)
+        return baseline_from_report(loaded.doc, include_failed=True)
+    return _baseline(loaded.doc, os.fspath(path))
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -226,8 +263,86 @@ def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
     """Tests in ``new`` replace their old entries; tests that did not run are kept. Buckets
     that baselines of earlier versions stored (``<session>``) go.
 
-    A partial run (``-k``, one CI shard) therefore updates only what it ran.
+    A partial run (``-k``, one CI shard) therefore updates only what it ran. When it was
+    recorded is ``new``'s (unknown unless the caller says).
     """
     tests = dict(tests_only(old.tests)) if old is not None else {}
     tests.update(new.tests)
-    return Baseline(tests, old.path if old is not None else None)
+    return Baseline(tests, old.path if old is not None else None, new.recorded)
+
+
+@dataclass
+class Updated:
+    """What :func:`update_file` did."""
+
+    tests: int
+    replaced: int
+    added: int
+    kept: int
+    totals: Usage
+    created: bool
+    #: Why the file it replaced could not be read (it was replaced whole), else None.
+    corrupt: str | None = None
+
+
+def update_file(
+    path: str | os.PathLike[str],
+    new: Baseline,
+    *,
+    replace_corrupt: bool,
+    known: Baseline | None = None,
+) -> Updated:
+    """Merge ``new`` into the baseline file at ``path``, safe against concurrent updates.
+
+    Under the file's lock: read it again (another shard may have written it since this run
+    started), let ``new`` replace its tests and keep the others, replace it atomically. Every
+    record is re-encoded from its decoded form, so each object ends key-sorted whatever order
+    the file had. ``known``: the file as this process read it, checked in full
+    (``keep_checked``); used instead of reading it again while the file is unchanged.
+    ``replace_corrupt``: a file that cannot be read is replaced by ``new`` (the fix the error
+    message gives), and the reason is returned; else BaselineError.
+    """
+    name = os.fspath(path)
+    corrupt = None
+    with locked(path):
+        try:
+            same = _unchanged(known, path)
+            # buckets that files of earlier versions stored (``<session>``) go
+            read = same if same is not None else _read_checked(name).tests
+            old: dict[str, Any] = dict(tests_only(read))
+        except FileNotFoundError:
+            old = {}
+            created = True
+        except BaselineError as exc:
+            if not replace_corrupt:
+                raise
+            old, created, corrupt = {}, False, str(exc)
+        else:
+            created = False
+        replaced = sum(1 for nodeid in new.tests if nodeid in old)
+        tests = old
+        tests.update((nodeid, checked_record(rec)) for nodeid, rec in new.tests.items())
+        totals = sum_figures(tests.values())
+        recorded = UNSET if new.recorded is None else new.recorded
+        write_atomic(path, encode(CheckedBaseline(tests, figures(totals), recorded)))
+    kept = len(tests) - len(new.tests)
+    return Updated(len(tests), replaced, len(new.tests) - replaced, kept, totals, created, corrupt)
+
+
+def _unchanged(known: Baseline | None, path: str | os.PathLike[str]) -> Mapping[str, Any] | None:
+    """``known``'s records checked in full, while its file is unchanged since it was read."""
+    if known is None or known.checked is None or known.identity is None:
+        return None
+    return known.checked if file_identity(path) == known.identity else None
+
+
+def _read_checked(path: str) -> CheckedBaseline:
+    try:
+        data = read(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read baseline ({exc.strerror or exc})") from None
+    doc = decode_checked_baseline(data, path)
+    _check_totals(doc, path)
+    return doc

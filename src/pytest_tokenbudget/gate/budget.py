@@ -2,7 +2,9 @@
 
 A limit is compared with ``actual > limit``: a test that uses exactly its budget passes.
 Cost limits only ever compare priced calls; unpriced calls make a cost limit not checkable
-for that part, reported as such, never counted as $0.
+for that part, reported as such, never counted as $0. Likewise every limit compares counted
+calls only: a call capture could not count (``uncounted_calls``) is reported as not checked,
+and fails nothing by itself (its figures are unknown, not over any limit).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ..config import parse_bool, parse_positive_int, parse_usd
+from ..config import closest, parse_bool, parse_non_negative_int, parse_positive_int, parse_usd
 from ..fmt import UNITS
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
+from ..inert import inert
 from ..usage import NO_OPERATION, Cell, Usage, pico_to_usd
 
 if TYPE_CHECKING:  # the records (msgspec) are loaded when a run has budgets to report
@@ -25,7 +28,8 @@ LIMITS: dict[str, tuple[str, Any]] = {
     "max_input_tokens": ("input_tokens", parse_positive_int),
     "max_output_tokens": ("output_tokens", parse_positive_int),
     "max_cost_usd": ("cost_pico", parse_usd),
-    "max_calls": ("calls", parse_positive_int),
+    # max_calls=0: "this test makes no LLM call" (with enforcement, every request is refused)
+    "max_calls": ("calls", parse_non_negative_int),
 }
 
 
@@ -64,9 +68,12 @@ def marker_limits(
         given["max_tokens"] = args[0]
     unknown = sorted(set(given) - set(LIMITS) - {"enforce"})
     if unknown:
+        known = [*LIMITS, "enforce"]
+        meant = closest(unknown[0], known)
         raise ValueError(
             f"token_budget got unknown keyword {unknown[0]!r}; "
-            f"known: {', '.join([*LIMITS, 'enforce'])}"
+            + (f"did you mean {meant!r}? " if meant else "")
+            + f"known: {', '.join(known)}"
         )
     values: dict[str, int] = {}
     sources: dict[str, str] = {}
@@ -152,6 +159,17 @@ def unpriced_note(usage: Usage, limits: Limits) -> str | None:
     return None
 
 
+def uncounted_note(usage: Usage, limits: Limits) -> str | None:
+    """Limits compare counted calls only: say how many calls they could not check."""
+    n = usage.uncounted_calls
+    if not n or not limits:
+        return None
+    return (
+        f"{', '.join(limits.values)} checked on counted calls only: "
+        f"{fmt_int(n)} call{'s' if n != 1 else ''} could not be checked (not counted)"
+    )
+
+
 def contributors(cells: Mapping[Cell, Usage], metric: str, top: int = 3) -> str:
     """``gpt-4o-mini 5,100 (operation "summarise")``: the biggest model/operation cells."""
     figure = "cost_pico" if metric == "cost_usd" else metric
@@ -160,9 +178,9 @@ def contributors(cells: Mapping[Cell, Usage], metric: str, top: int = 3) -> str:
     for (model, op), usage in ranked:
         value = getattr(usage, figure)
         shown = fmt_usd(pico_to_usd(value)) if figure == "cost_pico" else fmt_int(value)
-        label = f"{model} {shown}"
+        label = f"{inert(model)} {shown}"
         if op != NO_OPERATION:
-            label += f' (operation "{op}")'
+            label += f' (operation "{inert(op)}")'
         parts.append(label)
     return ", ".join(parts)
 
@@ -249,9 +267,11 @@ def budget_record(
     from ..records import BudgetRecord
 
     verdicts = check(usage, limits, warn_at)
-    exceeded = [v for v in verdicts if v.exceeded]
-    text = message(exceeded, usage, cells) if exceeded else ""
-    violations = [violation("test_budget", nodeid, v, text) for v in exceeded]
+    violations = [
+        violation("test_budget", nodeid, v, message([v], usage, cells))
+        for v in verdicts
+        if v.exceeded
+    ]
     if refusal is not None:
         refused = refusal_message(refusal.scope, refusal.verdict, max(usage.refused_calls, 1))
         kind = "test_budget" if refusal.scope == "test" else "run_budget"
@@ -261,5 +281,6 @@ def budget_record(
         sources=dict(limits.sources),
         violations=violations,
         near=[v.headline().replace(" > ", " of ") for v in verdicts if not v.exceeded],
-        note=unpriced_note(usage, limits),
+        note="; ".join(filter(None, (unpriced_note(usage, limits), uncounted_note(usage, limits))))
+        or None,
     )

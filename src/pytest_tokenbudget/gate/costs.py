@@ -29,7 +29,9 @@ class Repricer:
     """
 
     def __init__(self, pricer: Pricer) -> None:
-        self._pricer = pricer.get() if isinstance(pricer, LazyPricer) else pricer
+        if isinstance(pricer, LazyPricer) and pricer.price_hook is None:
+            pricer = pricer.get()  # the table itself: each model's rates looked up once
+        self._pricer = pricer
         self._of: dict[str, Callable[[TokenCounts], int | None]] = {}
 
     def _price_of(self, model: str) -> Callable[[TokenCounts], int | None]:

@@ -12,9 +12,10 @@ from typing import Any, Callable
 import pytest
 
 from ..attribution import ATTRIBUTION
-from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve
+from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve, unknown_options
 from ..pricing import LazyPricer
 from ..tracker import TokenTracker
+from .hooks import wire
 from .session import TokenBudgetSession
 
 SESSION_PLUGIN = "tokenbudget-session"
@@ -35,6 +36,13 @@ def _argparse_type(setting: Setting) -> Callable[[str], Any]:
 
     parse.__name__ = setting.key  # argparse names the type in its messages
     return parse
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    if not hasattr(pluginmanager.hook, hookspecs.pytest_tokenbudget_price.__name__):
+        pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +75,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             )
 
 
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """A typo'd ``--tokenbudget-*`` option stops the run naming the option it was meant as."""
+    unknown = unknown_options(args)
+    if unknown:
+        raise pytest.UsageError(f"tokenbudget: {unknown[0]}")
+
+
 def _dest(setting: Setting) -> str:
     return f"tokenbudget_{setting.key}"
 
@@ -87,6 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     config.add_cleanup(ATTRIBUTION.reset(pricer))
+    ATTRIBUTION.aliases = settings["aliases"] or {}
+    wire(config, pricer)
     from .. import threads  # new threads and pool tasks inherit their test and label
 
     config.add_cleanup(threads.install())

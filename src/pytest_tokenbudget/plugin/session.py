@@ -6,27 +6,31 @@ file exists), not at plugin import: pytest start-up stays cheap for every suite.
 
 from __future__ import annotations
 
+import os
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
 from ..attribution import ATTRIBUTION
 from ..config import Settings
-from ..fmt import usd as fmt_usd
 from ..gate.budget import (
     BudgetExceeded,
     Limits,
     check,
     marker_limits,
     message,
+    uncounted_note,
     unpriced_note,
     violation,
 )
+from ..inert import inert
 from ..pricing import LazyPricer, cache_savings, staleness_note
 from ..protection import SpendGuard
 from ..run import RunUsage
 from ..tracker import tracker_payload
+from .outputs import Outputs, ran_tests, runs_tests
 from .tests import ControllerHooks, PerTestHooks
 
 if TYPE_CHECKING:
@@ -61,18 +65,11 @@ class TokenBudgetSession:
         self.crash_notes: list[str] = []
         self.guard = SpendGuard(settings["enforce"], self.run_limits, self.limits)
         self.guard.install()
-        self.baseline_path = config.rootpath / settings["baseline"]
+        self.baseline_path: Path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
         self.baseline_written: int | None = None
-        if not self.is_worker and self.baseline_path.exists():
-            # a corrupt baseline stops the run before any test (exit 4)
-            from ..files.baseline import load_baseline
-            from ..files.codec import BaselineError
-
-            try:
-                self.baseline = load_baseline(self.baseline_path)
-            except BaselineError as exc:
-                raise pytest.UsageError(f"tokenbudget: {exc}") from None
+        #: Files that could not be written at the end, and other notes on the outputs.
+        self.outputs = Outputs(config, settings)
 
     @property
     def refusals(self) -> dict[str, BudgetExceeded]:
@@ -101,6 +98,10 @@ class TokenBudgetSession:
 
     # -- run-level hooks -------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if not self.is_worker and runs_tests(self.config):
+            # a bad output path or a corrupt baseline stops the run before any test (exit 4)
+            self.outputs.check()
+            self.baseline = self.outputs.load_baseline(self.baseline_path)
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
         if self.is_controller:
@@ -127,18 +128,27 @@ class TokenBudgetSession:
         """Controller or serial run: build the report, compare, write files, set exit status."""
         if not self.run and not self.settings_given():
             return
+        if not ran_tests(session):  # --collect-only, --fixtures, all deselected: write nothing
+            return
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED and not self.run:
+            return  # stopped before any usage (collection errors, Ctrl-C): nothing to say
         self.check_run()
         table = self.pricer.get()
         report = self.run.to_report(pricing={"source": table.source, "version": table.version})
         if self.baseline is not None:
             self.compare(report)
+            if self.outputs.baseline_changed(self.baseline_path):
+                self.outputs.notes.append(
+                    f"{self.baseline_path} changed during the run (another program wrote it): "
+                    "this run was compared with the baseline as it was when the run started"
+                )
         report.violations = self.violations
         report.passed = not self.violations
         self.report = report
-        failing = self.run_messages and not self.settings["warn_only"]
-        if failing and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.write_files(report)
+        failing = self.run_messages and not self.settings["warn_only"]
+        if (failing or self.outputs.failed) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # warn-only too: an output was lost
 
     def compare(self, report: Report) -> None:
         """Compare the run with the baseline; the comparison goes into the report."""
@@ -151,10 +161,12 @@ class TokenBudgetSession:
             regression=self.settings["regression"],
             min_tokens=self.settings["regression_min_tokens"],
             metric=self.settings["regression_metric"],
-            pricer=self.pricer.get(),
+            pricer=self.pricer,
         )
         report.baseline = comparison.record()
-        report.baseline.path = str(self.baseline_path)
+        report.baseline.path = self.baseline_shown()
+        if self.baseline.recorded is not None:
+            report.baseline.recorded = self.baseline.recorded
         # Updating the baseline accepts this run's figures: the regressions are shown (in the
         # comparison) but are not violations of this run, so its report says passed.
         if not self.settings["update_baseline"]:
@@ -162,26 +174,43 @@ class TokenBudgetSession:
             self.violations += regressions
             self.run_messages += [v.message for v in regressions]
 
+    def baseline_shown(self) -> str:
+        """The baseline's path as the user gave it: relative to the rootdir where it is inside
+        (``budgets/tokens.json``; a runner's absolute path means nothing in a comment)."""
+        try:
+            return self.baseline_path.relative_to(self.config.rootpath).as_posix()
+        except ValueError:
+            return str(self.baseline_path)
+
     def write_files(self, report: Report) -> None:
+        """Every output, each on its own: one that cannot be written costs only itself."""
         from ..atomicfile import write_atomic
-        from ..files.baseline import baseline_from_report, update_baseline, write_json_atomic
+        from ..files.baseline import baseline_from_report, update_file, write_json_atomic
         from ..files.history import append_history
         from ..render.html import render_html
         from ..render.markdown import render_markdown
 
-        root = self.config.rootpath
-        if self.settings["json"]:
-            write_json_atomic(root / self.settings["json"], report)
-        if self.settings["markdown"]:
-            write_atomic(root / self.settings["markdown"], render_markdown(report))
-        if self.settings["html"]:
-            write_atomic(root / self.settings["html"], render_html(report))
-        if self.settings["history"]:
-            append_history(root / self.settings["history"], report)
+        write = self.outputs.write
+        write("json", lambda path: write_json_atomic(path, report))
+        write("markdown", lambda path: write_atomic(path, render_markdown(report)))
+        write("html", lambda path: write_atomic(path, render_html(report)))
+        write("history", lambda path: append_history(path, report))
         if self.settings["update_baseline"]:
-            updated = update_baseline(self.baseline, baseline_from_report(report))
-            write_json_atomic(self.baseline_path, updated.to_doc())
-            self.baseline_written = len(updated.tests)
+
+            def update(path: Path) -> None:
+                from ..report import Recorded
+
+                new = baseline_from_report(report)
+                commit = os.environ.get("GITHUB_SHA") or None
+                new.recorded = Recorded(commit, date.today().isoformat(), runs=1)
+                done = update_file(path, new, replace_corrupt=True, known=self.baseline)
+                self.baseline_written = done.tests
+                if done.corrupt:
+                    self.outputs.notes.append(
+                        f"replaced the unreadable baseline with this run's {done.tests:,} tests"
+                    )
+
+            write("baseline", update)
 
     def check_run(self) -> None:
         """Collect per-test violations and check the run's own budget."""
@@ -191,30 +220,33 @@ class TokenBudgetSession:
         totals = self.run.totals
         exceeded = check(totals, self.run_limits)
         if exceeded:
-            text = message(exceeded, totals, self.run.cells(), "run budget exceeded")
-            self.run_messages.append(text)
-            self.violations += [violation("run_budget", None, v, text) for v in exceeded]
-        note = unpriced_note(totals, self.run_limits)
-        if note:
-            self.run.notes[f"run {note}"] = 1
+            cells = self.run.cells()
+            for verdict in exceeded:  # one violation, one line, per limit
+                text = message([verdict], totals, cells, "run budget exceeded")
+                self.run_messages.append(text)
+                self.violations.append(violation("run_budget", None, verdict, text))
+        for note in (
+            unpriced_note(totals, self.run_limits),
+            uncounted_note(totals, self.run_limits),
+        ):
+            if note:
+                self.run.notes[f"run {note}"] = 1
         by_model = self.run.by_model()
         unpriced = sorted(m for m, u in by_model.items() if u.unpriced_calls)
         if unpriced:
             note = (
                 f"unpriced model{'s' if len(unpriced) > 1 else ''} (cost unknown, not $0): "
-                f'{", ".join(unpriced)}; set prices in [tool.tokenbudget.prices."MODEL"]'
+                f"{', '.join(map(inert, unpriced))}; "
+                'set prices in [tool.tokenbudget.prices."MODEL"]'
             )
             self.run.notes[note] = 1
         stale = staleness_note(self.pricer.get().version, date.today())
         if stale and by_model:
             self.run.notes[stale] = 1
         savings = cache_savings(self.pricer.get(), by_model)
-        if savings.saved_pico:
-            pct = savings.percent
-            self.run.notes[
-                f"prompt caching saved {fmt_usd(savings.saved_usd)}"
-                + (f" ({pct:.1f}% of the input cost without caching)" if pct is not None else "")
-            ] = 1
+        note = savings.note() if savings is not None else None
+        if note:
+            self.run.notes[note] = 1
 
     def settings_given(self) -> bool:
         return any(self.settings.given(key) for key in self.settings.values)
@@ -224,13 +256,17 @@ class TokenBudgetSession:
         if report is None or terminalreporter.verbosity < -1:
             return
         from ..render.text import budget_lines, summary_lines
+        from ..render.verdict import gate_verdict
 
-        write = terminalreporter.write_line
+        def write(line: str, **markup: bool) -> None:
+            # model names, operations and node ids come from outside: never a workflow command
+            terminalreporter.write_line(inert(line), **markup)
+
         terminalreporter.write_sep("=", "tokenbudget")
         if not self.run:
             write("no LLM token usage recorded")
         else:
-            for line in summary_lines(report):
+            for line in summary_lines(report, top=self.settings["top"]):
                 write(line)
         for line in budget_lines(
             report, self.run.totals, self.run_limits, self.settings["warn_only"]
@@ -240,22 +276,55 @@ class TokenBudgetSession:
             from ..render.compare_text import summary_lines as comparison_lines
             from ..render.compare_text import verdict
 
+            accepted = ""  # a regression shown here fails the run unless one of these says not
+            if report.baseline.regressed and self.settings["update_baseline"]:
+                accepted = " — accepted: baseline updated"
+            elif report.baseline.regressed and self.settings["warn_only"]:
+                accepted = " — not failing: warn-only"
             write(
                 f"baseline {self.baseline_path.name}: {verdict(report.baseline)} "
-                f"(rule: {report.baseline.rule})"
+                f"(rule: {report.baseline.rule}){accepted}"
             )
             for line in comparison_lines(report.baseline):
                 write(line)
-        elif self.run:
+        elif self.run and self.outputs.unreadable is None:
             write(
                 f"baseline: none at {self.baseline_path} (nothing to compare; create it with "
                 "--tokenbudget-update-baseline)"
             )
+        for note in self.outputs.notes:
+            write(f"note: {note}")
         if self.baseline_written is not None:
             write(f"baseline updated: {self.baseline_path} ({self.baseline_written} tests)")
-        for key in ("json", "markdown", "html"):
-            if self.settings[key]:
-                write(f"{key} report written to {self.config.rootpath / self.settings[key]}")
+        for key, path in self.outputs.written:
+            if key in ("json", "markdown", "html"):
+                write(f"{key} report written to {path}")
+        for failure in self.outputs.failed:
+            write(f"tokenbudget: {failure} (the run fails: an output was lost)", red=True)
+        gate = gate_verdict(
+            report,
+            warn_only=self.settings["warn_only"],
+            baseline_updated=self.baseline_written is not None,
+        )
+        write(gate.text, **{gate.colour: True, "bold": True})
+        # pytest's final line names what failed the gate ("5 passed, 1 token regression"):
+        # words it does not know are never green. TerminalReporter.stats is its public record
+        # of outcomes, and plugins that read it (hypothesis) expect reports in it.
+        failed = gate.colour == "red" or bool(self.outputs.failed)
+        outcomes = dict(gate.outcomes)
+        lost = len(self.outputs.failed)
+        if lost:  # the run fails for it: the final line says why, never in green
+            outcomes["tokenbudget output lost" if lost == 1 else "tokenbudget outputs lost"] = lost
+        for word, count in outcomes.items():
+            gate_report = pytest.TestReport(
+                "<tokenbudget>",
+                ("<tokenbudget>", None, word),
+                {},
+                "failed" if failed else "passed",
+                gate.text,
+                "call",
+            )
+            terminalreporter.stats.setdefault(word, []).extend([gate_report] * count)
 
 
 def run_limits(settings: Settings) -> Limits:

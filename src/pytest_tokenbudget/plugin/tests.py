@@ -92,6 +92,10 @@ class PerTestHooks:
                 refusal = self.owner.refusals.get(item.nodeid)
                 self.check_budget(item, report, call, limits, tracker, refusal)
             return report
+        if ATTRIBUTION.current is not None:  # before its end, which sends later records away
+            from ..capture import end_streams  # loaded already when capture is on
+
+            end_streams(ATTRIBUTION.current)  # its streams left open count from what arrived
         tracker = ATTRIBUTION.finish()
         rerun, self.finished = item is self.finished, item
         if tracker is None and rerun:  # the earlier attempts' usage is not this test's figure

@@ -6,18 +6,31 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Mapping
 
+from ..fmt import usd
 from ..usage import PICO_PER_USD, Pricer, Usage
 
 
 @dataclass(frozen=True)
 class CacheSavings:
-    """What cache reads saved, against paying the full input rate for those tokens."""
+    """What prompt caching did to the run's input cost, at the price table's rates.
 
-    saved_pico: int = 0
-    #: All input tokens at the uncached input rate: the denominator of ``percent``.
-    input_cost_uncached_pico: int = 0
-    #: Models with cache reads that could not be priced (left out of both figures).
-    unpriced_models: tuple[str, ...] = ()
+    Cache reads cost less than fresh input; cache writes cost more (Anthropic: 1.25x). The
+    figure that matters is the net of both over the whole run: the demo's caching saved a
+    little on reads and paid more on writes.
+    """
+
+    #: Cache reads at the cache-read rate instead of the input rate.
+    reads_saved_pico: int = 0
+    #: Cache writes at the cache-write rate instead of the input rate.
+    writes_extra_pico: int = 0
+    #: The whole run's input at the uncached input rate (the percentage's base); None when a
+    #: model of the run is unpriced.
+    input_cost_uncached_pico: int | None = 0
+
+    @property
+    def saved_pico(self) -> int:
+        """Net saving; negative when the writes cost more than the reads saved."""
+        return self.reads_saved_pico - self.writes_extra_pico
 
     @property
     def saved_usd(self) -> float:
@@ -25,38 +38,55 @@ class CacheSavings:
 
     @property
     def percent(self) -> float | None:
-        """Share of the uncached input cost that cache reads saved, or None without input cost."""
+        """Net saving as a share of the run's uncached input cost; None when not known."""
         if not self.input_cost_uncached_pico:
             return None
         return 100.0 * self.saved_pico / self.input_cost_uncached_pico
 
+    def note(self) -> str | None:
+        """The summary's note: what caching saved or cost, net of the write premium."""
+        saved = self.saved_pico
+        if not saved:
+            return None
+        share = self.percent
+        of_run = f"{abs(share):.1f}% of the run's input cost without caching" if share else ""
+        reads = f"cache reads saved {usd(self.reads_saved_pico / PICO_PER_USD)}"
+        writes = f"cache writes cost {usd(self.writes_extra_pico / PICO_PER_USD)} extra"
+        amount = usd(abs(saved) / PICO_PER_USD)
+        if not self.writes_extra_pico:
+            return f"prompt caching saved {amount}" + (f" ({of_run})" if of_run else "")
+        parts = "; ".join(p for p in (f"{reads}, {writes}", of_run) if p)
+        if not self.reads_saved_pico:
+            parts = "; ".join(p for p in (writes, of_run) if p)
+        if saved > 0:
+            return f"prompt caching saved {amount} net ({parts})"
+        return f"prompt caching cost {amount} more than no caching ({parts})"
 
-def cache_savings(pricer: Pricer, by_model: Mapping[str, Usage]) -> CacheSavings:
-    """Dollars saved by prompt-cache reads over ``by_model`` usage (any :class:`Pricer`).
 
-    Computed as the price difference with and without the reads, so it follows each model's
-    own rates and long-context tiers whatever source priced it.
+def cache_savings(pricer: Pricer, by_model: Mapping[str, Usage]) -> CacheSavings | None:
+    """What prompt caching saved over the run's ``by_model`` usage (any :class:`Pricer`).
+
+    Each model is priced three ways (all input fresh, with its cache writes, with its reads
+    too), so the figures follow each model's own rates and long-context tiers. None when a
+    model that used the cache cannot be priced: a figure for part of the run would mislead.
     """
-    saved = uncached_cost = 0
-    unpriced: list[str] = []
+    reads = writes = 0
+    uncached: int | None = 0
     for model, usage in sorted(by_model.items()):
-        if not usage.cache_read_tokens:
+        fresh = Usage(input_tokens=usage.input_tokens, calls=usage.calls)
+        full = pricer.cost_pico(model, fresh)
+        uncached = None if full is None or uncached is None else uncached + full
+        if not usage.cache_read_tokens and not usage.cache_write_tokens:
             continue
-        inputs = Usage(
-            input_tokens=usage.input_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            calls=usage.calls,
-        )
-        with_reads = replace(inputs, cache_read_tokens=usage.cache_read_tokens)
-        full = pricer.cost_pico(model, Usage(input_tokens=usage.input_tokens, calls=usage.calls))
+        with_writes = replace(fresh, cache_write_tokens=usage.cache_write_tokens)
+        written = pricer.cost_pico(model, with_writes)
+        with_reads = replace(with_writes, cache_read_tokens=usage.cache_read_tokens)
         paid = pricer.cost_pico(model, with_reads)
-        unread = pricer.cost_pico(model, inputs)
-        if full is None or paid is None or unread is None:
-            unpriced.append(model)
-            continue
-        saved += unread - paid
-        uncached_cost += full
-    return CacheSavings(saved, uncached_cost, tuple(unpriced))
+        if full is None or written is None or paid is None:
+            return None
+        writes += written - full
+        reads += written - paid
+    return CacheSavings(reads, writes, uncached)
 
 
 STALE_AFTER_DAYS = 180

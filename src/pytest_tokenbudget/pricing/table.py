@@ -9,7 +9,9 @@ Which price applies to a model id, first match wins:
    whose name is the id itself, else the longest entry name the id starts with, followed by
    ``-``, ``@`` or ``:`` but not by a short version number (``gpt-4o-mini-2024-07-18`` is
    gpt-4o-mini, never gpt-4o; ``claude-opus-4-9`` is not claude-opus-4; ``gpt-5.2`` is not
-   gpt-5). A ``provider/`` prefix (``openai/gpt-4o``) is ignored.
+   gpt-5). A ``provider/`` prefix (``openai/gpt-4o``) is ignored, and so are a Bedrock id's
+   region and vendor (``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` is claude-sonnet-4-5,
+   at Anthropic's list price; an entry of the whole id, from config, wins).
 2. genai-prices, when installed, for ids the table does not know. Our table wins for models
    both know: a given pytest-tokenbudget release prices the same tokens the same way whatever
    else is installed, and a test lists where the two disagree.
@@ -28,7 +30,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ..usage import TokenCounts
 from .genai import MAX_RESOLVED, GenaiCost, genai_fallback, genai_version
@@ -38,6 +40,11 @@ TABLE_SOURCE = "pytest-tokenbudget"
 #: After a family name, a short number is a newer version of it, not a date or a suffix.
 _VERSION_AFTER = re.compile(r"-\d{1,2}(?:\D|$)")
 _SEPARATORS = frozenset("-@:")
+#: A Bedrock model id's cross-region inference prefix and its vendor (``us.anthropic.``).
+_REGIONS = frozenset(("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"))
+_VENDORS = frozenset(
+    ("anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "deepseek", "openai", "qwen")
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,17 @@ def load_table() -> TableData:
     }
     providers = {name: str(entry.get("provider", "")) for name, entry in raw["models"].items()}
     return TableData(str(raw["version"]), models, providers)
+
+
+def _bedrock_model(key: str) -> str:
+    """``key`` without a Bedrock region and vendor (``us.anthropic.claude-...`` is
+    ``claude-...``); any other id as it is."""
+    parts = key.split(".", 2)
+    if len(parts) == 3 and parts[0] in _REGIONS and parts[1] in _VENDORS:
+        return parts[2]
+    if len(parts) > 1 and parts[0] in _VENDORS:
+        return key.split(".", 1)[1]
+    return key
 
 
 class PriceTable:
@@ -90,6 +108,9 @@ class PriceTable:
     def _resolve(self, model: str) -> str | None:
         key = model.strip().lower()
         key = key.rsplit("/", 1)[-1]
+        if key in self.models:
+            return key
+        key = _bedrock_model(key)
         if key in self.models:
             return key
         best: str | None = None
@@ -178,6 +199,9 @@ class LazyPricer:
     def __init__(self, prices_config: Mapping[str, Mapping[str, object]] | None, origin: str):
         self._config, self._origin = prices_config, origin
         self._pricer: PriceTable | None = None
+        #: Consulted before the table (the ``pytest_tokenbudget_price`` hook): picodollars, or
+        #: None to let the table price it. None while nobody implements the hook.
+        self.price_hook: Callable[[str | None, TokenCounts], int | None] | None = None
         if prices_config:
             self._pricer = load_pricer(prices_config, origin=origin)
 
@@ -189,4 +213,9 @@ class LazyPricer:
     def cost_pico(
         self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
+        hook = self.price_hook
+        if hook is not None:
+            cost = hook(model, usage)
+            if cost is not None:
+                return cost
         return self.get().cost_pico(model, usage, cache_write_1h_tokens=cache_write_1h_tokens)

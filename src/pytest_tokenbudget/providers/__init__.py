@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable
 
 from ..usage import Extracted
-from . import anthropic, openai
+from . import anthropic, bedrock, gemini, ollama, openai
 from .base import Declared, Endpoint, Provider, Route, Shape, StreamReader
 
 __all__ = [
@@ -31,16 +31,17 @@ __all__ = [
 
 
 #: One method's routes: (every suffix, for one cheap test on a miss; the suffix routes, each
-#: before any it is more specific than; the pattern routes).
+#: before any it is more specific than, with the text the path must also contain; the pattern
+#: routes).
 _Table = tuple[
     tuple[str, ...],
-    tuple[tuple[tuple[str, ...], Endpoint], ...],
+    tuple[tuple[tuple[str, ...], Endpoint, str], ...],
     tuple[tuple[re.Pattern[str], Endpoint], ...],
 ]
 
 
 def _table(routes: list[Route]) -> _Table:
-    by_suffix: list[tuple[tuple[str, ...], Endpoint]] = []
+    by_suffix: list[tuple[tuple[str, ...], Endpoint, str]] = []
     patterns: list[tuple[re.Pattern[str], Endpoint]] = []
     for route in routes:
         if isinstance(route.path, re.Pattern):
@@ -52,13 +53,13 @@ def _table(routes: list[Route]) -> _Table:
         at = next(
             (
                 i
-                for i, (theirs, _) in enumerate(by_suffix)
+                for i, (theirs, _, _) in enumerate(by_suffix)
                 if any(e != t and e.endswith(t) for e in ends for t in theirs)
             ),
             len(by_suffix),
         )
-        by_suffix.insert(at, (ends, route.endpoint))
-    every = tuple(end for ends, _ in by_suffix for end in ends)
+        by_suffix.insert(at, (ends, route.endpoint, route.within or ""))
+    every = tuple(end for ends, _, _ in by_suffix for end in ends)
     return every, tuple(by_suffix), tuple(patterns)
 
 
@@ -101,8 +102,8 @@ def endpoint(method: str, path: str) -> Endpoint | None:
         return None
     suffixes, by_suffix, patterns = table
     if suffixes and path.endswith(suffixes):
-        for ends, found in by_suffix:
-            if path.endswith(ends):
+        for ends, found, within in by_suffix:
+            if path.endswith(ends) and within in path:
                 return found
     for pattern, found in patterns:
         if pattern.search(path) is not None:
@@ -129,3 +130,6 @@ def extract(obj: object) -> Extracted | None:
 
 register(openai.PROVIDER)
 register(anthropic.PROVIDER)
+register(gemini.PROVIDER)
+register(ollama.PROVIDER)
+register(bedrock.PROVIDER)

@@ -12,7 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..usage import Extracted, Part, Usage, check_count, make_usage
-from .base import Endpoint, Provider, Route, Shape, count, field, usage_object
+from .base import (
+    Endpoint,
+    Provider,
+    Route,
+    Shape,
+    closed_early,
+    count,
+    field,
+    is_object,
+    usage_object,
+)
 from .sse import UsageEvents
 
 #: Usage keys that OpenAI never sends: their presence says "Anthropic".
@@ -40,10 +50,22 @@ def read(obj: object) -> Extracted | None:
 
 
 def parts(usage: object, model: str | None) -> tuple[Part, ...]:
-    """Anthropic usage as parts: one per model named by ``iterations``, else one."""
+    """Anthropic usage as parts: one per model named by ``iterations``, else one.
+
+    ``iterations`` that are not a list of objects make the reply unreadable (ValueError):
+    the top-level figures alone would miss what they billed."""
     iterations = field(usage, "iterations")
-    if not iterations:
+    if iterations is None or (isinstance(iterations, list) and not iterations):
         return (_part(usage, model, calls=1),)
+    if not isinstance(iterations, list):
+        raise ValueError(
+            f"usage.iterations must be a list of objects, got {type(iterations).__name__}"
+        )
+    for number, item in enumerate(iterations):
+        if not is_object(item):
+            raise ValueError(
+                f"usage.iterations[{number}] must be an object, got {type(item).__name__}"
+            )
     by_model: dict[str | None, Part] = {model: _part({}, model, calls=1)}
     thinking_seen = False
     for item in iterations:
@@ -83,8 +105,7 @@ def _part(usage: object, model: str | None, *, calls: int) -> Part:
         write = count(creation, "ephemeral_5m_input_tokens") + count(
             creation, "ephemeral_1h_input_tokens"
         )
-    base = check_count("input_tokens", count(usage, "input_tokens"))
-    read_ = check_count("cache_read_input_tokens", read_)
+    base = count(usage, "input_tokens")
     write = check_count("cache_creation_input_tokens", write)
     figures = make_usage(
         input_tokens=base + read_ + write,
@@ -105,7 +126,7 @@ class Stream(UsageEvents):
     __slots__ = ("_meta", "_usage")
 
     def __init__(self) -> None:
-        self._buf = b""
+        super().__init__()
         self._usage: dict[str, Any] | None = None
         self._meta: tuple[Any, Any] = (None, None)
 
@@ -121,16 +142,14 @@ class Stream(UsageEvents):
             usage = event.get("usage") or {}
             self._usage.update((k, v) for k, v in usage.items() if v is not None)
 
-    def result(self) -> Extracted | None:
-        if self._buf:  # a last line without its newline
-            self.feed(b"\n")
+    def found(self) -> Extracted | None:
         if self._usage is None:
             return None
         model, rid = self._meta
         return Extracted(parts(self._usage, model), rid)
 
 
-MESSAGES = Endpoint("anthropic.messages", read, Stream)
+MESSAGES = Endpoint("anthropic.messages", read, Stream, missing_usage=closed_early)
 
 
 def _own(obj: object, usage: object) -> bool:

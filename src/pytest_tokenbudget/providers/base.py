@@ -11,10 +11,23 @@ import json
 import re
 from typing import Any, Callable, Mapping, Protocol
 
-from ..usage import Extracted
+from ..usage import Extracted, check_count
 
 #: A stream the request asked usage of, that ended (or was closed) before the usage arrived.
-NOTE_CLOSED_EARLY = "stream closed before its usage arrived: not counted"
+NOTE_CLOSED_EARLY = "stream closed before its usage arrived"
+
+
+def usage_expected(request_body: bytes | None, ended: bool) -> str:
+    """``Endpoint.missing_usage`` of a provider whose streams always end with their usage: a
+    stream without it, ended or closed early, is an uncounted call."""
+    return NOTE_CLOSED_EARLY
+
+
+def closed_early(request_body: bytes | None, ended: bool) -> str | None:
+    """``Endpoint.missing_usage`` of a call billed whether or not its stream was read: one
+    closed before its usage arrived is noted; one that ended without usage is no call (an
+    error event)."""
+    return None if ended else NOTE_CLOSED_EARLY
 
 
 class StreamReader(Protocol):
@@ -22,8 +35,9 @@ class StreamReader(Protocol):
 
     def feed(self, chunk: bytes) -> None: ...
 
-    def result(self) -> Extracted | None:
-        """What the stream billed (final once it ended); None when it carried no usage."""
+    def result(self, ended: bool = True) -> Extracted | None:
+        """What the stream billed; None when it carried no usage. ``ended``: it reached its
+        end (else it was closed early: what arrived so far)."""
 
 
 def model_in_body(path: str, body: bytes) -> str | None:
@@ -101,7 +115,7 @@ class Endpoint:
         stream: Callable[[], StreamReader],
         *,
         streams: str = "text/event-stream",
-        missing_usage: Callable[[bytes | None], str] | None = None,
+        missing_usage: Callable[[bytes | None, bool], str | None] | None = None,
         request_model: Callable[[str, bytes], str | None] = model_in_body,
         declared: Callable[[str, bytes], Declared | None] = declared_in_body,
     ) -> None:
@@ -112,8 +126,9 @@ class Endpoint:
         #: A reader for a streamed reply of content type ``streams``; others are read whole.
         self.stream = stream
         self.streams = streams
-        #: Given the request body (None when it cannot be re-read): the note for a stream that
-        #: ended without usage although it is a billed call. None: such a stream is no call.
+        #: Given the request body (None when it cannot be re-read) and whether the stream
+        #: reached its end (else it was closed early): the note for a stream without usage
+        #: that is a billed call; None (or no function): such a stream is no call.
         self.missing_usage = missing_usage
         #: The model the request asked for (path, body), for a reply that names none.
         self.request_model = request_model
@@ -126,16 +141,26 @@ class Endpoint:
 
 class Route:
     """``method`` requests to ``endpoint``: their path ends with ``path`` (a suffix, or a tuple
-    of suffixes) or matches it (a pattern, searched). A base URL never matters."""
+    of suffixes) or matches it (a pattern, searched). A base URL never matters.
 
-    __slots__ = ("endpoint", "method", "path")
+    ``within``: a suffix route applies only to paths that also contain this text (Bedrock's
+    ``/model/{id}/invoke``, not any ``/invoke``); it costs nothing on the paths that miss.
+    """
+
+    __slots__ = ("endpoint", "method", "path", "within")
 
     def __init__(
-        self, method: str, path: str | tuple[str, ...] | re.Pattern[str], endpoint: Endpoint
+        self,
+        method: str,
+        path: str | tuple[str, ...] | re.Pattern[str],
+        endpoint: Endpoint,
+        *,
+        within: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
         self.endpoint = endpoint
+        self.within = within
 
 
 class Shape:
@@ -187,15 +212,19 @@ def field(obj: object, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def count(obj: object, name: str) -> Any:
-    """A count field, 0 when absent (validated where the usage is made)."""
+def count(obj: object, name: str) -> int:
+    """A count field, 0 when absent; ValueError naming the field (as the wire names it) when
+    it holds a count no real reply carries (negative, not an integer, above 2**53)."""
     value = field(obj, name)
-    return 0 if value is None else value
+    return 0 if value is None else check_count(name, value)
+
+
+def is_object(value: object) -> bool:
+    """A JSON object or an SDK model: not absent, null, a number, text or a list."""
+    return value is not None and not isinstance(value, (str, bytes, int, float, list, tuple))
 
 
 def usage_object(obj: object) -> Any:
     """``obj``'s ``usage`` when it is an object (not absent, null, a number, text or a list)."""
     usage = field(obj, "usage")
-    if usage is None or isinstance(usage, (str, int, float, list)):
-        return None
-    return usage
+    return usage if is_object(usage) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..usage import Extracted, Part, Usage, make_usage
+from ..usage import Extracted, Part, Usage, make_usage, usd_to_pico
 from .base import (
     NOTE_CLOSED_EARLY,
     Declared,
@@ -19,26 +19,29 @@ from .base import (
     Provider,
     Route,
     Shape,
+    closed_early,
     count,
     field,
     json_object,
+    model_in_body,
     output_cap,
     usage_object,
 )
 from .sse import UsageEvents
 
-NOTE_NO_STREAM_USAGE = (
-    "chat stream without stream_options={'include_usage': True}: its usage cannot be counted"
-)
+NOTE_NO_STREAM_USAGE = 'chat stream without usage: pass stream_options={"include_usage": True}'
 
 #: A Responses object in one of these states has no final usage yet (background mode).
 _NOT_FINAL = frozenset({"queued", "in_progress"})
 _INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
+_BACKGROUND = re.compile(rb'"background"\s*:\s*true')
 
 
 def read(obj: object) -> Extracted | None:
     """What one reply (or stream event, or chunk) billed; None without a final usage."""
     usage = field(obj, "usage")
+    if usage is None:
+        usage = field(field(obj, "x_groq"), "usage")  # Groq's stream chunks put it there
     if usage is None:
         inner = unwrap(obj)
         return read(inner) if inner is not None else None
@@ -49,12 +52,42 @@ def read(obj: object) -> Extracted | None:
     rid = field(obj, "id")
     rid = rid if isinstance(rid, str) else None
     if field(usage, "prompt_tokens") is not None:
-        return Extracted((Part(_usage(usage, "prompt", "completion"), model),), rid)
-    if field(usage, "input_tokens") is None:
+        figures = _usage(usage, "prompt", "completion")
+    elif field(usage, "input_tokens") is None or field(obj, "status") in _NOT_FINAL:
         return None
-    if field(obj, "status") in _NOT_FINAL:
+    else:
+        figures = _usage(usage, "input", "output")
+    return Extracted((Part(figures, model, billed_pico=billed(usage)),), rid)
+
+
+def read_body(obj: object) -> Extracted | None:
+    """A whole chat or completions reply: one with choices but no usage cannot be counted."""
+    found = read(obj)
+    if found is None and field(obj, "choices") is not None:
+        raise ValueError("chat completion without usage")
+    return found
+
+
+def billed(usage: object) -> int | None:
+    """What OpenRouter says it billed (``usage.cost``, USD; with your own provider key, the
+    provider's ``cost_details.upstream_inference_cost`` on top), in picodollars."""
+    cost = field(usage, "cost")
+    if cost is None:
         return None
-    return Extracted((Part(_usage(usage, "input", "output"), model),), rid)
+    pico = _dollars("usage.cost", cost)
+    if field(usage, "is_byok") is True:
+        upstream = field(field(usage, "cost_details"), "upstream_inference_cost")
+        if upstream is not None:
+            pico += _dollars("usage.cost_details.upstream_inference_cost", upstream)
+    return pico
+
+
+def _dollars(name: str, value: object) -> int:
+    """A billed amount in picodollars; anything but a number is named by its type only (a
+    reply's text must not reach the notes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of dollars, got {type(value).__name__}")
+    return usd_to_pico(value, name)
 
 
 def unwrap(obj: object) -> Any:
@@ -70,7 +103,9 @@ def _usage(usage: object, inp: str, out: str) -> Usage:
     return make_usage(
         input_tokens=count(usage, f"{inp}_tokens"),
         output_tokens=count(usage, f"{out}_tokens"),
-        cache_read_tokens=count(in_details, "cached_tokens"),
+        # DeepSeek says prompt_cache_hit_tokens where OpenAI says cached_tokens
+        cache_read_tokens=count(in_details, "cached_tokens")
+        or count(usage, "prompt_cache_hit_tokens"),
         cache_write_tokens=count(in_details, "cache_write_tokens"),
         reasoning_tokens=count(out_details, "reasoning_tokens"),
     )
@@ -83,23 +118,29 @@ class Stream(UsageEvents):
     __slots__ = ("_found",)
 
     def __init__(self) -> None:
-        self._buf = b""
+        super().__init__()
         self._found: Extracted | None = None
 
     def event(self, event: dict[str, Any]) -> None:
         if self._found is None:
             self._found = read(event)
 
-    def result(self) -> Extracted | None:
-        if self._buf:  # a last line without its newline
-            self.feed(b"\n")
+    def found(self) -> Extracted | None:
         return self._found
 
 
-def _no_stream_usage(request_body: bytes | None) -> str:
+def _no_stream_usage(request_body: bytes | None, ended: bool) -> str:
     """A chat stream carries usage only when asked to: say which case this one was."""
     asked = request_body is not None and _INCLUDE_USAGE.search(request_body) is not None
     return NOTE_CLOSED_EARLY if asked else NOTE_NO_STREAM_USAGE
+
+
+def _response_closed_early(request_body: bytes | None, ended: bool) -> str | None:
+    """A Responses stream closed before ``response.completed``; in background mode the
+    response runs on and a poll may count it."""
+    if request_body is not None and _BACKGROUND.search(request_body) is not None:
+        return None
+    return closed_early(request_body, ended)
 
 
 #: Tokens each chat message adds to its texts, and the reply's priming (OpenAI's cookbook).
@@ -145,11 +186,40 @@ def _texts(value: object, into: list[str]) -> int:
     return 0
 
 
+_DEPLOYMENT = re.compile(r"/deployments/([^/]+)/")
+
+
+def request_model(path: str, body: bytes) -> str | None:
+    """The body's ``model``; else an Azure OpenAI deployment's name, from the path (priced
+    through ``[tool.tokenbudget.aliases]``)."""
+    model = model_in_body(path, body)
+    if model is None:
+        match = _DEPLOYMENT.search(path)
+        model = match.group(1) if match else None
+    return model
+
+
 #: Chat Completions and (legacy) Completions: their streams carry usage only when asked to.
-CHAT = Endpoint("openai.chat", read, Stream, missing_usage=_no_stream_usage, declared=declared)
-#: Responses (its compact pass and background polls too) and Embeddings: a reply without
-#: usage (a background response still running) is no call.
-OTHER = Endpoint("openai", read, Stream, declared=declared)
+CHAT = Endpoint(
+    "openai.chat",
+    read_body,
+    Stream,
+    missing_usage=_no_stream_usage,
+    request_model=request_model,
+    declared=declared,
+)
+#: Responses (its compact pass too) and Embeddings: a reply without usage (a background
+#: response still running) is no call; a stream closed before its usage is one.
+OTHER = Endpoint(
+    "openai",
+    read,
+    Stream,
+    missing_usage=_response_closed_early,
+    request_model=request_model,
+    declared=declared,
+)
+#: A background response's polls: the POST was the call, a poll without usage is none.
+POLL = Endpoint("openai.poll", read, Stream, request_model=request_model, declared=declared)
 
 
 def _claims_chat(obj: object) -> bool:
@@ -166,7 +236,7 @@ PROVIDER = Provider(
     routes=(
         Route("POST", ("/chat/completions", "/completions"), CHAT),
         Route("POST", ("/responses", "/responses/compact", "/embeddings"), OTHER),
-        Route("GET", re.compile(r"/responses/[^/]+$"), OTHER),
+        Route("GET", re.compile(r"/responses/[^/]+$"), POLL),
     ),
     shapes=(Shape(_claims_chat, read), Shape(_claims_responses, read, shared=True)),
     unwrap=unwrap,

@@ -55,7 +55,7 @@ def render_comparison(summary: ComparisonRecord, *, limit: int = 20) -> str:
     base_t, cur_t = summary.baseline_totals.usage, summary.current_totals.usage
     rows = [["", "baseline", "current", "change"]]
     b_use, a_use = total.before_usage.usage, total.after_usage.usage
-    for key, label in (("total_tokens", "tokens"), ("calls", "calls"), ("cost_usd", "cost")):
+    for key, label in _fmt.compared(b_use, a_use, ("total_tokens", "calls", "cost_usd")):
         fmt = _fmt.usd if key == "cost_usd" else _fmt.tokens
         rows.append(
             [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..fmt import tokens as fmt_int
+from ..fmt import uncounted
 from ..fmt import usd as fmt_usd
 from ..gate.budget import LIMITS, Limits, Verdict
 from ..report import Report, breakdown, buckets, ranked, tests_only, tests_with_usage
@@ -46,6 +47,8 @@ def describe(usage: Usage) -> str:
     )
     if usage.refused_calls:
         text += f", {fmt_int(usage.refused_calls)} refused"
+    if usage.uncounted_calls:
+        text += f", {uncounted(usage)}"
     return text
 
 
@@ -67,35 +70,41 @@ def bucket_label(nodeid: str) -> str:
     return f"{what} ({nodeid})" if what else nodeid
 
 
-def _table(title: str, rows: Mapping[str, Usage], limit: int) -> list[str]:
+def _table(title: str, rows: Mapping[str, Usage], limit: int, show_all: str) -> list[str]:
+    """The ``limit`` biggest rows (0: all of them), and how many more (``show_all`` lists them)."""
     ordered = ranked(rows)
+    shown = ordered[:limit] if limit else ordered
     lines = [f"{title}:"]
-    width = max(len(fmt_int(u.total_tokens)) for _, u in ordered[:limit])
-    for name, usage in ordered[:limit]:
+    width = max(len(fmt_int(u.total_tokens)) for _, u in shown)
+    for name, usage in shown:
         calls = usage.calls
+        lost = f", {uncounted(usage)}" if usage.uncounted_calls else ""
         lines.append(
             f"  {fmt_int(usage.total_tokens):>{width}} tokens  {name}  "
-            f"({fmt_int(calls)} call{'s' if calls != 1 else ''}, {fmt_cost(usage)})"
+            f"({fmt_int(calls)} call{'s' if calls != 1 else ''}, {fmt_cost(usage)}{lost})"
         )
-    if len(ordered) > limit:
-        lines.append(f"  ... and {len(ordered) - limit} more")
+    if len(ordered) > len(shown):
+        lines.append(f"  ... and {len(ordered) - len(shown)} more ({show_all} lists all)")
     return lines
 
 
-def summary_lines(report: Report, *, top: int = TOP_TESTS) -> list[str]:
+def summary_lines(
+    report: Report, *, top: int = TOP_TESTS, show_all: str = "--tokenbudget-top=0"
+) -> list[str]:
     tests = report.tests
     lines = [f"run total: {describe(report.usage)}"]
     for nodeid, rec in buckets(tests):
         lines.append(f"{bucket_label(nodeid)}: {describe(rec.usage)}")
     real_tests = {nodeid: rec.usage for nodeid, rec in tests_with_usage(tests)}
     if real_tests:
-        lines += _table(f"top tests by tokens ({len(real_tests)} with usage)", real_tests, top)
+        title = f"top tests by tokens ({len(real_tests)} with usage)"
+        lines += _table(title, real_tests, top, show_all)
     by_model = breakdown(tests, "model")
     if by_model:
-        lines += _table("by model", by_model, top)
+        lines += _table("by model", by_model, top, show_all)
     by_operation = breakdown(tests, "operation")
     if set(by_operation) - {NO_OPERATION}:
-        lines += _table("by operation", by_operation, top)
+        lines += _table("by operation", by_operation, top, show_all)
     pricing = report.pricing
     if pricing.get("source"):
         lines.append(f"prices: {pricing['source']} {pricing.get('version', '')}".rstrip())
@@ -130,7 +139,7 @@ def budget_lines(report: Report, totals: Usage, limits: Limits, warn_only: bool)
         lines += [f"  {nodeid}: {'; '.join(items)}" for nodeid, items in near]
     notes = [f"  {nodeid}: {budget.note}" for nodeid, budget in budgets if budget.note]
     if notes:
-        lines.append("cost limits not fully checkable:")
+        lines.append("limits not fully checked:")
         lines += notes
     return lines
 
@@ -139,15 +148,20 @@ def render_report(report: Report, *, top: int = TOP_TESTS) -> str:
     """The terminal summary's content for a saved report (``tokenbudget report``)."""
     from .compare_text import summary_lines as comparison_lines
     from .compare_text import verdict
+    from .verdict import gate_verdict
 
-    lines = [
-        f"tokenbudget report: {len(tests_only(report.tests)):,} tests"
-        + ("" if report.passed else " -- FAILED")
-    ]
-    lines += summary_lines(report, top=top)
+    lines = [f"tokenbudget report: {len(tests_only(report.tests)):,} tests"]
+    lines += summary_lines(report, top=top, show_all="--top 0")
     summary = report.baseline
     if summary:
         lines.append(f"baseline: {verdict(summary)} (rule: {summary.rule})")
-        lines += [f"  {line}" for line in comparison_lines(summary, limit=top)]
-    lines += [f"violation: {v.message}" for v in report.violations]
+        shown = top or len(summary.regressions)
+        lines += [f"  {line}" for line in comparison_lines(summary, limit=shown)]
+    # regressions are listed (with what grew) in the comparison above
+    lines += [
+        f"violation: {v.nodeid or 'run'}: {v.message}"
+        for v in report.violations
+        if v.kind != "regression"
+    ]
+    lines.append(gate_verdict(report, warn_only=False, baseline_updated=False).text)
     return "\n".join(lines) + "\n"

@@ -43,7 +43,13 @@ def test_llm_retrieve_and_answer(
                 input_tokens=2_600, cache_write_tokens=2_048, output_tokens=380
             ).header(),
         )
+    with token_tracker.operation("follow-up"):  # streamed without include_usage: not countable
+        for _ in openai_client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers=Reply().header()
+        ):
+            pass
     assert token_tracker.usage.calls == 2
+    assert token_tracker.usage.uncounted_calls == 1
 
 
 def test_llm_summarise_stream(openai_client: Any, token_tracker: Any) -> None:

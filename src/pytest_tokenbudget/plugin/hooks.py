@@ -1,0 +1,89 @@
+"""The plugin's hooks (``hookspecs.py``) wired to capture, the tracker and the pricer, only
+once something implements them: a hook nobody implements costs nothing on the record path.
+
+Each plugin registered (a conftest.py of a subfolder too, during collection) is looked at;
+the built-in providers answer ``pytest_tokenbudget_parse_response`` like any plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ..attribution import ATTRIBUTION
+from ..pricing import LazyPricer
+from ..usage import Extracted, TokenCounts, Usage, usd_to_pico
+
+HOOKS_PLUGIN = "tokenbudget-hooks"
+PROVIDERS_PLUGIN = "tokenbudget-providers"
+NAMES = (
+    "pytest_tokenbudget_parse_response",
+    "pytest_tokenbudget_price",
+    "pytest_tokenbudget_usage_recorded",
+)
+
+
+class BuiltinProviders:
+    """The built-in providers, as a parser anyone may ask through the hook."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_tokenbudget_parse_response(
+        self, request: Any, response: Any
+    ) -> dict[str, Any] | None:
+        from ..providers import endpoint
+        from ..providers.fields import to_fields
+
+        found = endpoint(request.method, request.url.path)
+        if found is None:
+            return None
+        read = found.read(response.json())
+        return None if read is None else to_fields(read)
+
+
+class HookWiring:
+    """Points capture, the tracker and the pricer at the hooks somebody implements."""
+
+    def __init__(self, config: pytest.Config, pricer: LazyPricer, builtin: object) -> None:
+        self.hook = config.hook
+        self.pricer = pricer
+        self.builtin = builtin
+
+    def pytest_plugin_registered(self, plugin: object) -> None:
+        if any(hasattr(plugin, name) for name in NAMES):
+            self.update()
+
+    def update(self) -> None:
+        hook = self.hook
+        ATTRIBUTION.parse_response = (
+            self.parse if self._implemented(hook.pytest_tokenbudget_parse_response) else None
+        )
+        self.pricer.price_hook = (
+            self.price if self._implemented(hook.pytest_tokenbudget_price) else None
+        )
+        ATTRIBUTION.recorded = (
+            self.recorded if self._implemented(hook.pytest_tokenbudget_usage_recorded) else None
+        )
+
+    def _implemented(self, caller: Any) -> bool:
+        return any(impl.plugin is not self.builtin for impl in caller.get_hookimpls())
+
+    def parse(self, request: Any, response: Any) -> Extracted | None:
+        from ..providers.fields import from_fields
+
+        fields = self.hook.pytest_tokenbudget_parse_response(request=request, response=response)
+        return None if fields is None else from_fields(fields)
+
+    def price(self, model: str | None, usage: TokenCounts) -> int | None:
+        usd = self.hook.pytest_tokenbudget_price(model=model, usage=usage)
+        return None if usd is None else usd_to_pico(usd, "pytest_tokenbudget_price")
+
+    def recorded(self, nodeid: str, usage: Usage) -> None:
+        self.hook.pytest_tokenbudget_usage_recorded(nodeid=nodeid, usage=usage)
+
+
+def wire(config: pytest.Config, pricer: LazyPricer) -> None:
+    """Register the built-in parser and the wiring (which looks at every plugin registered)."""
+    builtin = BuiltinProviders()
+    config.pluginmanager.register(builtin, PROVIDERS_PLUGIN)
+    config.pluginmanager.register(HookWiring(config, pricer, builtin), HOOKS_PLUGIN)
