@@ -68,6 +68,40 @@ def test_an_ended_tests_tracker_forwards_to_the_session_with_a_note(fresh: Attri
     assert fresh.session.notes == {late_note("t::a"): 1, "stream closed": 1}
 
 
+def test_an_uncounted_call_after_the_end_goes_to_the_session_with_its_reason(
+    fresh: Attribution,
+) -> None:
+    fresh.start("t::a")
+    tracker = fresh.tracker()
+    tracker.uncounted("no usage", model="m")
+    fresh.finish()
+    tracker.uncounted("stream cut", model="m")  # e.g. a stream its thread finished later
+    assert (tracker.usage.uncounted_calls, tracker.uncounted_reasons) == (1, {"no usage": 1})
+    session = fresh.session
+    assert (session.usage.uncounted_calls, session.uncounted_reasons) == (1, {"stream cut": 1})
+    assert session.notes == {late_note("t::a"): 1}
+
+
+def test_every_tracker_reads_the_runs_aliases_and_hook_when_it_counts(
+    fresh: Attribution,
+) -> None:
+    session = fresh.session  # made before the plugin sets them
+    told: list[tuple[str, int]] = []
+    fresh.aliases = {"my-deployment": "gpt-4o"}
+    fresh.recorded = lambda nodeid, usage: told.append((nodeid, usage.input_tokens))
+    session.record(input_tokens=2, model="my-deployment")
+    fresh.start("t::a")
+    tracker = fresh.tracker()
+    tracker.record(input_tokens=3, model="my-deployment")
+    fresh.finish()
+    tracker.record(input_tokens=5, model="my-deployment")  # forwarded: told once, as <session>
+    assert list(session.by_model) == list(tracker.by_model) == ["gpt-4o"]
+    assert told == [("<session>", 2), ("t::a", 3), ("<session>", 5)]
+    alone = TokenTracker("alone")  # made by hand: in no run's report, so of no run
+    alone.record(input_tokens=1, model="my-deployment")
+    assert (list(alone.by_model), len(told)) == (["my-deployment"], 3)
+
+
 def test_a_thread_of_an_ended_test_bills_the_session_never_the_next_test(
     fresh: Attribution,
 ) -> None:

@@ -17,6 +17,7 @@ from pytest_tokenbudget.files.baseline import (
     load_report,
     report_from_dict,
     update_baseline,
+    update_file,
     write_json_atomic,
 )
 from pytest_tokenbudget.files.codec import BaselineError
@@ -199,6 +200,25 @@ def test_update_drops_the_buckets_earlier_versions_stored() -> None:
     merged = update_baseline(old, baseline_from_report(report({"t::b": simple(2)})))
     assert sorted(merged.tests) == ["t::a", "t::b"]
     assert merged.totals.input_tokens == 3
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["read-again", "unchanged"])
+def test_updating_a_file_drops_the_buckets_earlier_versions_stored(
+    tmp_path: Path, known: bool
+) -> None:
+    path = tmp_path / "baseline.json"
+    write_json_atomic(
+        path, Baseline(dict(report({"t::a": simple(1), "<session>": simple(9)}).tests)).to_doc()
+    )
+    read = load_baseline(path, keep_checked=True) if known else None
+    new = baseline_from_report(report({"t::b": simple(2)}))
+    done = update_file(path, new, replace_corrupt=False, known=read)
+    assert (done.tests, done.replaced, done.added, done.kept) == (2, 0, 1, 1)
+    assert done.totals.input_tokens == 3
+    written = load_baseline(path)
+    assert written is not None
+    assert sorted(written.tests) == ["t::a", "t::b"]
+    assert written.totals.input_tokens == 3
 
 
 def test_failed_test_keeps_its_previous_baseline_entry() -> None:
