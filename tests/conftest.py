@@ -10,7 +10,8 @@ import fakegithub
 import fakeproviders  # noqa: F401 - the fake server serves the other providers too
 from fakellm import ENV, FakeLLM, running
 from pytest_tokenbudget import capture, tokenizer
-from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
+from pytest_tokenbudget.attribution import ATTRIBUTION
+from pytest_tokenbudget.tracker import TokenTracker
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from pytest_tokenbudget.files.baseline import (
     load_report,
     report_from_dict,
     update_baseline,
+    update_file,
     write_json_atomic,
 )
 from pytest_tokenbudget.files.codec import BaselineError
@@ -174,10 +175,11 @@ def test_baseline_leaves_out_failed_skipped_and_error_tests() -> None:
             "t::err": simple(3, status="error"),
             "t::skip": simple(0, 0, 0, status="skipped"),
             "<session>": simple(4, status="session"),
+            "<fixture db>": simple(5, status="bucket"),
         }
     )
-    assert sorted(baseline_from_report(rep).tests) == ["<session>", "t::ok"]
-    assert len(baseline_from_report(rep, include_failed=True).tests) == 5
+    assert sorted(baseline_from_report(rep).tests) == ["t::ok"]  # buckets: never compared
+    assert len(baseline_from_report(rep, include_failed=True).tests) == 4
 
 
 def test_update_replaces_what_ran_and_keeps_the_rest() -> None:
@@ -191,6 +193,32 @@ def test_update_replaces_what_ran_and_keeps_the_rest() -> None:
     }
     assert merged.totals.input_tokens == 157
     assert update_baseline(None, new).tests == new.tests
+
+
+def test_update_drops_the_buckets_earlier_versions_stored() -> None:
+    old = Baseline(dict(report({"t::a": simple(1), "<session>": simple(9)}).tests))
+    merged = update_baseline(old, baseline_from_report(report({"t::b": simple(2)})))
+    assert sorted(merged.tests) == ["t::a", "t::b"]
+    assert merged.totals.input_tokens == 3
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["read-again", "unchanged"])
+def test_updating_a_file_drops_the_buckets_earlier_versions_stored(
+    tmp_path: Path, known: bool
+) -> None:
+    path = tmp_path / "baseline.json"
+    write_json_atomic(
+        path, Baseline(dict(report({"t::a": simple(1), "<session>": simple(9)}).tests)).to_doc()
+    )
+    read = load_baseline(path, keep_checked=True) if known else None
+    new = baseline_from_report(report({"t::b": simple(2)}))
+    done = update_file(path, new, replace_corrupt=False, known=read)
+    assert (done.tests, done.replaced, done.added, done.kept) == (2, 0, 1, 1)
+    assert done.totals.input_tokens == 3
+    written = load_baseline(path)
+    assert written is not None
+    assert sorted(written.tests) == ["t::a", "t::b"]
+    assert written.totals.input_tokens == 3
 
 
 def test_failed_test_keeps_its_previous_baseline_entry() -> None:
@@ -248,10 +276,12 @@ def test_merge_refuses_overlap_unless_allowed() -> None:
     assert both.usage.total_tokens == 5 + 1 + 6
 
 
-def test_merge_sums_session_buckets() -> None:
-    a = report({"<session>": simple(5, status="session")}, "a")
-    b = report({"<session>": simple(6, status="session")}, "b")
-    assert merge_reports([a, b]).tests["<session>"].usage.input_tokens == 11
+def test_merge_sums_every_bucket() -> None:
+    a = report({"<session>": simple(5, status="session"), "<fixture db>": simple(1)}, "a")
+    b = report({"<session>": simple(6, status="session"), "<fixture db>": simple(2)}, "b")
+    merged = merge_reports([a, b])
+    assert merged.tests["<session>"].usage.input_tokens == 11
+    assert merged.tests["<fixture db>"].usage.input_tokens == 3
 
 
 def test_merge_round_trips_through_a_file(tmp_path: Path) -> None:

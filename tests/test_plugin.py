@@ -215,7 +215,7 @@ def test_usage_outside_tests_goes_to_the_session_bucket(
 ) -> None:
     pytester.makeconftest(
         """
-        from pytest_tokenbudget.tracker import current_tracker
+        from pytest_tokenbudget.attribution import current_tracker
 
         def pytest_collection_finish(session):
             current_tracker().record(input_tokens=40, output_tokens=2, model="m")

@@ -9,8 +9,9 @@ from typing import Any, Iterator
 import pytest
 
 from pytest_tokenbudget import providers
+from pytest_tokenbudget.attribution import ATTRIBUTION
 from pytest_tokenbudget.providers import Endpoint, Provider, Route, Shape, endpoint, extract
-from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
+from pytest_tokenbudget.tracker import TokenTracker
 from pytest_tokenbudget.usage import Extracted, Part, make_usage
 
 

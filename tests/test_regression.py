@@ -197,3 +197,22 @@ def test_to_dict_is_json_ready() -> None:
     assert compare(old, new, min_tokens=5).rule() == (
         "total_tokens grows more than 10% and by at least 5 tokens"
     )
+
+
+def test_buckets_are_never_compared_new_missing_or_in_any_total() -> None:
+    # a baseline as earlier versions wrote it, <session> stored among the tests
+    old = Baseline(dict(report({"t::a": simple(100), "<session>": simple(10)}).tests))
+    grown = report(
+        {
+            "t::a": simple(100),
+            "<session>": simple(1000, status="session"),
+            "<fixture db>": simple(500, status="bucket"),
+            "<reruns>": simple(100, status="bucket"),
+        }
+    )
+    for run in (grown, report({"t::a": simple(100)})):
+        c = compare(old, run)
+        assert (c.regressions, c.improvements, c.new, c.missing) == ([], [], [], [])
+        assert not c.regressed
+        assert c.baseline_totals.input_tokens == c.current_totals.input_tokens == 100
+        assert c.common_before.input_tokens == c.common_after.input_tokens == 100

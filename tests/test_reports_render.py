@@ -102,6 +102,31 @@ def test_markdown_cuts_long_lists() -> None:
     assert re.search(r"_… and \d+ more tests \(see the JSON report\)\._", small)
 
 
+def test_markdown_lists_buckets_apart_never_as_tests() -> None:
+    buckets = {
+        "<session>": simple(7, status="session"),
+        "<fixture db>": simple(9, status="bucket"),
+        "<reruns>": simple(3, status="bucket"),
+    }
+    rep = report_from_dict(report_doc({"t::a": simple(5), **buckets}))
+    old = baseline_from_report(report_from_dict(report_doc({"t::a": simple(5)})))
+    data = compare(old, rep).record()
+    data.new.append("<fixture db>")  # as a report of an earlier version could say
+    data.missing.append("<session>")
+    md = render_markdown(rep, data)
+    assert "✅ 1 unchanged · 🆕 0 new · 🗑️ 0 missing" in md
+    assert "not in this run" not in md
+    assert "🆕 `" not in md  # no row of a new test
+    part = md.split("#### In the run's totals, no test's figure")[1].split("#### Tests")[0]
+    assert re.findall(r"^\| (.*?) \| (\d+) \|", part, re.M) == [
+        ("`<fixture db>` fixture db, wider than a test", "9"),
+        ("`<reruns>` earlier attempts of rerun tests", "3"),
+        ("`<session>` outside tests", "7"),
+    ]
+    tests = md.split("#### Tests")[1].split("####")[0]
+    assert re.findall(r"^\| `(.*?)`", tests, re.M) == ["t::a"]
+
+
 def test_text_comparison_table() -> None:
     _, data = summary()
     text = render_comparison(data)

@@ -53,6 +53,8 @@ def shards(tmp_path: Path) -> list[str]:
                     ),
                     "tests/test_b.py::test_z": simple(5, 1, status="failed"),
                     "<session>": simple(7, 0, status="session"),
+                    "<fixture db>": simple(11, 1, status="bucket"),
+                    "<reruns>": simple(13, 1, status="bucket"),
                 },
                 violations=[{"kind": "budget", "nodeid": "x", "message": "over"}],
             ),
@@ -64,6 +66,7 @@ def shards(tmp_path: Path) -> list[str]:
                 {
                     "tests/test_a.py::test_m": simple(40, 4),
                     "<session>": simple(3, 0, status="session"),
+                    "<fixture db>": simple(17, 1, status="bucket"),
                 }
             ),
             compact=True,
@@ -76,13 +79,15 @@ def test_same_file_as_the_in_memory_merge(tmp_path: Path, parallel: bool) -> Non
     paths = shards(tmp_path)
     out = tmp_path / "merged.json"
     merged, count = merge_files(paths, str(out), parallel=parallel)
-    assert count == 4
+    assert count == 6
     assert without_created(str(out)) == without_created(expected_file(paths, tmp_path / "e.json"))
-    # the <session> buckets of the shards are summed, and the totals recomputed exactly
+    # the buckets of the shards are summed (never an overlap), the totals recomputed exactly
     back = load_report(out)
     assert back.tests["<session>"].input_tokens == 10
+    assert back.tests["<fixture db>"].input_tokens == 28
+    assert back.tests["<reruns>"].input_tokens == 13
     assert back.usage == merged.usage
-    assert back.usage.input_tokens == 1200 + 800 + 5 + 7 + 40 + 3
+    assert back.usage.input_tokens == 1200 + 800 + 5 + 7 + 40 + 3 + 28 + 13
     assert len(back.violations) == 1
     assert back.notes[-1].startswith("merged from 3 reports")
 

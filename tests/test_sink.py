@@ -7,9 +7,10 @@ from typing import Callable
 import pytest
 
 from pytest_tokenbudget import capture
+from pytest_tokenbudget.attribution import ATTRIBUTION
 from pytest_tokenbudget.capture.sink import NOTE_MALFORMED, Sink
 from pytest_tokenbudget.providers import endpoint
-from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
+from pytest_tokenbudget.tracker import TokenTracker
 from pytest_tokenbudget.usage import Usage
 
 PATH = "/v1/chat/completions"

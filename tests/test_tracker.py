@@ -30,14 +30,3 @@ def test_an_unpriced_secondary_pass_makes_the_cost_unknown_not_zero() -> None:
     assert tracker.by_model["a"].cost_usd == 110 * 1000 / 10**12
     assert tracker.by_model["advisor-b"].cost_usd is None
     assert tracker.add_extracted(found) == Usage()  # same response id: counted once
-
-
-def test_record_labels_threads_with_the_latest_open_operation() -> None:
-    import threading
-
-    tracker = TokenTracker("t")
-    with tracker.operation("plan"):
-        thread = threading.Thread(target=lambda: tracker.record(input_tokens=3))
-        thread.start()
-        thread.join()
-    assert tracker.by_operation["plan"].input_tokens == 3

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pytest
 
 from pytest_tokenbudget import fmt
+from pytest_tokenbudget.attribution import ATTRIBUTION
 from pytest_tokenbudget.capture.sink import NOTE_ENCODING, NOTE_UNREAD, Sink
 from pytest_tokenbudget.cli.analyze import recommendations
 from pytest_tokenbudget.files.baseline import (
@@ -33,7 +34,7 @@ from pytest_tokenbudget.render.markdown import render_markdown
 from pytest_tokenbudget.render.text import describe
 from pytest_tokenbudget.report import BASELINE_SCHEMA
 from pytest_tokenbudget.run import RunUsage
-from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker, tracker_payload
+from pytest_tokenbudget.tracker import TokenTracker, tracker_payload
 from pytest_tokenbudget.usage import Cell, Usage
 from reportfactory import as_json, report_doc, simple
 
@@ -69,7 +70,7 @@ def test_the_notes_name_the_tests_with_uncounted_calls() -> None:
     run = RunUsage()
     run.add_test("t::b", payload({NOTE_NO_STREAM_USAGE: 2, NOTE_CLOSED_EARLY: 1}))
     run.add_test("t::a", payload({NOTE_NO_STREAM_USAGE: 1}))
-    run.add_session(payload({NOTE_CLOSED_EARLY: 1}))
+    run.add_buckets({"<session>": payload({NOTE_CLOSED_EARLY: 1})})
     report = run.to_report(pricing={})
     assert report.notes == [
         f"t::a, t::b: 3 calls not counted ({NOTE_NO_STREAM_USAGE})",

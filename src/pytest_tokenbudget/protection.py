@@ -26,8 +26,9 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Mapping
 
+from .attribution import ATTRIBUTION
 from .gate.budget import BudgetExceeded, Limits, reached
-from .tracker import ATTRIBUTION, TokenTracker
+from .tracker import TokenTracker
 from .usage import EMPTY, USAGE_FIELDS, Usage, usage_counts
 
 if TYPE_CHECKING:  # the providers load with the first HTTP client capture patches

@@ -1,7 +1,10 @@
 """One run's usage, test by test, and the report built from it (pure: no pytest).
 
 Each test arrives once, as the built-in payload shipped on its teardown report, so serial runs
-and xdist runs feed this the same data and produce the same report.
+and xdist runs feed this the same data and produce the same report. A test run again through
+the normal protocol (pytest-rerunfailures) arrives once per attempt, the later ones marked
+``rerun``: its figure is its last attempt's, and the earlier ones go to the ``<reruns>`` bucket.
+Each process ships its buckets (``<session>``, ``<fixture NAME>``) when it ends.
 """
 
 from __future__ import annotations
@@ -12,11 +15,24 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .fmt import some
 from .tracker import cells_from_payload
-from .usage import EMPTY, SESSION_BUCKET, Cell, Usage, add_into, group
+from .usage import (
+    BUCKET_STATUS,
+    EMPTY,
+    RERUNS_BUCKET,
+    SESSION_BUCKET,
+    Cell,
+    Usage,
+    add_into,
+    group,
+)
 
 if TYPE_CHECKING:  # the records (msgspec) are loaded when the run ends, not at plugin import
     from .records import TestRecord, Violation
     from .report import Report
+
+
+#: The ``rerun`` mark of an attempt that recorded nothing (only its earlier attempts did).
+UNTRACKED = "untracked"
 
 
 @dataclass
@@ -61,30 +77,49 @@ class RunUsage:
     #: Why calls could not be counted: reason -> {test node id: calls}.
     uncounted: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def add_test(self, nodeid: str, payload: Mapping[str, Any]) -> TestUsage:
-        """Add one test's payload (a retried/re-reported test id adds up)."""
-        cells = cells_from_payload(payload)
-        entry = self.tests.get(nodeid)
-        if entry is None:
-            entry = self.tests[nodeid] = TestUsage({})
-        for key, usage in cells.items():
-            add_into(entry.cells, key, usage)
+    def add_test(self, nodeid: str, payload: Mapping[str, Any]) -> None:
+        """Add one test's payload: a rerun replaces the earlier attempts (they go to the
+        ``<reruns>`` bucket; a last attempt that recorded nothing leaves no entry, as a run
+        without reruns would); a test id that repeats otherwise (``--keep-duplicates``) adds
+        up."""
+        earlier = self.tests.get(nodeid)
+        if earlier is not None and payload.get("rerun"):
+            del self.tests[nodeid]
+            if earlier.cells:
+                self.add_cells(RERUNS_BUCKET, earlier.cells, BUCKET_STATUS)
+        if payload.get("rerun") == UNTRACKED:
+            return
+        entry = self.add_cells(nodeid, cells_from_payload(payload), "passed")
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])
+        self.add_notes(nodeid, payload)
+
+    def add_buckets(self, payloads: Mapping[str, Mapping[str, Any]]) -> None:
+        """One process's buckets by name (``<session>``, ``<fixture NAME>``); an empty one
+        brings only its notes."""
+        for name, payload in payloads.items():
+            status = "session" if name == SESSION_BUCKET else BUCKET_STATUS
+            if not self.add_cells(name, cells_from_payload(payload), status).cells:
+                del self.tests[name]
+            self.add_notes(name, payload)
+
+    def add_cells(self, nodeid: str, cells: Mapping[Cell, Usage], status: str) -> TestUsage:
+        entry = self.tests.get(nodeid)
+        if entry is None:
+            entry = self.tests[nodeid] = TestUsage({}, status)
+        for key, usage in cells.items():
+            add_into(entry.cells, key, usage)
+        return entry
+
+    def add_notes(self, nodeid: str, payload: Mapping[str, Any]) -> None:
+        """The notes of test (or bucket) ``nodeid``'s payload, and why its calls were not
+        counted."""
         for note, count in payload.get("notes", {}).items():
             self.notes[note] = self.notes.get(note, 0) + int(count)
         for reason, count in payload.get("uncounted", {}).items():
             tests = self.uncounted.setdefault(reason, {})
             tests[nodeid] = tests.get(nodeid, 0) + int(count)
-        return entry
-
-    def add_session(self, payload: Mapping[str, Any]) -> None:
-        """Usage recorded outside any test (one payload per process)."""
-        if payload.get("cells") or payload.get("notes"):
-            entry = self.add_test(SESSION_BUCKET, {**payload, "status": "session"})
-            if not entry.cells:
-                del self.tests[SESSION_BUCKET]
 
     @property
     def totals(self) -> Usage:

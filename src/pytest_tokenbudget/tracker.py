@@ -1,9 +1,8 @@
-"""Per-test token accounting behind the ``token_tracker`` fixture, and attribution.
+"""Per-test token accounting behind the ``token_tracker`` fixture.
 
-Attribution is process-wide: a pytest process (or xdist worker) runs one test at a time, so the
-tracker of "the test running now" is one module-level slot, set when a test starts and cleared
-when its teardown has been reported. Usage recorded from any thread while a test runs belongs to
-that test; usage recorded outside any test goes to the ``<session>`` bucket.
+A :class:`TokenTracker` keeps one test's usage (or one bucket's: ``<session>``,
+``<fixture NAME>``); which tracker a call lands on is ``attribution.py``'s business. Operation
+labels live in a context variable of the thread or task that opened them.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from .usage import (
     EMPTY,
     NO_MODEL,
     NO_OPERATION,
-    SESSION_BUCKET,
     UNCOUNTED,
     Cell,
     Extracted,
@@ -56,14 +54,25 @@ BeforeRequest = Callable[
 ]
 
 
-class _NoPrices:
+class Run(Protocol):
+    """What every tracker of a run reads each time it counts (attribution.py's
+    ``Attribution``, set by the plugin after the trackers of the run's start were made)."""
+
+    #: Served or deployment names -> the model they are priced and grouped as.
+    aliases: Mapping[str, str]
+    #: Told of every record: (node id or bucket, what it counted); None: nobody listens.
+    recorded: Callable[[str, Usage], None] | None
+
+
+class NoPrices:
     def cost_pico(
         self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
         return None
 
 
-_operation: ContextVar[str | None] = ContextVar("tokenbudget_operation", default=None)
+#: The operation label of the running thread or task (inherited: see attribution.py).
+OPERATION: ContextVar[str | None] = ContextVar("tokenbudget_operation", default=None)
 
 
 class TokenTracker:
@@ -73,13 +82,15 @@ class TokenTracker:
     breakdowns, and what grew in a regression, can be derived from one table.
     """
 
-    def __init__(self, nodeid: str, pricer: Pricer | None = None) -> None:
+    def __init__(self, nodeid: str, pricer: Pricer | None = None, run: Run | None = None) -> None:
         self.nodeid = nodeid
-        self._pricer: Pricer = pricer or _NoPrices()
+        self._pricer: Pricer = pricer or NoPrices()
+        self._run = run
         self._lock = threading.Lock()
         self._cells: dict[Cell, Usage] = {}
         self._seen_ids: set[str] = set()
-        self._op_stack: list[str] = []
+        #: Once its test ended: the tracker that gets what is recorded later, and its note.
+        self._late: tuple[TokenTracker, str] | None = None
         #: Notes for the summary (never ``warnings.warn``: suites run with filterwarnings=error).
         self.notes: dict[str, int] = {}
         #: Why calls could not be counted, and how many each time (the summary names the test).
@@ -169,29 +180,48 @@ class TokenTracker:
         The single entry point for manual records and automatic capture alike. A response
         already counted in this test (same id) counts nothing and returns empty usage.
         """
+        return self._add(found, operation, response_id, cost_pico, None)
+
+    def _add(
+        self,
+        found: Extracted,
+        operation: str | None,
+        response_id: str | None,
+        cost_pico: int | None,
+        uncounted: str | None,
+    ) -> Usage:
+        """:meth:`add_extracted`; ``uncounted``: the reason of an uncounted call, kept with it
+        (both here, or both forwarded once the test ended)."""
         op = operation or self.current_operation() or NO_OPERATION
-        aliases = ATTRIBUTION.aliases
-        if aliases:
-            found = _aliased(found, aliases)
+        run = self._run
+        named = found if run is None or not run.aliases else _aliased(found, run.aliases)
         priced = [
             (Cell(part.model or NO_MODEL, op), self._priced(part, cost_pico))
-            for part in found.parts
+            for part in named.parts
         ]
         rid = response_id or found.response_id
         # one part (the common case) is counted as is: no sum to build
         counted = priced[0][1] if len(priced) == 1 else sum((u for _, u in priced), EMPTY)
         with self._lock:
-            if rid is not None:
-                if rid in self._seen_ids:
-                    return EMPTY
-                self._seen_ids.add(rid)
-            for key, usage in priced:
-                add_into(self._cells, key, usage)
+            late = self._late
+            if late is None:
+                if rid is not None:
+                    if rid in self._seen_ids:
+                        return EMPTY
+                    self._seen_ids.add(rid)
+                for key, usage in priced:
+                    add_into(self._cells, key, usage)
+                if uncounted is not None:
+                    reasons = self.uncounted_reasons
+                    reasons[uncounted] = reasons.get(uncounted, 0) + 1
+        if late is not None:  # a thread of an ended test (or a reply that came after its end)
+            target, note = late
+            target.note(note)
+            return target._add(found, op, response_id, cost_pico, uncounted)
         if self.listener is not None:
             self.listener(counted)
-        recorded = ATTRIBUTION.recorded
-        if recorded is not None:
-            recorded(self.nodeid, counted)
+        if run is not None and run.recorded is not None:
+            run.recorded(self.nodeid, counted)
         return counted
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
@@ -206,7 +236,17 @@ class TokenTracker:
 
     def note(self, message: str) -> None:
         with self._lock:
-            self.notes[message] = self.notes.get(message, 0) + 1
+            late = self._late
+            if late is None:
+                self.notes[message] = self.notes.get(message, 0) + 1
+                return
+        late[0].note(message)
+
+    def end(self, late: TokenTracker, note: str) -> None:
+        """Its test ended (its figures are final): what is recorded later goes to ``late``,
+        which gets ``note`` each time."""
+        with self._lock:
+            self._late = (late, note)
 
     def refuse(self, model: str | None = None) -> None:
         """Count one request that enforcement refused to send."""
@@ -217,9 +257,7 @@ class TokenTracker:
     ) -> None:
         """Count one reply that capture recognised as an LLM call but could not read, and why
         (``reason``, for the summary): an uncounted call, never nothing and never a figure."""
-        with self._lock:
-            self.uncounted_reasons[reason] = self.uncounted_reasons.get(reason, 0) + 1
-        self.add_extracted(Extracted((Part(UNCOUNTED, model),)), operation=operation, cost_pico=0)
+        self._add(Extracted((Part(UNCOUNTED, model),)), operation, None, 0, reason)
 
     # -- operations ------------------------------------------------------------------------
     @contextmanager
@@ -227,22 +265,15 @@ class TokenTracker:
         """Label everything recorded inside, automatic capture included."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"operation name must be a non-empty string, got {name!r}")
-        token = _operation.set(name)
-        with self._lock:
-            self._op_stack.append(name)
+        token = OPERATION.set(name)
         try:
             yield
         finally:
-            _operation.reset(token)
-            with self._lock:
-                self._op_stack.remove(name)
+            OPERATION.reset(token)
 
     def current_operation(self) -> str | None:
-        """The caller's operation: its own context first, else the latest one opened (threads)."""
-        name = _operation.get()
-        if name is None and self._op_stack:
-            return self._op_stack[-1]
-        return name
+        """The caller's operation: the one its thread or task opened, or inherited."""
+        return OPERATION.get()
 
     # -- tokenizer -------------------------------------------------------------------------
     def count(self, text: str, *, model: str | None = None, encoding: str | None = None) -> int:
@@ -279,71 +310,6 @@ class TokenTracker:
         return f"<TokenTracker {self.nodeid} {u.total_tokens} tokens in {u.calls} calls>"
 
 
-# -- attribution: "the test running now" ------------------------------------------------------
-class Attribution:
-    """Which tracker receives usage now; one per process, driven by the plugin."""
-
-    def __init__(self) -> None:
-        self.pricer: Pricer = _NoPrices()
-        self.current: TokenTracker | None = None
-        self._nodeid: str | None = None
-        self.session = TokenTracker(SESSION_BUCKET, self.pricer)
-        #: Called before each request that capture recognises (spend protection); may raise.
-        self.before_request: BeforeRequest | None = None
-        #: Given to every tracker: told of all usage counted in this process.
-        self.listener: Callable[[Usage], None] | None = None
-        #: Reads replies no provider recognised (the parse_response hook); None: nobody does.
-        self.parse_response: ParseResponse | None = None
-        #: Told of every record: (node id or bucket, what it counted); None: nobody listens.
-        self.recorded: Callable[[str, Usage], None] | None = None
-        #: Served or deployment names -> the model they are priced and grouped as.
-        self.aliases: Mapping[str, str] = {}
-
-    def reset(self, pricer: Pricer | None = None) -> Callable[[], None]:
-        """Start a fresh run; returns a function restoring the previous state (nested runs,
-        e.g. pytester's in-process runs, must not disturb the outer run's attribution)."""
-        saved = dict(self.__dict__)
-        self.pricer = pricer or _NoPrices()
-        self.current = None
-        self._nodeid = None
-        self.session = TokenTracker(SESSION_BUCKET, self.pricer)
-        self.before_request = None
-        self.listener = None
-        self.parse_response = None
-        self.recorded = None
-        self.aliases = {}
-        return lambda: self.__dict__.update(saved)
-
-    def listen(self, listener: Callable[[Usage], None]) -> None:
-        """Tell ``listener`` of all usage counted from now on (tests and session bucket)."""
-        self.listener = self.session.listener = listener
-        if self.current is not None:
-            self.current.listener = listener
-
-    def start(self, nodeid: str) -> None:
-        self.current = None
-        self._nodeid = nodeid
-
-    def tracker(self) -> TokenTracker:
-        """The running test's tracker (created on first use), else the session bucket."""
-        current = self.current
-        if current is not None:
-            return current
-        nodeid = self._nodeid
-        if nodeid is None:
-            return self.session
-        with _create_lock:
-            if self.current is None:
-                self.current = TokenTracker(nodeid, self.pricer)
-                self.current.listener = self.listener
-            return self.current
-
-    def finish(self) -> TokenTracker | None:
-        """End the running test; returns its tracker if anything used it."""
-        tracker, self.current, self._nodeid = self.current, None, None
-        return tracker
-
-
 def _aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
     """``found`` with each model named by ``aliases`` renamed (``[tool.tokenbudget.aliases]``)."""
     if not any(part.model in aliases for part in found.parts):
@@ -353,14 +319,6 @@ def _aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
         for p in found.parts
     )
     return Extracted(parts, found.response_id)
-
-
-_create_lock = threading.Lock()
-ATTRIBUTION = Attribution()
-
-
-def current_tracker() -> TokenTracker:
-    return ATTRIBUTION.tracker()
 
 
 def tracker_payload(tracker: TokenTracker) -> dict[str, Any]:

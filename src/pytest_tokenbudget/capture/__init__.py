@@ -12,12 +12,12 @@ patches once and counts every call once.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
 import threading
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
+
+from ..onimport import PatchOnImport
 
 __all__ = ["end_streams", "install", "installed"]
 
@@ -29,39 +29,19 @@ MODULES = {
     "botocore.handlers": "botocore",
 }
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _installs = 0
 #: Undoes the patches, newest last.
 _restore: list[Callable[[], None]] = []
-_pending: set[str] = set()
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches a client module right after its first import."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> Any:
-        if fullname not in _pending:
-            return None
-        _pending.discard(fullname)  # the real finders locate it; we only wrap its loader
-        spec = importlib.util.find_spec(fullname)
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        run = loader.exec_module
-
-        def exec_module(module: ModuleType) -> None:
-            run(module)
-            with _lock:
-                if _installs:
-                    _patch(module)  # never raises: the user's import must not fail
-
-        loader.exec_module = exec_module
-        return spec
+def _patch_if_installed(module: ModuleType) -> None:
+    with _lock:
+        if _installs:
+            _patch(module)  # never raises: the user's import must not fail
 
 
-_finder = _PatchOnImport()
+_finder = PatchOnImport(_patch_if_installed)
 
 
 def installed() -> bool:
@@ -72,16 +52,9 @@ def install() -> Callable[[], None]:
     """Patch the HTTP clients (once however often called); returns this install's undo."""
     global _installs
     with _lock:
-        if _installs == 0:
-            for name in MODULES:
-                module = sys.modules.get(name)
-                if module is not None:
-                    _patch(module)
-                else:
-                    _pending.add(name)
-            if _pending:
-                sys.meta_path.insert(0, _finder)
         _installs += 1
+        if _installs == 1:
+            _finder.watch(MODULES)  # patches those already imported (re-entering the lock)
     undone = False
 
     def uninstall() -> None:
@@ -93,9 +66,7 @@ def install() -> Callable[[], None]:
             undone = True
             _installs -= 1
             if _installs == 0:
-                _pending.clear()
-                if _finder in sys.meta_path:
-                    sys.meta_path.remove(_finder)
+                _finder.stop()
                 while _restore:
                     _restore.pop()()
 

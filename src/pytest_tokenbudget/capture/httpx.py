@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from .. import tracker as _tracker
+from .. import attribution as _attribution
 from ..providers import endpoint
 from .sink import NOTE_MALFORMED, OUTER, Sink, by_hook
 
@@ -139,7 +139,7 @@ def patch_sync(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
             raise
         if sink is not None:
             _observe(sink, response, kwargs.get("stream", False), tee)
-        elif _tracker.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
+        elif _attribution.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
             by_hook(request, response)
         return response
 
@@ -152,7 +152,7 @@ def patch_async(original: Callable[..., Any], tee: type) -> Callable[..., Any]:
         sink = _begin(request)
         if sink is None:
             response = await original(self, request, *args, **kwargs)
-            if _tracker.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
+            if _attribution.ATTRIBUTION.parse_response is not None and not kwargs.get("stream"):
                 by_hook(request, response)
             return response
         outer = OUTER.set(True)

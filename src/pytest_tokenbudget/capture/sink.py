@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
+from .. import attribution as _attribution
 from .. import tracker as _tracker
 from ..providers import Endpoint, StreamReader
 from ..usage import Extracted
@@ -68,7 +69,7 @@ class Sink:
         here and may refuse the request (raises BudgetExceeded) or admit it with a reservation,
         which the sink releases whatever becomes of the request (:meth:`release`)."""
         __tracebackhide__ = True
-        attribution = _tracker.ATTRIBUTION
+        attribution = _attribution.ATTRIBUTION
         tracker = attribution.tracker()
         self.tracker = tracker
         self.operation = tracker.current_operation()
@@ -207,17 +208,17 @@ def unreadable(exc: Exception) -> str:
 def by_hook(request: Any, response: Any) -> None:
     """A read reply to a request no provider recognised: counted if the user's parser (the
     ``pytest_tokenbudget_parse_response`` hook) reads it. Never raises into the caller."""
-    hook = _tracker.ATTRIBUTION.parse_response
+    hook = _attribution.ATTRIBUTION.parse_response
     if hook is None or not 200 <= response.status_code < 300:
         return
     try:
         found = hook(request, response)
     except Exception as exc:  # the parser took it for a call, and could not read it
-        tracker = _tracker.ATTRIBUTION.tracker()
+        tracker = _attribution.ATTRIBUTION.tracker()
         tracker.uncounted(f"{NOTE_HOOK}: {exc}", operation=tracker.current_operation())
         return
     if found is not None:
-        tracker = _tracker.ATTRIBUTION.tracker()
+        tracker = _attribution.ATTRIBUTION.tracker()
         tracker.add_extracted(found, operation=tracker.current_operation())
 
 

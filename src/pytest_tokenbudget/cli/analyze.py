@@ -16,8 +16,8 @@ from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
 from ..pricing import PriceTable
 from ..records import TestRecord
-from ..report import Report, breakdown
-from ..usage import NO_MODEL, SESSION_BUCKET, Usage
+from ..report import Report, breakdown, tests_only
+from ..usage import NO_MODEL, Usage
 
 CACHEABLE_INPUT = 1024  # providers cache prompt prefixes from about this many tokens
 
@@ -31,7 +31,7 @@ class Finding:
 
 
 def _tests(report: Report) -> dict[str, Usage]:
-    return {k: v.usage for k, v in report.tests.items() if k != SESSION_BUCKET}
+    return {k: v.usage for k, v in tests_only(report.tests).items()}
 
 
 def _limits(rec: TestRecord) -> Mapping[str, Any]:

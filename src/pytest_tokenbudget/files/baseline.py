@@ -19,7 +19,7 @@ from msgspec import UNSET
 from ..atomicfile import file_identity, write_atomic
 from ..filelock import locked
 from ..records import Figures, OperationRecord, TestRecord, figures, make_operation, make_record
-from ..report import BaselineDoc, Recorded, Report, sum_figures
+from ..report import BaselineDoc, Recorded, Report, sum_figures, tests_only
 from ..usage import USAGE_FIELDS, Usage
 from .codec import (
     FIX_BASELINE,
@@ -37,7 +37,7 @@ from .codec import (
 )
 
 #: Statuses whose usage is representative of the test; a failed run may have stopped early.
-BASELINE_STATUSES = frozenset({"passed", "session"})
+BASELINE_STATUSES = frozenset({"passed"})
 STATS = ("max", "median")
 
 
@@ -182,18 +182,20 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
 
 # -- building and updating ----------------------------------------------------------------------
 def baseline_from_report(report: Report, *, include_failed: bool = False) -> Baseline:
-    """The tests of one run as a baseline.
+    """The tests of one run as a baseline; never its buckets (``<session>``, ...), which are
+    never compared.
 
     Failed, errored and skipped tests are left out by default: they may have stopped early, and
     a baseline that low would flag their next full run as a regression. ``update_baseline``
     then keeps their previous figures. The records keep their report-only fields (status,
     budget) until the baseline is written.
     """
+    tests = tests_only(report.tests)
     if include_failed:
-        return Baseline(dict(report.tests), report.path)
+        return Baseline(dict(tests), report.path)
     tests = {
         nodeid: rec
-        for nodeid, rec in report.tests.items()
+        for nodeid, rec in tests.items()
         if rec.status in (None, UNSET) or rec.status in BASELINE_STATUSES
     }
     return Baseline(tests, report.path)
@@ -258,12 +260,13 @@ def baseline_from_reports(reports: Sequence[Report], stat: str = "max") -> Basel
 
 
 def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
-    """Tests in ``new`` replace their old entries; tests that did not run are kept.
+    """Tests in ``new`` replace their old entries; tests that did not run are kept. Buckets
+    that baselines of earlier versions stored (``<session>``) go.
 
     A partial run (``-k``, one CI shard) therefore updates only what it ran. When it was
     recorded is ``new``'s (unknown unless the caller says).
     """
-    tests = dict(old.tests) if old is not None else {}
+    tests = dict(tests_only(old.tests)) if old is not None else {}
     tests.update(new.tests)
     return Baseline(tests, old.path if old is not None else None, new.recorded)
 
@@ -304,7 +307,9 @@ def update_file(
     with locked(path):
         try:
             same = _unchanged(known, path)
-            old: dict[str, Any] = dict(same if same is not None else _read_checked(name).tests)
+            # buckets that files of earlier versions stored (``<session>``) go
+            read = same if same is not None else _read_checked(name).tests
+            old: dict[str, Any] = dict(tests_only(read))
         except FileNotFoundError:
             old = {}
             created = True

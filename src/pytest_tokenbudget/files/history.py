@@ -14,7 +14,7 @@ import msgspec
 
 from ..atomicfile import read_bytes
 from ..filelock import locked
-from ..report import Report
+from ..report import Report, tests_only
 from ..usage import Usage
 
 
@@ -23,7 +23,7 @@ def append_history(path: Path, report: Report) -> None:
     line = {
         "created": report.created,
         "totals": msgspec.to_builtins(report.totals),
-        "tests": len(report.tests),
+        "tests": len(tests_only(report.tests)),
         "violations": len(report.violations),
         "passed": report.passed,
     }

@@ -15,7 +15,7 @@ from msgspec import UNSET
 
 from ..records import Figures, TestRecord, figures, make_operation, make_record
 from ..report import Report, sum_figures
-from ..usage import SESSION_BUCKET, Usage
+from ..usage import BUCKET_STATUS, Usage, is_bucket
 from .codec import BaselineError
 
 
@@ -23,8 +23,8 @@ def merge_reports(reports: Sequence[Report], *, allow_overlap: bool = False) -> 
     """One report from the reports of CI shards; totals are recomputed from the tests.
 
     A test id in two shards means the split was wrong (or a report was passed twice) and its
-    usage would count twice: refused unless ``allow_overlap``, which sums it. The ``<session>``
-    buckets (usage outside tests, one per shard process) are always summed.
+    usage would count twice: refused unless ``allow_overlap``, which sums it. Buckets
+    (``<session>``, ``<fixture NAME>``, ``<reruns>``: one per shard process) are always summed.
     (:func:`pytest_tokenbudget.shards.merge_files` does the same file to file, faster.)
     """
     if not reports:
@@ -45,12 +45,13 @@ def combine(
     """The tests of all shards; a test in several is refused, or summed with ``add``."""
     shards = list(shards)
     tests: dict[str, T] = {}
-    for _, shard_tests in shards:  # the usual case first, at C speed: only <session> repeats
+    repeated: set[str] = set()
+    for _, shard_tests in shards:  # the usual case first, at C speed: only buckets repeat
+        repeated |= tests.keys() & shard_tests.keys()
         tests.update(shard_tests)
-    sessions = [t[SESSION_BUCKET] for _, t in shards if SESSION_BUCKET in t]
-    if sum(len(t) for _, t in shards) - len(tests) == max(len(sessions) - 1, 0):
-        if len(sessions) > 1:
-            tests[SESSION_BUCKET] = functools.reduce(add, sessions)
+    if all(map(is_bucket, repeated)):
+        for nodeid in repeated:
+            tests[nodeid] = functools.reduce(add, [t[nodeid] for _, t in shards if nodeid in t])
         return tests
     tests = {}
     owner: dict[str, str] = {}
@@ -60,7 +61,7 @@ def combine(
             if nodeid not in tests:
                 tests[nodeid] = rec
                 owner[nodeid] = name
-            elif nodeid != SESSION_BUCKET and not allow_overlap:
+            elif not is_bucket(nodeid) and not allow_overlap:
                 overlaps.setdefault(nodeid, [owner[nodeid]]).append(name)
             else:
                 tests[nodeid] = add(tests[nodeid], rec)
@@ -118,7 +119,9 @@ def add_records(a: TestRecord, b: TestRecord) -> TestRecord:
             if mine is not None
             else rec
         )
-    worst = a.status if a.status not in (None, UNSET, "passed", "session") else b.status
+    worst = (
+        a.status if a.status not in (None, UNSET, "passed", "session", BUCKET_STATUS) else b.status
+    )
     return make_record(
         a.usage + b.usage,
         _add(a.by_model, b.by_model),

@@ -3,8 +3,8 @@
 Two 100,000-test shards are about 314 MB of JSON. Decoding every record and writing it out
 again costs seconds, yet a shard's records, as the plugin writes them, are already in the
 merged file's layout (same depth, sorted keys, 2-space indent). So the records are copied as
-text, in test id order, and only the few that must change (the ``<session>`` buckets, tests
-summed with ``--allow-overlap``, a record laid out differently) are decoded and re-encoded.
+text, in test id order, and only the few that must change (the buckets, tests summed with
+``--allow-overlap``, a record laid out differently) are decoded and re-encoded.
 
 Nothing is trusted unchecked: a second process decodes and checks every shard in full (the
 same checks as ``load_report``) and adds up its tests for the totals, on the other core, while

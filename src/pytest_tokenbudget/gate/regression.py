@@ -6,6 +6,8 @@ that figure's growth; for ``cost_usd`` it applies to the growth of ``total_token
 figure that moved on a handful of tokens is output-length noise); for ``calls`` it does not
 apply (calls are whole, deterministic requests). The run total is judged on the tests present on
 both sides, so adding a test (new) or running a subset (missing) never reads as a regression.
+Buckets (``<session>``, ``<fixture NAME>``, ``<reruns>``: usage that is no test's figure) are
+left out on both sides: never compared, never new or missing, never in any total here.
 
 Costs are recomputed from the tokens with one price table (the current one) on both sides when
 a pricer is given, so a provider's price change never shows as a regression.
@@ -21,7 +23,7 @@ import msgspec
 
 from ..config import BY_KEY, DEFAULT_METRIC, METRICS
 from ..records import TestRecord, Violation, figures
-from ..report import ChangeRecord, ComparisonRecord, TotalRecord
+from ..report import ChangeRecord, ComparisonRecord, TotalRecord, tests_only
 from ..usage import Pricer, Usage, exact_figure, pico_to_usd
 from .costs import Cost, Repricer, recorded_cost, total_with_costs, with_test_cost
 from .explain import describe_change, explain
@@ -263,7 +265,7 @@ def compare(
     if regression < 0 or min_tokens < 0:
         raise ValueError("regression and min_tokens must not be negative")
     pct = as_fraction(regression)
-    old_tests, new_tests = baseline.tests, current.tests
+    old_tests, new_tests = tests_only(baseline.tests), tests_only(current.tests)
     result = Comparison(metric, regression, min_tokens)
     result.costs = "recomputed" if pricer is not None else "recorded"
 

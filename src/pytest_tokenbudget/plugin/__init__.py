@@ -11,9 +11,10 @@ from typing import Any, Callable
 
 import pytest
 
+from ..attribution import ATTRIBUTION
 from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve, unknown_options
 from ..pricing import LazyPricer
-from ..tracker import ATTRIBUTION, TokenTracker
+from ..tracker import TokenTracker
 from .hooks import wire
 from .session import TokenBudgetSession
 
@@ -103,6 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(ATTRIBUTION.reset(pricer))
     ATTRIBUTION.aliases = settings["aliases"] or {}
     wire(config, pricer)
+    from .. import threads  # new threads and pool tasks inherit their test and label
+
+    config.add_cleanup(threads.install())
     session = TokenBudgetSession(config, settings, pricer)
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if settings["capture"] == "auto":

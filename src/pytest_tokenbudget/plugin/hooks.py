@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from ..attribution import ATTRIBUTION
 from ..pricing import LazyPricer
-from ..tracker import ATTRIBUTION
 from ..usage import Extracted, TokenCounts, Usage, usd_to_pico
 
 HOOKS_PLUGIN = "tokenbudget-hooks"

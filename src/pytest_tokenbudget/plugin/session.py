@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
+from ..attribution import ATTRIBUTION
 from ..config import Settings
 from ..gate.budget import (
     BudgetExceeded,
@@ -28,7 +29,7 @@ from ..inert import inert
 from ..pricing import LazyPricer, cache_savings, staleness_note
 from ..protection import SpendGuard
 from ..run import RunUsage
-from ..tracker import ATTRIBUTION, tracker_payload
+from ..tracker import tracker_payload
 from .outputs import Outputs, ran_tests, runs_tests
 from .tests import ControllerHooks, PerTestHooks
 
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
     from ..records import Violation
     from ..report import Report
 
-#: ``config.workeroutput`` key of a worker's usage outside any test.
-WORKER_OUTPUT_KEY = "tokenbudget_session"
+#: ``config.workeroutput`` key of a worker's buckets (usage outside any test's figure), by name.
+WORKER_OUTPUT_KEY = "tokenbudget_buckets"
 
 
 class TokenBudgetSession:
@@ -103,18 +104,23 @@ class TokenBudgetSession:
             self.baseline = self.outputs.load_baseline(self.baseline_path)
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
-        hooks = ControllerHooks(self.run) if self.is_controller else PerTestHooks(self)
-        pm.register(hooks, "tokenbudget-tests")
+        if self.is_controller:
+            pm.register(ControllerHooks(self.run), "tokenbudget-tests")
+        else:
+            from .fixtures import WideFixtures
+
+            pm.register(PerTestHooks(self), "tokenbudget-tests")
+            pm.register(WideFixtures(), "tokenbudget-fixtures")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, None, None]:
-        session_payload = tracker_payload(ATTRIBUTION.session)
+        buckets = {name: tracker_payload(t) for name, t in ATTRIBUTION.buckets.items()}
         if self.is_worker:
-            self.config.workeroutput[WORKER_OUTPUT_KEY] = session_payload  # type: ignore[attr-defined]
+            self.config.workeroutput[WORKER_OUTPUT_KEY] = buckets  # type: ignore[attr-defined]
         else:
-            self.run.add_session(session_payload)
+            self.run.add_buckets(buckets)
             self.finish_run(session)
         return (yield)
 

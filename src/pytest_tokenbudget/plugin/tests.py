@@ -3,6 +3,12 @@
 A serial run or an xdist worker gets ``logstart`` + a ``makereport`` wrapper (which ships the
 test's usage on its teardown report); an xdist controller gets only ``logreport`` (which sums
 what the workers shipped). Serial and xdist runs add up the very same payloads.
+
+A test rerun through the normal protocol (pytest-rerunfailures calls ``logstart`` and logs the
+teardown report of every attempt) is the same item object running again: each attempt after
+the first ships its payload (even an empty one) marked ``rerun``, and the run keeps the last
+attempt as the test's figure. A repeated test id of another item (``--keep-duplicates``) is
+not a rerun: it adds up, as before.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from typing import Any, Generator, Mapping, Protocol
 
 import pytest
 
+from ..attribution import ATTRIBUTION
 from ..config import Settings
 from ..gate.budget import BudgetExceeded, Limits, budget_record, check, message, refusal_message
-from ..run import RunUsage
-from ..tracker import ATTRIBUTION, TokenTracker, tracker_payload
+from ..run import UNTRACKED, RunUsage
+from ..tracker import TokenTracker, tracker_payload
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
@@ -58,6 +65,8 @@ class PerTestHooks:
         self.owner = owner
         self.status = "passed"
         self.budget_reported = False
+        #: The item whose teardown was reported last (the same one again: a rerun).
+        self.finished: pytest.Item | None = None
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         ATTRIBUTION.start(nodeid)
@@ -83,13 +92,19 @@ class PerTestHooks:
                 refusal = self.owner.refusals.get(item.nodeid)
                 self.check_budget(item, report, call, limits, tracker, refusal)
             return report
-        tracker = ATTRIBUTION.finish()
-        if tracker is not None:  # a refusal, too, made the test's tracker
+        if ATTRIBUTION.current is not None:  # before its end, which sends later records away
             from ..capture import end_streams  # loaded already when capture is on
 
-            end_streams(tracker)  # its streams left open count from what arrived
+            end_streams(ATTRIBUTION.current)  # its streams left open count from what arrived
+        tracker = ATTRIBUTION.finish()
+        rerun, self.finished = item is self.finished, item
+        if tracker is None and rerun:  # the earlier attempts' usage is not this test's figure
+            self.ship(report, {"cells": [], "rerun": UNTRACKED})
+        if tracker is not None:  # a refusal, too, made the test's tracker
             refusal = self.owner.refusals.pop(item.nodeid, None)
             payload = tracker_payload(tracker)
+            if rerun:
+                payload["rerun"] = True
             if limits or refusal:
                 import msgspec  # only for tests with limits or refusals: start-up stays cheap
 
@@ -104,9 +119,12 @@ class PerTestHooks:
                 )
                 payload["budget"] = msgspec.to_builtins(record)
             payload["status"] = self.status
-            setattr(report, REPORT_ATTR, payload)
-            self.owner.collect(report.nodeid, payload)
+            self.ship(report, payload)
         return report
+
+    def ship(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+        setattr(report, REPORT_ATTR, payload)
+        self.owner.collect(report.nodeid, payload)
 
     def check_budget(
         self,

@@ -1,9 +1,9 @@
 """xdist-only hooks, registered only when pytest-xdist is present (its hook specs exist).
 
 The controller gives each worker a folder for the shared running totals of spend protection
-(:class:`~pytest_tokenbudget.protection.SharedTotals`), and adds up each worker's usage
-outside any test when the worker finishes. A worker that crashes never ships the usage of the
-test it was running (nor its usage outside tests): under an enforced run budget the controller
+(:class:`~pytest_tokenbudget.protection.SharedTotals`), and adds up each worker's buckets (its
+usage outside any test's figure) when the worker finishes. A worker that crashes never ships
+the usage of the test it was running (nor its buckets): under an enforced run budget the controller
 compares the running total it last published with what its test reports carried, and counts
 the difference in a bucket of its own, named in a note.
 """
@@ -48,10 +48,10 @@ class XdistHooks:
         node.workerinput[SHARED_KEY] = self.folder
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A worker finished: add the usage it recorded outside any test."""
-        payload = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
-        if payload is not None:
-            self.owner.run.add_session(payload)
+        """A worker finished: add its buckets (the usage outside any test's figure)."""
+        buckets = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+        if buckets is not None:
+            self.owner.run.add_buckets(buckets)
         if error:
             self.crashed(node.workerinput["workerid"])
 

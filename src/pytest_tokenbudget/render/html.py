@@ -10,8 +10,9 @@ from html import escape
 from typing import Sequence
 
 from .. import fmt as _fmt
-from ..report import ComparisonRecord, Report, breakdown, ranked, tests_with_usage
+from ..report import ComparisonRecord, Report, breakdown, buckets, ranked, tests_with_usage
 from ..usage import NO_OPERATION, Usage
+from .text import bucket_what
 
 TOP = 20
 BAR_WIDTH = 520
@@ -133,6 +134,14 @@ def render_html(report: Report, *, top: int = TOP) -> str:
     parts.append(_table(("test", *USAGE_HEADER[1:]), rows, {1, 2, 3, 4, 5, 6}))
     if len(tests) > top * 5:
         parts.append(f"<p>… and {len(tests) - top * 5:,} more (see the JSON report).</p>")
+    outside = buckets(report.tests)
+    if outside:
+        parts.append("<h2>In the run's totals, no test's figure</h2>")
+        rows = [
+            _usage_cells(f"<code>{escape(n)}</code> {escape(bucket_what(n))}", rec.usage)
+            for n, rec in outside
+        ]
+        parts.append(_table(("bucket", *USAGE_HEADER[1:]), rows, {1, 2, 3, 4, 5, 6}))
     parts += _comparison(report.baseline, top)
     violations = report.violations
     if violations:

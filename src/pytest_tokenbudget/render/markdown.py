@@ -17,10 +17,21 @@ from typing import Iterable
 from msgspec import UnsetType
 
 from .. import fmt as _fmt
-from ..report import ChangeRecord, ComparisonRecord, Counts, Report, breakdown, counts, ranked
-from ..usage import NO_OPERATION, SESSION_BUCKET, Usage
+from ..report import (
+    ChangeRecord,
+    ComparisonRecord,
+    Counts,
+    Report,
+    breakdown,
+    buckets,
+    counts,
+    ranked,
+    tests_only,
+)
+from ..usage import NO_OPERATION, Usage, is_bucket
 from ..version import __version__
 from .mdtext import code, table, text
+from .text import bucket_what
 from .verdict import reasons
 
 __all__ = ["MARKER", "SUMMARY_LIMIT", "render_markdown"]
@@ -114,7 +125,7 @@ def _changed_rows(summary: ComparisonRecord, report: Report) -> list[tuple[float
         rows.append((size(c), _change_row("⚡", c.nodeid, metric, c, saved)))
     for nodeid in summary.new:
         rec = report.tests.get(nodeid)
-        if nodeid == SESSION_BUCKET or rec is None:
+        if is_bucket(nodeid) or rec is None:  # a report of an earlier version compared them
             continue
         after = rec.usage.figure(metric)
         row = [f"🆕 {code(nodeid)}", "—", _fmt.figure(metric, after), "new", ""]
@@ -151,7 +162,7 @@ def changed_section(report: Report, limit: int) -> list[str]:
             ),
         ]
         out += _more(limit, len(rows), " changed tests")
-    missing = [n for n in summary.missing if n != SESSION_BUCKET]
+    missing = [n for n in summary.missing if not is_bucket(n)]
     if missing:
         shown = ", ".join(code(n, in_table=False) for n in missing[:limit])
         rest = f" and {len(missing) - limit:,} more" if len(missing) > limit else ""
@@ -228,12 +239,30 @@ def _fitted(head: list[str], rows: Iterable[list[str]], total: int, room: int) -
     return out
 
 
+def _buckets_table(report: Report) -> list[str]:
+    """The usage in the run's totals that is no test's figure (``<session>``, ``<fixture
+    NAME>``, ``<reruns>``): never compared, so never among the tests."""
+    outside = buckets(report.tests)
+    if not outside:
+        return []
+    rows = [_usage_row(_bucket(n), r.usage) for n, r in outside]
+    title = "In the run's totals, no test's figure"
+    return ["", f"#### {title}", "", *table(["bucket", *USAGE_HEADER], rows, _RIGHT)]
+
+
+def _bucket(nodeid: str) -> str:
+    what = bucket_what(nodeid)
+    return f"{code(nodeid)} {text(what)}" if what else code(nodeid)
+
+
 def details_section(report: Report, c: Counts, room: int) -> list[str]:
-    """Everything else, collapsed: run totals, every test (as many as fit), breakdowns."""
-    tests = [(n, r.usage) for n, r in report.tests.items() if r.usage]
+    """Everything else, collapsed: run totals and the buckets in them, every test (as many as
+    fit), breakdowns."""
+    tests = [(n, r.usage) for n, r in tests_only(report.tests).items() if r.usage]
     tests.sort(key=lambda kv: (-kv[1].total_tokens, kv[0]))
     title = f"All {c.tests:,} tests, by model and by operation"
     top = ["", f"<details><summary>{title}</summary>", "", *_totals_table(report)]
+    top += _buckets_table(report)
     bottom = [*_breakdowns(report), "", "</details>"]
     fixed = sum(len(line) + 1 for line in top + bottom)
     head = ["", "#### Tests", "", *table(["test", *USAGE_HEADER], [], _RIGHT)]

@@ -8,8 +8,8 @@ from ..fmt import tokens as fmt_int
 from ..fmt import uncounted
 from ..fmt import usd as fmt_usd
 from ..gate.budget import LIMITS, Limits, Verdict
-from ..report import Report, breakdown, ranked, tests_with_usage
-from ..usage import NO_OPERATION, SESSION_BUCKET, Usage
+from ..report import Report, breakdown, buckets, ranked, tests_only, tests_with_usage
+from ..usage import FIXTURE_BUCKET, NO_OPERATION, RERUNS_BUCKET, SESSION_BUCKET, Usage
 
 TOP_TESTS = 10
 
@@ -52,6 +52,24 @@ def describe(usage: Usage) -> str:
     return text
 
 
+def bucket_what(nodeid: str) -> str:
+    """What a bucket holds (``outside tests`` for ``<session>``); "" when its id says it."""
+    fixture = FIXTURE_BUCKET.split("{}")[0]
+    if nodeid == SESSION_BUCKET:
+        return "outside tests"
+    if nodeid == RERUNS_BUCKET:
+        return "earlier attempts of rerun tests"
+    if nodeid.startswith(fixture):
+        return f"fixture {nodeid[len(fixture) : -1]}, wider than a test"
+    return ""
+
+
+def bucket_label(nodeid: str) -> str:
+    """``outside tests (<session>)``."""
+    what = bucket_what(nodeid)
+    return f"{what} ({nodeid})" if what else nodeid
+
+
 def _table(title: str, rows: Mapping[str, Usage], limit: int, show_all: str) -> list[str]:
     """The ``limit`` biggest rows (0: all of them), and how many more (``show_all`` lists them)."""
     ordered = ranked(rows)
@@ -75,8 +93,8 @@ def summary_lines(
 ) -> list[str]:
     tests = report.tests
     lines = [f"run total: {describe(report.usage)}"]
-    if SESSION_BUCKET in tests:
-        lines.append(f"outside tests ({SESSION_BUCKET}): {describe(tests[SESSION_BUCKET].usage)}")
+    for nodeid, rec in buckets(tests):
+        lines.append(f"{bucket_label(nodeid)}: {describe(rec.usage)}")
     real_tests = {nodeid: rec.usage for nodeid, rec in tests_with_usage(tests)}
     if real_tests:
         title = f"top tests by tokens ({len(real_tests)} with usage)"
@@ -132,7 +150,7 @@ def render_report(report: Report, *, top: int = TOP_TESTS) -> str:
     from .compare_text import verdict
     from .verdict import gate_verdict
 
-    lines = [f"tokenbudget report: {len(report.tests):,} tests"]
+    lines = [f"tokenbudget report: {len(tests_only(report.tests)):,} tests"]
     lines += summary_lines(report, top=top, show_all="--top 0")
     summary = report.baseline
     if summary:

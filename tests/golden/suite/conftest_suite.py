@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from fakellm import FakeLLM, running
-from pytest_tokenbudget.tracker import current_tracker
+from pytest_tokenbudget.attribution import current_tracker
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

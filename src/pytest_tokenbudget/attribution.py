@@ -1,0 +1,179 @@
+"""Which tracker a call lands on: the test running now, a wider-scope fixture's bucket, or
+``<session>``.
+
+Attribution is process-wide: a pytest process (or xdist worker) runs one test at a time, so
+"the test running now" is one slot, set when a test starts and cleared when its teardown has
+been reported. While a fixture wider than function scope is set up or torn down, its own bucket
+(``<fixture NAME>``) takes the slot's place, so that per-test figures are the same serially and
+under xdist (where such fixtures run once per worker). Outside any test: ``<session>``.
+
+Threads: a thread that a test's code started (in the thread running the tests, or in a thread
+of that test) carries an :class:`Owner` naming the test. While the test runs, the thread's
+usage is the test's; once the test ended, it goes to ``<session>`` with a note naming the test,
+never to the test running then. Threads started outside any test, or by a wider-scope fixture,
+carry no owner and follow the slot (a server thread started by a session fixture serves each
+test in turn). New threads and pool tasks also take the operation label in force where they
+were started; ``threads.py`` hands both over. asyncio tasks copy the label themselves, and
+follow the slot.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from typing import Callable, Mapping, Optional, Tuple
+
+from .tracker import OPERATION, BeforeRequest, NoPrices, ParseResponse, TokenTracker
+from .usage import SESSION_BUCKET, Pricer, Usage
+
+
+class Owner:
+    """The test whose code started a thread (one per test, made when it starts its first)."""
+
+    __slots__ = ("forward", "nodeid")
+
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+        #: What records the thread's usage once the test ended (made then).
+        self.forward: TokenTracker | None = None
+
+
+#: The test a thread belongs to; None in the thread that runs the tests and in threads started
+#: outside any test (both follow the slot).
+_owner: ContextVar[Owner | None] = ContextVar("tokenbudget_owner", default=None)
+#: What a new thread or pool task takes from where it was started: its owner, its label.
+Inherited = Tuple[Optional[Owner], Optional[str]]
+
+
+def late_note(nodeid: str) -> str:
+    return f"{nodeid}: a thread it started recorded usage after it ended: in {SESSION_BUCKET}"
+
+
+class Attribution:
+    """Which tracker receives usage now; one per process, driven by the plugin."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self, pricer: Pricer | None = None) -> Callable[[], None]:
+        """Start a fresh run; returns a function restoring the previous state (nested runs,
+        e.g. pytester's in-process runs, must not disturb the outer run's attribution)."""
+        saved = dict(self.__dict__)
+        self.pricer: Pricer = pricer or NoPrices()
+        #: The running test's tracker, made on first use.
+        self.current: TokenTracker | None = None
+        self._nodeid: str | None = None
+        #: The running test as the threads its code started know it (made with the first).
+        self._owner: Owner | None = None
+        #: The bucket of the wider-scope fixture being set up or torn down, if any.
+        self.fixture: TokenTracker | None = None
+        self.session = TokenTracker(SESSION_BUCKET, self.pricer, self)
+        #: Every bucket of this process by name, ``<session>`` included (shipped at its end).
+        self.buckets: dict[str, TokenTracker] = {SESSION_BUCKET: self.session}
+        #: The thread that runs the tests (the one that starts the run).
+        self.runner = threading.get_ident()
+        #: Called before each request that capture recognises (spend protection); may raise.
+        self.before_request: BeforeRequest | None = None
+        #: Given to every tracker: told of all usage counted in this process.
+        self.listener: Callable[[Usage], None] | None = None
+        #: Reads replies no provider recognised (the parse_response hook); None: nobody does.
+        self.parse_response: ParseResponse | None = None
+        #: Told of every record: (node id or bucket, what it counted); None: nobody listens.
+        self.recorded: Callable[[str, Usage], None] | None = None
+        #: Served or deployment names -> the model they are priced and grouped as.
+        self.aliases: Mapping[str, str] = {}
+        return lambda: self.__dict__.update(saved)
+
+    def listen(self, listener: Callable[[Usage], None]) -> None:
+        """Tell ``listener`` of all usage counted from now on (tests and buckets)."""
+        self.listener = listener
+        for tracker in (self.current, *self.buckets.values()):
+            if tracker is not None:
+                tracker.listener = listener
+
+    def start(self, nodeid: str) -> None:
+        self.current = None
+        self._nodeid = nodeid
+        self._owner = None
+
+    def tracker(self) -> TokenTracker:
+        """The caller's tracker: for a thread of an ended test, a forwarder to ``<session>``;
+        else the wider-scope fixture being set up or torn down (unless the caller is a thread
+        of the running test); else the running test's tracker (made on first use); else
+        ``<session>``."""
+        owner = _owner.get()
+        if owner is not None:
+            if owner is not self._owner:
+                return self._forward(owner)
+        elif self.fixture is not None:
+            return self.fixture
+        current = self.current
+        if current is not None:
+            return current
+        nodeid = self._nodeid
+        if nodeid is None:
+            return self.session
+        with _create_lock:
+            if self.current is None:
+                self.current = TokenTracker(nodeid, self.pricer, self)
+                self.current.listener = self.listener
+            return self.current
+
+    def finish(self) -> TokenTracker | None:
+        """End the running test; returns its tracker if anything used it. Its figures are
+        final from now on: what is recorded into it later goes to ``<session>``, noted."""
+        tracker, self.current, self._nodeid, self._owner = self.current, None, None, None
+        if tracker is not None:
+            tracker.end(self.session, late_note(tracker.nodeid))
+        return tracker
+
+    def bucket(self, name: str) -> TokenTracker:
+        """This process's bucket ``name`` (made on first use)."""
+        with _create_lock:
+            found = self.buckets.get(name)
+            if found is None:
+                found = self.buckets[name] = TokenTracker(name, self.pricer, self)
+                found.listener = self.listener
+            return found
+
+    def inherited(self) -> Inherited:
+        """What a thread or pool task that the caller starts takes: the caller's owner (the
+        running test, when the test's own code starts it) and operation label."""
+        owner = _owner.get()
+        if (
+            owner is None
+            and self._nodeid is not None
+            and self.fixture is None
+            and threading.get_ident() == self.runner
+        ):
+            owner = self._owner
+            if owner is None:
+                owner = self._owner = Owner(self._nodeid)
+        return owner, OPERATION.get()
+
+    def _forward(self, owner: Owner) -> TokenTracker:
+        with _create_lock:
+            if owner.forward is None:
+                owner.forward = TokenTracker(SESSION_BUCKET, self.pricer, self)
+                owner.forward.end(self.session, late_note(owner.nodeid))
+            return owner.forward
+
+
+def inherit(inherited: Inherited) -> Callable[[], None]:
+    """Make the calling thread (or pool task) carry ``inherited``; returns the undo."""
+    owner, label = inherited
+    owner_token, label_token = _owner.set(owner), OPERATION.set(label)
+
+    def undo() -> None:
+        OPERATION.reset(label_token)
+        _owner.reset(owner_token)
+
+    return undo
+
+
+_create_lock = threading.Lock()
+ATTRIBUTION = Attribution()
+
+
+def current_tracker() -> TokenTracker:
+    return ATTRIBUTION.tracker()
