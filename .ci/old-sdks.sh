@@ -17,4 +17,4 @@ print(f"old SDKs: openai {openai.__version__}, anthropic {anthropic.__version__}
 PY
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
   tests/test_providers_usage.py tests/test_providers_seam.py tests/test_capture_sdk.py \
-  tests/test_capture_plugin.py tests/test_refusal_e2e.py "$@"
+  tests/test_capture_plugin.py tests/test_capture_streams.py tests/test_refusal_e2e.py "$@"

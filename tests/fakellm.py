@@ -77,6 +77,10 @@ class Reply:
     flavor: str = ""
     #: Gemini, Ollama, Bedrock: the reply leaves its usage out (an uncounted call).
     without_usage: bool = False
+    #: Streams: the line end ("\n", "\r" or "\r\n", all valid SSE) and whether each event's
+    #: JSON is spread over several ``data:`` lines (with a comment among them), as SSE allows.
+    line_end: str = "\n"
+    multiline: bool = False
 
     def header(self) -> dict[str, str]:
         """``extra_headers=`` for an SDK call that should get this reply."""
@@ -462,7 +466,7 @@ class Handler(BaseHTTPRequestHandler):
         served.cost_usd = reply.cost_usd if served.counted else None
         fake._log(served)
         if isinstance(result, list):
-            return self._sse(result, anthropic, reply.pause_after)
+            return self._sse(result, anthropic, reply)
         return self._json(200, result)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -479,13 +483,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _sse(self, events: list[Any], anthropic: bool, pause_after: int | None) -> None:
-        chunks = []
-        for event in events:
-            head = f"event: {event['type']}\n" if "type" in event else ""
-            chunks.append(f"{head}data: {json.dumps(event)}\n\n".encode())
+    def _sse(self, events: list[Any], anthropic: bool, reply: Reply) -> None:
+        pause_after = reply.pause_after
+        chunks = [sse_event(event, reply.line_end, reply.multiline) for event in events]
         if not anthropic:
-            chunks.append(b"data: [DONE]\n\n")
+            chunks.append(f"data: [DONE]{reply.line_end * 2}".encode())
         self._chunks("text/event-stream; charset=utf-8", chunks, pause_after)
 
     def _chunks(self, kind: str, chunks: list[bytes], pause_after: int | None) -> None:
@@ -513,6 +515,19 @@ class Handler(BaseHTTPRequestHandler):
             else {"error": {"message": message, "type": "server_error", "code": None}}
         )
         self._json(status, body, {"x-should-retry": "false"})
+
+
+def sse_event(event: dict[str, Any], end: str = "\n", multiline: bool = False) -> bytes:
+    """One event as SSE: named by its type, its JSON on one ``data:`` line, or on one line
+    each (alternately with and without the space after the colon, a comment after the first)."""
+    lines = [f"event: {event['type']}"] if "type" in event else []
+    if multiline:
+        data = json.dumps(event, indent=1).split("\n")
+        lines += [f"data:{line}" if i % 2 else f"data: {line}" for i, line in enumerate(data)]
+        lines.insert(len(lines) - len(data) + 1, ": the same event goes on")
+    else:
+        lines.append(f"data: {json.dumps(event)}")
+    return (end.join(lines) + end * 2).encode()
 
 
 def _figures_of_openai(usage: dict[str, Any]) -> dict[str, int]:

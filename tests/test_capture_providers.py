@@ -113,7 +113,7 @@ def test_gemini_chunk_without_usage_metadata_is_an_uncounted_reply() -> None:
     stream.feed(b"data: " + json.dumps(first).encode() + b"\r\n\r\n")
     assert stream.result() is None  # the final chunk never came: not the prompt alone
     assert gemini.GENERATE.missing_usage is not None
-    assert gemini.GENERATE.missing_usage(None) == NOTE_CLOSED_EARLY
+    assert gemini.GENERATE.missing_usage(None, True) == NOTE_CLOSED_EARLY
 
 
 # -- Ollama ------------------------------------------------------------------------------------

@@ -69,7 +69,10 @@ def test_one_line_per_violation_and_the_same_counts_everywhere(
             "*= 1 failed, 1 passed, 3 token regressions, 1 run over token budget in *",
         ]
     )
-    assert "### :x: Violations (6)" in (pytester.path / "r.md").read_text(encoding="utf-8")
+    assert (
+        "Gate: **failed**: 3 regressions (2 tests and the total), 1 test over budget, "
+        "run over budget (max\\_tokens)"
+    ) in (pytester.path / "r.md").read_text(encoding="utf-8")
     assert "Violations (6)</h2>" in (pytester.path / "r.html").read_text(encoding="utf-8")
     action = outputs(load_report(pytester.path / "r.json"))
     assert (action["violations"], action["regressions"]) == ("6", "3")

@@ -4,36 +4,34 @@ server, and action.yml itself run step by step the way the runner runs a composi
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from fakegithub import REPO, TOKEN, FakeGitHub
+from actionrunner import ACTION, ROOT, parse_outputs, run_action
+from fakegithub import MALLORY, REPO, TOKEN, FakeGitHub
 from pytest_tokenbudget.files.baseline import load_report, report_from_dict
 from pytest_tokenbudget.github import (
     MARKER,
     InputError,
+    Target,
     annotation_lines,
     format_outputs,
     outputs,
-    pr_number,
     pytest_argv,
+    read_event,
     upsert_comment,
 )
+from pytest_tokenbudget.github.comment import digest_line
+from pytest_tokenbudget.github.event import Event
 from pytest_tokenbudget.github.findings import OUTPUT_NAMES, findings
 from pytest_tokenbudget.github.steps import step_report
 from reportfactory import report_doc, simple
 
-ROOT = Path(__file__).resolve().parent.parent
-ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+PR7 = Target(REPO, 7)
 
 
 # ------------------------------------------------------------------------- upsert_comment
@@ -41,7 +39,7 @@ ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 
 def test_comment_created_when_absent(github: FakeGitHub) -> None:
     github.add(7, "LGTM")
-    assert upsert_comment(github.url, REPO, 7, f"{MARKER}\nreport", TOKEN) == "created"
+    assert upsert_comment(github.url, PR7, f"{MARKER}\nreport", TOKEN) == "created"
     assert [c["body"] for c in github.comments[7]] == ["LGTM", f"{MARKER}\nreport"]
     assert [r[0] for r in github.writes()] == ["POST"]
 
@@ -51,7 +49,7 @@ def test_comment_edited_when_present_on_page_two(github: FakeGitHub) -> None:
     github.add(7, "second")
     ours = github.add(7, f"{MARKER}\nold report")
     github.add(7, "after")
-    assert upsert_comment(github.url, REPO, 7, f"{MARKER}\nnew report", TOKEN) == "updated"
+    assert upsert_comment(github.url, PR7, f"{MARKER}\nnew report", TOKEN) == "updated"
     assert [c["body"] for c in github.comments[7]] == [
         "first",
         "second",
@@ -68,7 +66,7 @@ def test_comment_edited_when_present_on_page_two(github: FakeGitHub) -> None:
 
 def test_comment_forbidden_is_skipped_with_reason(github: FakeGitHub) -> None:
     github.fail["POST"] = 403
-    result = upsert_comment(github.url, REPO, 7, f"{MARKER}\nreport", TOKEN)
+    result = upsert_comment(github.url, PR7, f"{MARKER}\nreport", TOKEN)
     assert result.startswith("skipped: GitHub answered 403 to POST")
     assert "Resource not accessible by integration" in result
     assert "fork" in result
@@ -78,25 +76,25 @@ def test_comment_forbidden_is_skipped_with_reason(github: FakeGitHub) -> None:
 def test_unreadable_listing_never_posts(github: FakeGitHub) -> None:
     """Not finding our comment because listing failed must not make a second one."""
     github.fail["GET"] = 404
-    assert upsert_comment(github.url, REPO, 7, MARKER, TOKEN).startswith(
+    assert upsert_comment(github.url, PR7, MARKER, TOKEN).startswith(
         "skipped: GitHub answered 404 to GET"
     )
     assert github.writes() == []
 
 
 def test_no_pull_request_is_skipped(github: FakeGitHub) -> None:
-    result = upsert_comment(github.url, REPO, None, MARKER, TOKEN)
+    result = upsert_comment(github.url, Target(REPO, None), MARKER, TOKEN)
     assert result == "skipped: no pull request in this event"
     assert github.requests == []
 
 
 def test_unreachable_api_is_skipped() -> None:
-    result = upsert_comment("http://127.0.0.1:9", REPO, 7, MARKER, TOKEN, timeout=5)
-    assert result.startswith("skipped: GET failed")
+    result = upsert_comment("http://127.0.0.1:9", PR7, MARKER, TOKEN, timeout=5)
+    assert result.startswith("skipped: the GraphQL viewer query failed")
 
 
 def test_comment_body_gets_marker_and_fits(github: FakeGitHub) -> None:
-    assert upsert_comment(github.url, REPO, 7, "x\n" * 50_000, TOKEN) == "created"
+    assert upsert_comment(github.url, PR7, "x\n" * 50_000, TOKEN) == "created"
     body = github.comments[7][0]["body"]
     assert body.startswith(MARKER)
     assert len(body) <= 65_000
@@ -110,27 +108,127 @@ def test_link_to_another_host_is_not_followed(github: FakeGitHub) -> None:
     github.add(7, "c")
     other = github.url.replace("127.0.0.1", "localhost")
     github.url = other  # the fake now names another origin in its Link header
-    result = upsert_comment(f"http://127.0.0.1:{other.rsplit(':', 1)[1]}", REPO, 7, MARKER, TOKEN)
+    result = upsert_comment(f"http://127.0.0.1:{other.rsplit(':', 1)[1]}", PR7, MARKER, TOKEN)
     assert result.startswith("skipped: GET failed: refusing to follow")
     assert github.writes() == []
+
+
+def test_another_authors_comment_with_the_marker_is_left_alone(github: FakeGitHub) -> None:
+    """Anyone can paste the marker; only the token's own comment is ours to edit."""
+    theirs = github.add(7, f"{MARKER}\nnot yours", user=MALLORY)
+    assert upsert_comment(github.url, PR7, f"{MARKER}\nreport", TOKEN) == "created"
+    assert [(c["user"]["login"], c["body"]) for c in github.comments[7]] == [
+        ("mallory", f"{MARKER}\nnot yours"),
+        ("github-actions[bot]", f"{MARKER}\nreport"),
+    ]
+    ours = github.comments[7][1]["id"]
+    assert upsert_comment(github.url, PR7, f"{MARKER}\nreport 2", TOKEN) == "updated"
+    assert [(m, p) for m, p, _ in github.writes()] == [
+        ("POST", f"/repos/{REPO}/issues/7/comments"),
+        ("PATCH", f"/repos/{REPO}/issues/comments/{ours}"),
+    ]
+    assert github.comments[7][0]["body"] == f"{MARKER}\nnot yours"
+    assert theirs != ours
+
+
+def test_the_fake_refuses_edits_of_another_authors_comment(github: FakeGitHub) -> None:
+    """As GitHub does (403): what the action used to run into, and report as a fork."""
+    import urllib.error
+    import urllib.request
+
+    theirs = github.add(7, MARKER, user=MALLORY)
+    request = urllib.request.Request(
+        f"{github.url}/repos/{REPO}/issues/comments/{theirs}",
+        data=b'{"body": "x"}',
+        method="PATCH",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 403
+
+
+@pytest.mark.parametrize(
+    ("mode", "old", "post", "expected", "writes"),
+    [
+        ("on-change", "5a3e", True, "unchanged", []),
+        ("on-change", "01de", False, "updated", ["PATCH"]),
+        ("on-change", None, True, "created", ["POST"]),
+        ("on-change", None, False, "not posted: tokens did not change", []),
+        ("always", "5a3e", False, "updated", ["PATCH"]),
+        ("always", None, False, "created", ["POST"]),
+    ],
+)
+def test_comment_modes(
+    github: FakeGitHub,
+    mode: str,
+    old: str | None,
+    post: bool,
+    expected: str,
+    writes: list[str],
+) -> None:
+    """``on-change`` edits only when the figures differ (their digest), posts only when asked."""
+    if old is not None:
+        github.add(7, f"{MARKER}\n{digest_line(old)}\nold report")
+    result = upsert_comment(
+        github.url, PR7, f"{MARKER}\nreport", TOKEN, mode=mode, digest="5a3e", post=post
+    )
+    assert result.startswith(expected)
+    assert [w[0] for w in github.writes()] == writes
+    if writes:
+        assert github.comments[7][-1]["body"] == f"{MARKER}\n{digest_line('5a3e')}\nreport"
+
+
+def test_workflow_run_comments_only_on_the_pull_request_at_the_tested_commit(
+    github: FakeGitHub,
+) -> None:
+    """A report from a fork's run names its pull request through the artifact or the branch;
+    the commit it was made from must be that pull request's head."""
+    github.open_pull(7, "f00d", "forker:feature")
+    github.open_pull(8, "beef", "other:main")
+    at = Target(REPO, None, head_sha="f00d", head_label="forker:feature", verify_head=True)
+    assert upsert_comment(github.url, at, MARKER, TOKEN) == "created"
+    assert list(github.comments) == [7]
+    wrong = Target(REPO, 8, head_sha="f00d", verify_head=True)
+    result = upsert_comment(github.url, wrong, MARKER, TOKEN)
+    assert result.startswith("skipped: pull request #8 is at beef, not at the tested commit f00d")
+    gone = Target(REPO, None, head_sha="cafe", head_label="forker:feature", verify_head=True)
+    result = upsert_comment(github.url, gone, MARKER, TOKEN)
+    assert result == "skipped: no open pull request is at the tested commit cafe"
+    assert list(github.comments) == [7]
 
 
 # -------------------------------------------------------------------- pure helpers
 
 
-def test_pr_number_from_events(tmp_path: Path) -> None:
-    def event(data: Any) -> str:
+def test_pull_request_from_events(tmp_path: Path) -> None:
+    def event(data: Any, given: str | None = None) -> Any:
         path = tmp_path / "event.json"
         path.write_text(json.dumps(data), encoding="utf-8")
-        return str(path)
+        return read_event(str(path), given)
 
-    assert pr_number(event({"pull_request": {"number": 42}})) == 42
-    assert pr_number(event({"issue": {"number": 9, "pull_request": {"url": "x"}}})) == 9
-    assert pr_number(event({"issue": {"number": 9}})) is None  # a plain issue
-    assert pr_number(event({"ref": "refs/heads/main"})) is None  # push
-    assert pr_number(event({"pull_request": {"number": True}})) is None
-    assert pr_number(str(tmp_path / "missing.json")) is None
-    assert pr_number(None) is None
+    pull = {"number": 42, "head": {"sha": "abc123"}}
+    assert event({"pull_request": pull}) == Event(pr=42, head_sha="abc123")
+    assert event({"issue": {"number": 9, "pull_request": {"url": "x"}}}).pr == 9
+    assert event({"issue": {"number": 9}}).pr is None  # a plain issue
+    assert event({"ref": "refs/heads/main"}) == Event()  # push
+    assert event({"ref": "refs/heads/main"}, "#17") == Event(pr=17)  # the pr-number input
+    assert event({"pull_request": {"number": True}}).pr is None
+    # a fork's workflow_run names no pull request: the head commit and branch find it
+    run = {
+        "head_sha": "f00d",
+        "head_branch": "feature",
+        "head_repository": {"owner": {"login": "forker"}},
+        "pull_requests": [],
+    }
+    assert event({"workflow_run": run}) == Event(
+        head_sha="f00d", workflow_run=True, head_label="forker:feature"
+    )
+    assert event({"workflow_run": {**run, "pull_requests": [{"number": 5}]}}).pr == 5
+    assert read_event(str(tmp_path / "missing.json")) == Event()
+    assert read_event(None) == Event()
+    with pytest.raises(InputError, match="input 'pr-number': expected a pull request's number"):
+        read_event(None, "12; rm")
 
 
 def test_pytest_argv_maps_inputs() -> None:
@@ -143,27 +241,23 @@ def test_pytest_argv_maps_inputs() -> None:
         "INPUT_UPDATE_BASELINE": "false",
         "INPUT_WARN_ONLY": "True",
     }
-    assert pytest_argv(env, "/t/r.json", "/t/r.md") == [
+    assert pytest_argv(env, "/t/r.json") == [
         "tests",
         "-k",
         "agent and not slow",
         "-n",
         "2",
         "--tokenbudget-json=/t/r.json",
-        "--tokenbudget-markdown=/t/r.md",
         "--tokenbudget-baseline=budgets/base.json",
         "--tokenbudget-regression=5%",
         "--tokenbudget-max-cost=2.5",
         "--tokenbudget-warn-only",
     ]
-    assert pytest_argv({}, "r.json", "r.md") == [
-        "--tokenbudget-json=r.json",
-        "--tokenbudget-markdown=r.md",
-    ]
+    assert pytest_argv({}, "r.json") == ["--tokenbudget-json=r.json"]
 
 
 def test_pytest_argv_is_not_a_shell() -> None:
-    args = pytest_argv({"INPUT_PYTEST_ARGS": "$(touch x); `id` $HOME"}, "r", "m")
+    args = pytest_argv({"INPUT_PYTEST_ARGS": "$(touch x); `id` $HOME"}, "r")
     assert args[:4] == ["$(touch", "x);", "`id`", "$HOME"]
 
 
@@ -177,7 +271,7 @@ def test_pytest_argv_is_not_a_shell() -> None:
 )
 def test_bad_inputs_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
-        pytest_argv(env, "r", "m")
+        pytest_argv(env, "r")
 
 
 def _violation(kind: str, nodeid: str | None, message: str) -> dict[str, Any]:
@@ -191,10 +285,20 @@ def _violation(kind: str, nodeid: str | None, message: str) -> dict[str, Any]:
     }
 
 
+#: A comparison in which t.py::a regressed and so did the total of the tests in both.
+A_AND_TOTAL_REGRESSED = {
+    "regressions": [{"nodeid": "t.py::a", "message": "t.py::a grew"}],
+    "total": {"nodeid": "(total)", "regressed": True, "message": "the total grew"},
+    "regressed": True,
+}
+
+
 def test_outputs_from_report() -> None:
+    """``regressions``: the tests that regressed and the total, as every view counts them."""
     doc = report_doc(
         {"t.py::a": simple(100, 20), "t.py::b": simple(5)},
         passed=False,
+        baseline=A_AND_TOTAL_REGRESSED,
         violations=[
             _violation("test_budget", "t.py::a", "over"),
             _violation("regression", "t.py::a", "grew"),
@@ -289,11 +393,7 @@ def test_annotations_levels_escaping_and_limit(tmp_path: Path) -> None:
 
 def test_regressions_accepted_into_the_baseline_are_findings() -> None:
     """An update-baseline run passes: its regressions are in the comparison, not violations."""
-    comparison = {
-        "regressions": [{"nodeid": "t.py::a", "message": "t.py::a grew"}],
-        "total": {"nodeid": "(total)", "regressed": True, "message": "the total grew"},
-        "regressed": True,
-    }
+    comparison = A_AND_TOTAL_REGRESSED
     report = report_from_dict(report_doc({"t.py::a": simple(10)}, baseline=comparison))
     assert [(v.kind, v.nodeid, v.message) for v in findings(report)] == [
         ("regression", "t.py::a", "t.py::a grew"),
@@ -356,30 +456,6 @@ def test_report_step_without_a_usable_report(
     assert reason in error
 
 
-def parse_outputs(text: str) -> dict[str, str]:
-    """``$GITHUB_OUTPUT`` as the runner reads it: ``k=v`` lines and ``k<<DELIM`` heredocs."""
-    values: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        if not line:
-            continue
-        key, sep, value = line.partition("=")
-        if "<<" in line and (not sep or "<<" in key):
-            key, delimiter = line.split("<<", 1)
-            body = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                body.append(inner)
-            else:
-                raise AssertionError(f"unterminated heredoc for {key}")
-            values[key] = "\n".join(body)
-        else:
-            assert sep, f"bad output line {line!r}"
-            values[key] = value
-    return values
-
-
 def test_format_outputs_heredoc_roundtrip() -> None:
     values = {"plain": "a=b", "multi": "line 1\nline 2\nplain=x", "empty": ""}
     text = format_outputs(values)
@@ -403,6 +479,8 @@ def test_action_interface() -> None:
         "warn-only",
         "comment",
         "github-token",
+        "report",
+        "pr-number",
     ]
     assert ACTION["inputs"]["comment"]["default"] == "true"
     assert ACTION["inputs"]["github-token"]["default"] == "${{ github.token }}"
@@ -415,6 +493,19 @@ def test_action_interface() -> None:
         "report-json",
     ]
     assert all(spec.get("description") for spec in ACTION["inputs"].values())
+
+
+def test_steps_run_python_isolated() -> None:
+    """Every python the steps start is ``-I``: no workspace, PYTHONPATH or user site on
+    sys.path (pytest itself, started by the first step, runs the user's way)."""
+    calls = [
+        line
+        for step in ACTION["runs"]["steps"]
+        for line in step["run"].splitlines()
+        if re.search(r"\bpython\b", line) and "command -v python" not in line
+    ]
+    assert len(calls) == 4
+    assert all(re.search(r"\bpython -I ", line) for line in calls), calls
 
 
 def test_no_expression_inside_run_blocks() -> None:
@@ -431,105 +522,6 @@ def test_no_expression_inside_run_blocks() -> None:
 
 
 # ------------------------------------------------------- action.yml run like the runner
-
-EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-
-@dataclass
-class ActionRun:
-    returncode: int
-    outputs: dict[str, str]
-    summary: str
-    log: str
-    steps: dict[str, dict[str, str]]
-
-
-def _resolve(text: str, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
-    """The expressions action.yml uses, evaluated as the runner would."""
-
-    def value(match: re.Match[str]) -> str:
-        expr = match.group(1)
-        if expr.startswith("inputs."):
-            return inputs[expr[len("inputs.") :]]
-        if expr == "github.token":
-            return TOKEN
-        if expr == "github.action_path":
-            return str(ROOT)
-        step = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
-        if step:
-            return steps.get(step[1], {}).get(step[2], "")
-        raise AssertionError(f"expression the test runner does not know: {expr}")
-
-    return EXPR.sub(value, text)
-
-
-def run_action(
-    workspace: Path,
-    given: dict[str, str],
-    *,
-    api: str,
-    event: dict[str, Any] | None,
-) -> ActionRun:
-    unknown = set(given) - set(ACTION["inputs"])
-    assert not unknown, f"no such inputs: {unknown}"
-    inputs = {
-        name: _resolve(str(spec.get("default", "")), {}, {})
-        for name, spec in ACTION["inputs"].items()
-    }
-    inputs.update(given)
-    runner = Path(tempfile.mkdtemp(prefix="runner-", dir=workspace.parent))
-    event_path = runner / "event.json"
-    event_path.write_text(json.dumps(event or {"ref": "refs/heads/main"}), encoding="utf-8")
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTEST_", "GITHUB_", "INPUT_", "RUNNER_", "COV_"))
-    }
-    base.update(
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        GITHUB_ACTIONS="true",
-        GITHUB_API_URL=api,
-        GITHUB_REPOSITORY=REPO,
-        GITHUB_EVENT_PATH=str(event_path),
-        GITHUB_EVENT_NAME="pull_request" if event and "pull_request" in event else "push",
-        GITHUB_WORKSPACE=str(workspace),
-        GITHUB_ACTION_PATH=str(ROOT),
-        RUNNER_TEMP=str(runner),
-    )
-    steps: dict[str, dict[str, str]] = {}
-    summary, log = [], []
-    returncode = 0
-    for number, step in enumerate(ACTION["runs"]["steps"]):
-        assert set(step) <= {"name", "id", "shell", "env", "run"}, step  # no `if:`, `uses:`
-        assert step["shell"] == "bash"
-        out_file, summary_file = runner / f"output-{number}", runner / f"summary-{number}"
-        out_file.touch()
-        summary_file.touch()
-        env = dict(base, GITHUB_OUTPUT=str(out_file), GITHUB_STEP_SUMMARY=str(summary_file))
-        env.update({k: _resolve(str(v), inputs, steps) for k, v in step.get("env", {}).items()})
-        script = runner / f"step-{number}.sh"
-        script.write_text(step["run"], encoding="utf-8")
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=workspace,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        log.append(done.stdout + done.stderr)
-        summary.append(summary_file.read_text(encoding="utf-8"))
-        if "id" in step:
-            steps[step["id"]] = parse_outputs(out_file.read_text(encoding="utf-8"))
-        if done.returncode != 0:  # a failed step ends the composite action
-            returncode = done.returncode
-            break
-    values = {
-        name: _resolve(str(spec["value"]), inputs, steps)
-        for name, spec in ACTION["outputs"].items()
-    }
-    return ActionRun(returncode, values, "".join(summary), "".join(log), steps)
-
 
 OK_TESTS = """\
 import pytest
@@ -583,14 +575,16 @@ def test_action_within_budget_creates_the_comment(project: Path, github: FakeGit
     }
     assert float(run.outputs["cost-usd"]) == pytest.approx(report["totals"]["cost_usd"])
     assert run.summary.startswith(MARKER)
-    assert "## Token usage: :white_check_mark: passed" in run.summary
+    assert "### 📊 This pull request used 950 tokens" in run.summary
+    assert "Gate: **passed**" in run.summary
     assert "`test_ok.py::test_agent`" in run.summary
     assert errors(run.log) == []
     assert "2 passed" in run.log
     assert "pull-request comment: created" in run.log
     assert [r[0] for r in github.writes()] == ["POST"]
     (comment,) = github.comments[12]
-    assert comment["body"] == Path(run.steps["pytest"]["report-markdown"]).read_text()
+    # the comment is the job summary, with the digest of its figures (for on-change)
+    assert re.sub(r"<!-- pytest-tokenbudget figures=\w+ -->\n", "", comment["body"]) == run.summary
     assert not (project / "tokenbudget-baseline.json").exists()
 
 
@@ -617,12 +611,12 @@ def test_action_over_budget_fails_annotates_and_edits_the_comment(
         "::error title=run token budget exceeded::run budget exceeded: 1,110 tokens > "
         "max_tokens 900"
     )
-    assert "## Token usage: :x: failed" in run.summary
+    assert "Gate: **failed**: 1 test over budget, run over budget (max\\_tokens)" in run.summary
     assert [(m, p) for m, p, _ in github.writes()] == [
         ("PATCH", f"/repos/{REPO}/issues/comments/{ours}")
     ]
     assert len(github.comments[12]) == 3
-    assert "## Token usage: :x: failed" in github.comments[12][2]["body"]
+    assert "Gate: **failed**" in github.comments[12][2]["body"]
     assert "pull-request comment: updated" in run.log
 
 
@@ -638,7 +632,7 @@ def test_action_warn_only_reports_without_failing(project: Path, github: FakeGit
     assert run.outputs["violations"] == "1"
     assert errors(run.log) == []
     assert "::warning title=run token budget exceeded::run budget exceeded" in run.log
-    assert "pull-request comment: off" in run.log
+    assert "pull-request comment: off (comment: never)" in run.log
     assert github.requests == []
 
 
@@ -680,17 +674,20 @@ def test_action_updates_the_baseline_then_gates_on_it(project: Path, github: Fak
     )
     assert second.returncode == 1, second.log
     assert second.outputs["regressions"] == "2"  # test_agent and the total
+    assert "❌ **1 regressed**" in second.summary
+    assert "Gate: **failed**: 2 regressions (1 test and the total)" in second.summary
     assert second.outputs["passed"] == "false"
     assert (
         "::error file=test_ok.py,line=7,title=test_ok.py%3A%3Atest_agent%3A token regression"
         in (second.log)
     )
-    assert "Regressions" in second.summary
+    assert "| ❌ `test_ok.py::test_agent` | 600 | 1,000 | +67% |" in second.summary
     # Main accepts the growth: the run passes, its regressions are shown as warnings.
     third = on_main()
     assert third.returncode == 0, third.log
     assert third.outputs["passed"] == "true"
     assert third.outputs["regressions"] == "2"
+    assert "its 2 regressions accepted" in third.summary
     assert third.outputs["violations"] == "0"
     assert "::warning file=test_ok.py,line=7,title=test_ok.py%3A%3Atest_agent" in third.log
     assert "::error" not in third.log

@@ -23,7 +23,8 @@ a unified diff on mismatch (all mismatches of a scenario at once).
 
 Only what legitimately varies is normalised (see ``Golden.normalise``): ``created`` timestamps
 (replaced by a placeholder of the same length, so columns keep their width), the pytester dir
-(``<ROOT>``), the installed genai-prices version, and pytest's own lines: of stdout only the
+(``<ROOT>``), the installed genai-prices version and this package's (the Markdown's footer
+names it), and pytest's own lines: of stdout only the
 ``tokenbudget`` section is kept, pytest's final line loses its duration and padding, and the
 lines of its "short test summary info" are sorted (under xdist failures arrive in any order).
 "Today" is pinned for the price table's staleness note, which would otherwise appear once the
@@ -53,6 +54,7 @@ import pytest
 
 from pytest_tokenbudget.cli import main as tokenbudget
 from pytest_tokenbudget.plugin import session as session_module
+from pytest_tokenbudget.version import __version__
 from runs import DIST
 
 pytest.importorskip("openai")
@@ -107,6 +109,7 @@ class Golden:
         for path in {str(root.resolve()), str(root)}:
             text = text.replace(path, "<ROOT>")
         text = TIMESTAMP.sub(CREATED, text)
+        text = text.replace(f"pytest-tokenbudget {__version__}", "pytest-tokenbudget <VERSION>")
         return GENAI_VERSION.sub("; genai-prices <VERSION>", text)
 
     def check(self, name: str, text: str) -> None:
@@ -160,7 +163,8 @@ class Golden:
         return code
 
     def finish(self) -> None:
-        self.check("runs.txt", "\n".join(self.runs) + "\n")
+        if self.runs:
+            self.check("runs.txt", "\n".join(self.runs) + "\n")
         stored = {p.name for p in self.folder.iterdir()} if self.folder.exists() else set()
         unused = sorted(stored - set(self.names))
         if REGOLD:
@@ -228,6 +232,7 @@ def golden_env(
     monkeypatch.setenv("COLUMNS", "80")  # pytest's separators and the short summary's cut
     for name in ("CI", "BUILD_NUMBER"):  # on CI pytest never cuts the short summary's lines
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("GITHUB_SHA", raising=False)  # a baseline records it as its commit
     monkeypatch.delenv("TOKENBUDGET_FAKE_LLM", raising=False)
     monkeypatch.setattr(session_module, "date", _Today)
     return pytester

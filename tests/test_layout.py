@@ -25,6 +25,7 @@ FLOORS = {
     "fmt": 0,
     "atomicfile": 0,
     "filelock": 0,
+    "inert": 0,
     "config": 1,
     "records": 1,
     "pricing": 1,

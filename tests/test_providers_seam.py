@@ -28,8 +28,8 @@ from pytest_tokenbudget.usage import Extracted, Part, make_usage
         ("POST", "/v1/responses", "openai"),
         ("POST", "/openai/v1/responses", "openai"),  # Azure v1
         ("POST", "/v1/responses/compact", "openai"),
-        ("GET", "/v1/responses/resp_123", "openai"),
-        ("GET", "/openai/v1/responses/resp_abc", "openai"),
+        ("GET", "/v1/responses/resp_123", "openai.poll"),
+        ("GET", "/openai/v1/responses/resp_abc", "openai.poll"),
         ("POST", "/v1/messages", "anthropic.messages"),
         ("POST", "/anthropic/v1/messages", "anthropic.messages"),
         ("POST", "/v1beta/models/gemini-2.5-flash:generateContent", "gemini.generate"),
@@ -117,7 +117,7 @@ class _Lines:
         for line in lines:
             self._found = _read(json.loads(line)) or self._found
 
-    def result(self) -> Extracted | None:
+    def result(self, ended: bool = True) -> Extracted | None:
         return self._found
 
 
@@ -126,7 +126,7 @@ FAKE = Endpoint(
     _read,
     _Lines,
     streams="application/x-ndjson",
-    missing_usage=lambda request_body: MISSING,
+    missing_usage=lambda request_body, ended: MISSING,
     request_model=lambda path, body: path.rsplit("/", 1)[-1].split(":")[0],
 )
 FAKE_PROVIDER = Provider(

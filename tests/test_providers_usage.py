@@ -9,6 +9,8 @@ from typing import Any, Iterable
 import pytest
 
 from pytest_tokenbudget.providers import endpoint, extract
+from pytest_tokenbudget.providers.base import NOTE_CLOSED_EARLY
+from pytest_tokenbudget.providers.openai import NOTE_NO_STREAM_USAGE
 from pytest_tokenbudget.usage import Extracted, Part, make_usage
 
 
@@ -338,3 +340,28 @@ def test_bad_figures_raise_value_error(bad: object) -> None:
         extract({"model": "m", "usage": {"prompt_tokens": bad, "completion_tokens": 1}})
     with pytest.raises(ValueError, match="input_tokens"):
         extract({"type": "message", "usage": {"input_tokens": bad, "output_tokens": 1}})
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "note"),
+    [
+        ("POST", "/v1/messages", b'{"model": "claude"}', NOTE_CLOSED_EARLY),
+        ("POST", "/v1/responses", b'{"model": "gpt-5"}', NOTE_CLOSED_EARLY),
+        ("POST", "/v1/chat/completions", b'{"stream_options": {"include_usage": true}}',
+         NOTE_CLOSED_EARLY),
+        ("POST", "/v1/chat/completions", b"{}", NOTE_NO_STREAM_USAGE),
+        # in background mode the response runs on: a poll may count it
+        ("POST", "/v1/responses", b'{"background": true, "stream": true}', None),
+        ("GET", "/v1/responses/resp_1", None, None),  # a poll: the POST was the call
+    ],
+)  # fmt: skip
+def test_a_stream_closed_before_its_usage_is_noted_when_it_is_a_billed_call(
+    method: str, path: str, body: bytes | None, note: str | None
+) -> None:
+    found = endpoint(method, path)
+    assert found is not None
+    missing = found.missing_usage
+    assert (missing(body, False) if missing is not None else None) == note
+    # one that reached its end without usage is no call, unless it is a chat (never had it)
+    ended = missing(body, True) if missing is not None else None
+    assert ended == (note if path.endswith("/chat/completions") else None)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from pytest_tokenbudget.files.baseline import baseline_from_report, report_from_dict
 from pytest_tokenbudget.gate.regression import compare
 from pytest_tokenbudget.records import Violation
@@ -32,9 +34,11 @@ def summary() -> tuple[Report, ComparisonRecord]:
 
 def test_markdown_sections() -> None:
     rep, data = summary()
+    old = baseline_from_report(report_from_dict(report_doc(OLD)))
+    rep.violations += compare(old, rep).violations()
     rep.violations.append(
         Violation(
-            kind="budget",
+            kind="test_budget",
             nodeid="t::chat",
             metric="total_tokens",
             limit=1000,
@@ -43,34 +47,47 @@ def test_markdown_sections() -> None:
         )
     )
     md = render_markdown(rep, data)
-    assert md.startswith(MARKER + "\n## Token usage: :x: failed\n")
-    assert md.endswith("\n")
-    assert "| this run (3 tests) | 8,765 | 8,010 | 755 | 9 |" in md
-    assert "#### :x: Regressions (1)" in md
+    lines = md.splitlines()
+    assert lines[:4] == [
+        MARKER,
+        "### 🔺 This run raises token use by 15.2% (+1,155 tokens, +$0.002548 per run)",
+        "",
+        "❌ **1 regressed** · ⚡ 1 improved · ✅ 0 unchanged · 🆕 1 new · 🗑️ 1 missing · "
+        "💸 **1 over budget**",
+    ]
+    assert md.endswith("</sub>\n")
+    # the changed tests, biggest change first, with what grew
+    changed = lines[lines.index("| test | before | after | change | what grew |") + 2 :][:3]
+    assert changed == [
+        '| ❌ `t::agent` | 5,100 | 7,450 | +46% | operation "retrieve" +2,100 input '
+        '(gpt-4o-mini), operation "answer" +250 output (gpt-4o), calls 3 -> 7 |',
+        "| ⚡ `t::chat` | 2,500 | 1,300 | -48% | saved $0.00027 |",
+        "| 🆕 `t::new[a\\|b]` | — | 15 | new |  |",  # pipes escaped inside tables
+    ]
+    assert "🗑️ In the baseline, not in this run: `t::gone`" in lines
     assert (
-        '| `t::agent` | 5,100 | 7,450 | +46% | operation "retrieve" +2,100 input (gpt-4o-mini), '
-        'operation "answer" +250 output (gpt-4o), calls 3 -> 7 |' in md
-    )
-    assert "Improvements (1): saved 1,200 tokens, $0.00027" in md
-    assert "- `t::new[a\\|b]`" in md  # pipes escaped inside tables and lists
-    assert "Missing tests: 1" in md
-    assert "### :x: Violations (1)" in md
-    assert "test used 1,300 tokens > budget 1,000 (marker)" in md
-    assert "### Top tests by tokens" in md
-    assert "| `gpt-4o-mini` |" in md
+        "Gate: **failed**: 2 regressions (1 test and the total), 1 test over budget — "
+        "rule: total\\_tokens grows more than 10%"
+    ) in lines
+    assert "- `t::chat`: test used 1,300 tokens > budget 1,000 (marker)" in lines
+    assert "<details><summary>All 3 tests, by model and by operation</summary>" in lines
+    assert "| `gpt-4o-mini` | 6,515 | 6,110 | 405 | 8 | $0.0011595 |" in lines
+    assert "| `retrieve` | 5,200 | 5,100 | 100 | 6 | $0.000825 |" in lines
 
 
-def test_markdown_without_baseline_passes() -> None:
+def test_markdown_without_baseline() -> None:
     rep = report_from_dict(report_doc({"t::a": simple(5)}))
     md = render_markdown(rep)
-    assert ":white_check_mark: passed" in md
-    assert "_No baseline to compare with._" in md
+    assert "### 📊 This run used 5 tokens ($0.00000075) in 1 call: no baseline to compare" in md
+    assert "🧪 1 test · 💸 0 over budget" in md
+    assert "Gate: **passed**" in md
+    assert "<sub>No baseline · prices: test 2026-11-01 · pytest-tokenbudget " in md
 
 
 def test_markdown_uses_the_reports_own_comparison() -> None:
     rep, data = summary()
     rep.baseline = data
-    assert "Regressions (1)" in render_markdown(rep)
+    assert "❌ **1 regressed**" in render_markdown(rep)
 
 
 def test_markdown_cuts_long_lists() -> None:
@@ -79,7 +96,10 @@ def test_markdown_cuts_long_lists() -> None:
     )
     rep = report_from_dict(report_doc({f"t::{i}": simple(500) for i in range(50)}))
     md = render_markdown(rep, compare(old, rep).record(), top=5)
-    assert "... and 40 more (see the JSON report)." in md
+    assert "_… and 40 more changed tests (see the JSON report)._" in md
+    small = render_markdown(rep, compare(old, rep).record(), max_chars=3_000)
+    assert len(small) <= 3_000
+    assert re.search(r"_… and \d+ more tests \(see the JSON report\)\._", small)
 
 
 def test_text_comparison_table() -> None:

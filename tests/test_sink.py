@@ -6,6 +6,7 @@ from typing import Callable
 
 import pytest
 
+from pytest_tokenbudget import capture
 from pytest_tokenbudget.capture.sink import NOTE_MALFORMED, Sink
 from pytest_tokenbudget.providers import endpoint
 from pytest_tokenbudget.tracker import ATTRIBUTION, TokenTracker
@@ -49,3 +50,26 @@ def test_a_stream_that_cannot_be_decoded_gives_its_reservation_back(
     assert ticket.released == 1
     assert captured.uncounted_reasons == {NOTE_MALFORMED: 1}
     assert captured.by_model == {"gpt-4o-mini": Usage(uncounted_calls=1)}
+
+
+def test_a_tests_end_records_its_streams_still_open_and_no_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What ``capture.end_streams`` (the plugin, at each test's end) does: each stream once,
+    counted from what arrived, on the test it belongs to."""
+    monkeypatch.setattr(ATTRIBUTION, "before_request", None)
+    found = endpoint("POST", PATH)
+    assert found is not None
+    usage = b'{"model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}'
+    mine, other = TokenTracker("mine"), TokenTracker("other")
+    for tracker in (mine, other):
+        monkeypatch.setattr(ATTRIBUTION, "current", tracker)
+        sink = BodySink(found, "POST", PATH, None)
+        assert sink.start_stream({"content-type": "text/event-stream"})
+        sink.feed(b"data: " + usage + b"\n\n")
+    capture.end_streams(mine)
+    assert (mine.usage.input_tokens, mine.usage.calls) == (3, 1)
+    assert not other.usage
+    capture.end_streams(mine)  # recorded once
+    capture.end_streams(other)
+    assert (mine.usage.calls, other.usage.calls) == (1, 1)

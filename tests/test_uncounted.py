@@ -118,7 +118,8 @@ def test_every_figure_view_shows_the_calls_not_counted() -> None:
     tests = {"t::lost": {**simple(0, calls=0), "uncounted_calls": 2}, "t::ok": simple(10)}
     report = report_from_dict(report_doc(tests))
     markdown = render_markdown(report)
-    assert "| this run (2 tests) | 10 | 10 | 0 | 1 + 2 not counted |" in markdown
+    assert "used 10 tokens ($0.0000015) in 1 call, 2 calls not counted:" in markdown
+    assert "| this run | 10 | 10 | 0 | 1 + 2 not counted |" in markdown
     assert "| `t::lost` | 0 | 0 | 0 | 0 + 2 not counted | $0 |" in markdown  # listed, though 0
 
 

@@ -17,6 +17,11 @@ UNITS = {
 }
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 regression``, ``3 regressions``, ``1,200 tests``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def tokens(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "-"
 

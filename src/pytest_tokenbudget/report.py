@@ -10,6 +10,7 @@ No ``from __future__ import annotations`` here: msgspec reads these annotations 
 every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
 """
 
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -28,9 +29,12 @@ __all__ = [
     "BaselineDoc",
     "ChangeRecord",
     "ComparisonRecord",
+    "Counts",
+    "Recorded",
     "Report",
     "TotalRecord",
     "breakdown",
+    "counts",
     "ranked",
     "sum_counts",
     "sum_figures",
@@ -59,6 +63,15 @@ class TotalRecord(ChangeRecord, gc=False):
     regressed: bool = False
 
 
+class Recorded(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """When a baseline was recorded, for the pull-request comment's footer: the commit
+    (``$GITHUB_SHA`` where known), the date and how many runs it was made of."""
+
+    commit: Optional[str] = None
+    date: Optional[str] = None
+    runs: Optional[int] = None
+
+
 class ComparisonRecord(msgspec.Struct, gc=False):
     """A run compared with the baseline: the report's ``baseline`` section."""
 
@@ -80,6 +93,8 @@ class ComparisonRecord(msgspec.Struct, gc=False):
     unpriced: List[str] = []
     #: The baseline file compared with (set by the plugin; absent when recomputed by a command).
     path: Union[str, UnsetType] = UNSET
+    #: When that baseline was recorded, where its file says.
+    recorded: Union[Recorded, UnsetType] = UNSET
 
 
 class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
@@ -111,6 +126,7 @@ class BaselineDoc(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE_SCH
 
     tests: Dict[str, TestRecord]
     totals: Union[Figures, UnsetType] = UNSET
+    recorded: Union[Recorded, UnsetType] = UNSET
 
 
 _COUNTS = [(name, attrgetter(name)) for name in TOKEN_FIELDS + COUNT_FIELDS]
@@ -153,3 +169,76 @@ def breakdown(tests: Mapping[str, TestRecord], by: str) -> Dict[str, Usage]:
 def ranked(rows: Mapping[str, Usage]) -> List[Tuple[str, Usage]]:
     """``rows`` biggest first by total tokens, then by name."""
     return sorted(rows.items(), key=lambda kv: (-kv[1].total_tokens, kv[0]))
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How a run stands, counted in one place for every view (the Markdown report and the
+    pull-request comment, the Action's outputs, the terminal): the same numbers everywhere.
+
+    Tests only, never a bucket (``<session>``): ``regressed`` is the number of tests that
+    regressed; :attr:`regressions` adds the total of the tests on both sides when it regressed
+    too (the gate's "3 regressions (2 tests and the total)", the Action's ``regressions``).
+    """
+
+    tests: int
+    compared: bool = False
+    regressed: int = 0
+    #: Tests whose change the noise-aware gate cannot call either way (none yet: that gate
+    #: gives the verdict; it is counted here so that every view shows it once it exists).
+    inconclusive: int = 0
+    improved: int = 0
+    unchanged: int = 0
+    new: int = 0
+    missing: int = 0
+    #: Tests over a budget, or refused a request by one (a test over several counts once).
+    over_budget: int = 0
+    run_over_budget: bool = False
+    total_regressed: bool = False
+    #: The regressions were accepted into the baseline (a run that updated it): shown, not failing.
+    accepted: bool = False
+    #: Entries in the report's ``violations`` (the Action's ``violations`` output).
+    violations: int = 0
+
+    @property
+    def regressions(self) -> int:
+        """Regressions found: the tests that regressed, and the total when it did."""
+        return self.regressed + (1 if self.total_regressed else 0)
+
+    @property
+    def changed(self) -> bool:
+        """Tests moved against the baseline: regressed, inconclusive, improved, new or missing."""
+        return bool(
+            self.regressed or self.inconclusive or self.improved or self.new or self.missing
+        )
+
+
+def counts(report: Report) -> Counts:
+    """The :class:`Counts` of ``report`` (its own comparison with the baseline, if any)."""
+    real = [nodeid for nodeid in report.tests if nodeid != SESSION_BUCKET]
+    violations = report.violations
+    over = {v.nodeid for v in violations if v.kind != "regression" and v.nodeid is not None}
+    run_over = any(v.kind == "run_budget" and not v.nodeid for v in violations)
+    comparison = report.baseline
+    if comparison is None:
+        return Counts(
+            len(real), over_budget=len(over), run_over_budget=run_over, violations=len(violations)
+        )
+    moved = {c.nodeid for c in comparison.regressions}
+    moved.update(c.nodeid for c in comparison.improvements)
+    new = {n for n in comparison.new if n != SESSION_BUCKET}
+    failing = any(v.kind == "regression" for v in violations)
+    return Counts(
+        len(real),
+        compared=True,
+        regressed=len(comparison.regressions),
+        improved=len(comparison.improvements),
+        unchanged=sum(1 for n in real if n not in new and n not in moved),
+        new=len(new),
+        missing=sum(1 for n in comparison.missing if n != SESSION_BUCKET),
+        over_budget=len(over),
+        run_over_budget=run_over,
+        total_regressed=comparison.total.regressed,
+        accepted=comparison.regressed and not failing,
+        violations=len(violations),
+    )

@@ -15,20 +15,7 @@ from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 from ..providers import endpoint
-from .sink import NOTE_MALFORMED, OUTER, Sink
-
-
-class AiohttpSink(Sink):
-    """An aiohttp request's body is the ``data`` or ``json`` it was given."""
-
-    __slots__ = ("_body",)
-
-    def __init__(self, found: Any, method: str, path: str, body: bytes | None) -> None:
-        self._body = body  # before the sink opens: spend protection may read it
-        super().__init__(found, method, path, None)
-
-    def request_body(self) -> bytes | None:
-        return self._body
+from .sink import NOTE_MALFORMED, OUTER, KnownBodySink, Sink
 
 
 def _body(kwargs: dict[str, Any]) -> bytes | None:
@@ -142,7 +129,7 @@ def patch_request(original: Callable[..., Any]) -> Callable[..., Any]:
         found = endpoint(method, path)
         if found is None:
             return await original(self, method, str_or_url, *args, **kwargs)
-        sink = AiohttpSink(found, method, path, _body(kwargs))
+        sink = KnownBodySink(found, method, path, _body(kwargs))
         try:
             response = await original(self, method, str_or_url, *args, **kwargs)
         except BaseException:

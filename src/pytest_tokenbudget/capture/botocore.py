@@ -17,23 +17,10 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from ..providers import endpoint
-from .sink import NOTE_MALFORMED, Sink
+from .sink import NOTE_MALFORMED, KnownBodySink, Sink
 
 SERVICE = "bedrock-runtime"
 _attempt = threading.local()  # the sink of the attempt in flight on this thread
-
-
-class BotocoreSink(Sink):
-    """A botocore request's body is the prepared request's."""
-
-    __slots__ = ("_body",)
-
-    def __init__(self, found: Any, method: str, path: str, body: bytes | None) -> None:
-        self._body = body  # before the sink opens: spend protection may read it
-        super().__init__(found, method, path, None)
-
-    def request_body(self) -> bytes | None:
-        return self._body
 
 
 class RawTee:
@@ -82,7 +69,9 @@ def before_send(request: Any, **kwargs: Any) -> None:
     body = request.body
     if isinstance(body, str):
         body = body.encode()
-    _attempt.sink = BotocoreSink(found, request.method, path, body if type(body) is bytes else None)
+    _attempt.sink = KnownBodySink(
+        found, request.method, path, body if type(body) is bytes else None
+    )
 
 
 def before_parse(response_dict: dict[str, Any], **kwargs: Any) -> None:

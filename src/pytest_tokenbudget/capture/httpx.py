@@ -3,8 +3,9 @@
 Non-streamed replies are already read when ``send`` returns, so their body is handed over there.
 Streamed ones (``send(stream=True)``, which is how the SDKs stream and how
 ``with_streaming_response`` works) get their raw byte stream wrapped: bytes are teed to the sink
-as the caller pulls them and the reply is recorded when the stream ends or is closed (early
-break included). Nothing is read ahead of the caller and the SDK sees the same objects.
+as the caller pulls them and the reply is recorded when the stream ends, is closed or its
+generator is dropped (early break included); one left open is recorded when its test ends
+(``sink.finish_open``). Nothing is read ahead of the caller and the SDK sees the same objects.
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ class SyncTee:
 
     def __iter__(self) -> Iterator[bytes]:
         feed = self._sink.feed
-        for chunk in self._inner:
-            feed(chunk)
-            yield chunk
-        self._sink.finish()
+        ended = False
+        try:
+            for chunk in self._inner:
+                feed(chunk)
+                yield chunk
+            ended = True
+        finally:  # also when the caller drops or closes this generator (GeneratorExit)
+            self._sink.finish(ended)
 
     def close(self) -> None:
         try:
@@ -62,10 +67,14 @@ class AsyncTee:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         feed = self._sink.feed
-        async for chunk in self._inner:
-            feed(chunk)
-            yield chunk
-        self._sink.finish()
+        ended = False
+        try:
+            async for chunk in self._inner:
+                feed(chunk)
+                yield chunk
+            ended = True
+        finally:  # a dropped generator is closed by the event loop's hook; nothing awaited here
+            self._sink.finish(ended)
 
     async def aclose(self) -> None:
         try:

@@ -5,11 +5,14 @@ sent (spend protection runs then); it then hands the sink the reply: a body alre
 the raw bytes of a stream as the caller pulls them. How the reply is read is the endpoint's
 business; the sink decompresses, buffers and records at most once: what the reply billed, or,
 when it cannot be read, one uncounted call with the reason (never nothing, never a figure).
+A stream is recorded when it ends, is closed or dropped, and at the latest when its test ends
+(``finish_open``): counted from what arrived, never lost, never another test's.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from contextvars import ContextVar
 from dataclasses import replace
@@ -28,6 +31,19 @@ NOTE_UNREAD = "response closed before its body was read"
 NOTE_MALFORMED = "unreadable provider response body"
 NOTE_ENCODING = "compressed stream with an unsupported content-encoding"
 NOTE_HOOK = "pytest_tokenbudget_parse_response could not read a reply"
+
+#: Streams not recorded yet, whichever test (tracker) they belong to.
+_open: dict[Sink, None] = {}
+_open_lock = threading.Lock()
+
+
+def finish_open(tracker: _tracker.TokenTracker) -> None:
+    """The test that owns ``tracker`` ended: record its streams still open (left unread, or
+    dropped but not yet collected) from what arrived."""
+    with _open_lock:
+        mine = [sink for sink in _open if sink.tracker is tracker]
+    for sink in mine:
+        sink.finish()
 
 
 class Sink:
@@ -90,6 +106,8 @@ class Sink:
             self._reader = self.endpoint.stream()
         else:
             self._json = []
+        with _open_lock:
+            _open[self] = None
         return True
 
     def feed(self, chunk: bytes) -> None:
@@ -105,24 +123,28 @@ class Sink:
         except Exception as exc:
             self.uncounted(unreadable(exc))  # finish() will see it done: the reservation goes now
 
-    def finish(self) -> None:
-        """The stream ended or was closed: record what it billed (once)."""
-        if self._done:
-            return
-        self._done = True
+    def finish(self, ended: bool = False) -> None:
+        """The stream reached its end (``ended``), or was closed or dropped before: record
+        what it billed (once)."""
+        with _open_lock:  # its test's end and its own thread may finish it at once
+            _open.pop(self, None)
+            if self._done:
+                return
+            self._done = True
         try:
-            self._finish()
+            self._finish(ended)
         finally:
             self.release()
 
-    def _finish(self) -> None:
+    def _finish(self, ended: bool) -> None:
         found: Extracted | None = None
         reason: str | None = None
         try:
             if self._reader is not None:
-                found = self._reader.result()
-                if found is None and self.endpoint.missing_usage is not None:
-                    reason = self.endpoint.missing_usage(self.request_body())
+                found = self._reader.result(ended)
+                missing = self.endpoint.missing_usage
+                if found is None and missing is not None:
+                    reason = missing(self.request_body(), ended)
             elif self._json:
                 found = self.endpoint.read(json.loads(b"".join(self._json)))
             else:
@@ -197,3 +219,17 @@ def by_hook(request: Any, response: Any) -> None:
     if found is not None:
         tracker = _tracker.ATTRIBUTION.tracker()
         tracker.add_extracted(found, operation=tracker.current_operation())
+
+
+class KnownBodySink(Sink):
+    """A sink given its request's body up front (aiohttp's ``data``/``json``, botocore's
+    prepared request), before it opens: spend protection may read it then."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, found: Endpoint, method: str, path: str, body: bytes | None) -> None:
+        self._body = body
+        super().__init__(found, method, path, None)
+
+    def request_body(self) -> bytes | None:
+        return self._body

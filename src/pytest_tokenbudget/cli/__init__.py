@@ -16,6 +16,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from ..files.codec import BaselineError
+from ..inert import inert
 from ..tokenizer import EncodingUnavailableError
 from ..version import __version__
 from .commands import (
@@ -68,17 +69,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except (BaselineError, UsageError, EncodingUnavailableError) as exc:
-        sys.stderr.write(f"tokenbudget {args.command}: error: {exc}\n")
+        sys.stderr.write(inert(f"tokenbudget {args.command}: error: {exc}") + "\n")
         return 2
     except OSError as exc:
         name = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"tokenbudget {args.command}: error: {name}{exc.strerror or exc}\n")
+        message = f"tokenbudget {args.command}: error: {name}{exc.strerror or exc}"
+        sys.stderr.write(inert(message) + "\n")
         return 2
     except Exception as exc:  # a message and exit 2, never a traceback (and never exit 1)
-        sys.stderr.write(
+        message = (
             f"tokenbudget {args.command}: error: {type(exc).__name__}: {exc} (unexpected: "
-            "please report it to pytest-tokenbudget with the command that caused it)\n"
+            "please report it to pytest-tokenbudget with the command that caused it)"
         )
+        sys.stderr.write(inert(message) + "\n")
         return 2
     finally:
         if collecting:

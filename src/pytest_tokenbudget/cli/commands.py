@@ -28,6 +28,7 @@ from .common import (
     UsageError,
     add_rule_options,
     non_negative_int,
+    print_text,
     project_pricer,
     project_settings,
     rule,
@@ -73,7 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         name = report.path or args.report
         check_breakdowns({exc.nodeid: report.tests[exc.nodeid]}, name, FIX_REPORT)
         raise
-    sys.stdout.write(render_comparison(result.record(), limit=args.limit))
+    print_text(render_comparison(result.record(), limit=args.limit))
     return 1 if result.regressed else 0
 
 
@@ -253,7 +254,7 @@ def cmd_count(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_text(result))
+        print_text(render_text(result))
     return 0 if result.passed else 1
 
 
@@ -282,7 +283,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         runs = read_history(Path(path))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    sys.stdout.write("\n".join(history_lines(runs, args.last or 20)) + "\n")
+    print_text("\n".join(history_lines(runs, args.last or 20)) + "\n")
     return 0
 
 
@@ -312,5 +313,5 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         sys.stdout.write("no recommendations: nothing stands out in this report\n")
     else:
         lines = [f"{i}. [{f.kind}] {f.text}" for i, f in enumerate(found, 1)]
-        sys.stdout.write("\n".join(lines) + "\n")
+        print_text("\n".join(lines) + "\n")
     return 0

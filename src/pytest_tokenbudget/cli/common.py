@@ -17,6 +17,7 @@ from ..config import (
     read_pyproject,
     resolve,
 )
+from ..inert import inert
 
 if TYPE_CHECKING:
     from ..pricing import PriceTable
@@ -72,9 +73,15 @@ def non_negative_int(value: str) -> int:
     return int(text)
 
 
+def print_text(text: str) -> None:
+    """Print a text view: it names tests, models and operations from outside, and on a CI
+    runner no line of it may read as a workflow command (``::error``, ``##[...]``)."""
+    sys.stdout.write("\n".join(map(inert, text.split("\n"))))
+
+
 def write_or_print(text: str, output: str | None) -> None:
     if output is None:
-        sys.stdout.write(text)
+        print_text(text)
         return
     try:
         with open(output, "w", encoding="utf-8") as fh:

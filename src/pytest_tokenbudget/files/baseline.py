@@ -19,7 +19,7 @@ from msgspec import UNSET
 from ..atomicfile import file_identity, write_atomic
 from ..filelock import locked
 from ..records import Figures, OperationRecord, TestRecord, figures, make_operation, make_record
-from ..report import BaselineDoc, Report, sum_figures
+from ..report import BaselineDoc, Recorded, Report, sum_figures
 from ..usage import USAGE_FIELDS, Usage
 from .codec import (
     FIX_BASELINE,
@@ -47,6 +47,8 @@ class Baseline:
 
     tests: dict[str, TestRecord]
     path: str | None = None
+    #: When it was recorded (the file's ``recorded``), where known.
+    recorded: Recorded | None = None
     #: The file's identity when it was read (``atomicfile.file_identity``).
     identity: tuple[int, ...] | None = None
     #: Each record decoded in full, breakdowns too (``load_baseline(keep_checked=True)``): what
@@ -59,13 +61,15 @@ class Baseline:
 
     def to_doc(self) -> BaselineDoc:
         tests = {nodeid: rec.for_baseline() for nodeid, rec in self.tests.items()}
-        return BaselineDoc(tests, figures(self.totals))
+        recorded = UNSET if self.recorded is None else self.recorded
+        return BaselineDoc(tests, figures(self.totals), recorded)
 
 
 # -- reading ------------------------------------------------------------------------------------
 def _baseline(doc: BaselineDoc, path: str) -> Baseline:
     _check_totals(doc, path)
-    return Baseline(doc.tests, path)
+    recorded = None if doc.recorded is UNSET else doc.recorded
+    return Baseline(doc.tests, path, recorded)
 
 
 def _check_totals(doc: BaselineDoc | CheckedBaseline, path: str) -> None:
@@ -256,11 +260,12 @@ def baseline_from_reports(reports: Sequence[Report], stat: str = "max") -> Basel
 def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
     """Tests in ``new`` replace their old entries; tests that did not run are kept.
 
-    A partial run (``-k``, one CI shard) therefore updates only what it ran.
+    A partial run (``-k``, one CI shard) therefore updates only what it ran. When it was
+    recorded is ``new``'s (unknown unless the caller says).
     """
     tests = dict(old.tests) if old is not None else {}
     tests.update(new.tests)
-    return Baseline(tests, old.path if old is not None else None)
+    return Baseline(tests, old.path if old is not None else None, new.recorded)
 
 
 @dataclass
@@ -313,7 +318,8 @@ def update_file(
         tests = old
         tests.update((nodeid, checked_record(rec)) for nodeid, rec in new.tests.items())
         totals = sum_figures(tests.values())
-        write_atomic(path, encode(CheckedBaseline(tests, figures(totals))))
+        recorded = UNSET if new.recorded is None else new.recorded
+        write_atomic(path, encode(CheckedBaseline(tests, figures(totals), recorded)))
     kept = len(tests) - len(new.tests)
     return Updated(len(tests), replaced, len(new.tests) - replaced, kept, totals, created, corrupt)
 

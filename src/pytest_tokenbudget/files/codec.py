@@ -17,7 +17,7 @@ from msgspec import UNSET, UnsetType
 
 from ..atomicfile import read_bytes
 from ..records import BudgetRecord, Figures, OperationRecord, TestRecord
-from ..report import BASELINE_SCHEMA, REPORT_SCHEMA, BaselineDoc, Report
+from ..report import BASELINE_SCHEMA, REPORT_SCHEMA, BaselineDoc, Recorded, Report
 from .strict import (
     duplicate_problem,
     encoding_problem,
@@ -60,6 +60,7 @@ class CheckedBaseline(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE
 
     tests: Dict[str, _CheckedTest]
     totals: Union[Figures, UnsetType] = UNSET
+    recorded: Union[Recorded, UnsetType] = UNSET
 
 
 _full_baseline = msgspec.json.Decoder(CheckedBaseline)

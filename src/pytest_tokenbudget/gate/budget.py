@@ -16,6 +16,7 @@ from ..config import closest, parse_bool, parse_non_negative_int, parse_positive
 from ..fmt import UNITS
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
+from ..inert import inert
 from ..usage import NO_OPERATION, Cell, Usage, pico_to_usd
 
 if TYPE_CHECKING:  # the records (msgspec) are loaded when a run has budgets to report
@@ -177,9 +178,9 @@ def contributors(cells: Mapping[Cell, Usage], metric: str, top: int = 3) -> str:
     for (model, op), usage in ranked:
         value = getattr(usage, figure)
         shown = fmt_usd(pico_to_usd(value)) if figure == "cost_pico" else fmt_int(value)
-        label = f"{model} {shown}"
+        label = f"{inert(model)} {shown}"
         if op != NO_OPERATION:
-            label += f' (operation "{op}")'
+            label += f' (operation "{inert(op)}")'
         parts.append(label)
     return ", ".join(parts)
 

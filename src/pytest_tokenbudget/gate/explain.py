@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from .. import fmt
+from ..inert import inert
 from ..records import TestRecord
 from ..usage import NO_OPERATION, Usage, exact_figure
 
@@ -45,12 +46,12 @@ def explain(old: TestRecord, new: TestRecord, metric: str = "total_tokens") -> t
         if not parts:
             continue
         model, op = key
-        where = "" if op == NO_OPERATION else f'operation "{op}" '
+        where = "" if op == NO_OPERATION else f'operation "{inert(op)}" '
         fresh = " (new)" if key not in old_cells else ""
         size = max(d_in if metric != "output_tokens" else 0, 0) + max(
             d_out if metric != "input_tokens" else 0, 0
         )
-        grown.append((size, f"{where}{', '.join(parts)} ({model}){fresh}"))
+        grown.append((size, f"{where}{', '.join(parts)} ({inert(model)}){fresh}"))
     grown.sort(key=lambda item: (-item[0], item[1]))
     details = [text for _, text in grown[:3]]
     if len(grown) > 3:

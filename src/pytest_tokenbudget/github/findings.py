@@ -15,7 +15,7 @@ from pathlib import Path
 from msgspec import UnsetType
 
 from ..records import Violation
-from ..report import Report
+from ..report import Report, counts
 from .workflow import TITLE, workflow_command
 
 __all__ = ["ANNOTATION_LIMIT", "OUTPUT_NAMES", "annotation_lines", "findings", "outputs"]
@@ -58,13 +58,16 @@ def findings(report: Report) -> list[Violation]:
 
 
 def outputs(report: Report, report_path: str = "") -> dict[str, str]:
-    """The action's outputs; ``violations`` counts all of them, regressions included."""
+    """The action's outputs, counted as every view counts them (:func:`counts`):
+    ``regressions`` the tests that regressed and the total when it did (accepted into the
+    baseline or not), ``violations`` every entry, budgets and regressions."""
     cost = report.totals.cost_usd
+    tally = counts(report)
     return {
         "total-tokens": str(report.usage.total_tokens),
         "cost-usd": "" if cost is None or isinstance(cost, UnsetType) else _plain_number(cost),
-        "regressions": str(sum(1 for v in findings(report) if v.kind == "regression")),
-        "violations": str(len(report.violations)),
+        "regressions": str(tally.regressions),
+        "violations": str(tally.violations),
         "passed": "true" if report.passed else "false",
         "report-json": report_path,
     }

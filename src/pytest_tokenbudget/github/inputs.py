@@ -9,7 +9,14 @@ from __future__ import annotations
 import shlex
 from typing import Mapping
 
-__all__ = ["FLAG_INPUTS", "VALUE_INPUTS", "InputError", "parse_bool", "pytest_argv"]
+__all__ = [
+    "FLAG_INPUTS",
+    "VALUE_INPUTS",
+    "InputError",
+    "parse_bool",
+    "parse_comment_mode",
+    "pytest_argv",
+]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
@@ -43,7 +50,21 @@ def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
     raise InputError(f"input {name!r}: expected true or false, got {value!r}")
 
 
-def pytest_argv(env: Mapping[str, str], json_path: str, markdown_path: str) -> list[str]:
+def parse_comment_mode(value: str | None) -> str:
+    """The ``comment`` input: ``always`` (``true``, the default), ``on-change`` or ``never``
+    (``false``)."""
+    text = (value or "").strip().lower()
+    if text in ("always", "on-change", "never"):
+        return text
+    try:
+        return "always" if parse_bool("comment", text, default=True) else "never"
+    except InputError:
+        raise InputError(
+            f"input 'comment': expected always, on-change or never (or true/false), got {value!r}"
+        ) from None
+
+
+def pytest_argv(env: Mapping[str, str], json_path: str) -> list[str]:
     """pytest's arguments: the user's first, then ours, so that ours win (argparse: last wins).
 
     ``pytest-args`` is split like a POSIX shell splits words, but nothing is expanded or run.
@@ -53,7 +74,7 @@ def pytest_argv(env: Mapping[str, str], json_path: str, markdown_path: str) -> l
         args = shlex.split(raw)
     except ValueError as exc:
         raise InputError(f"input 'pytest-args': {exc} in {raw!r}") from None
-    args += [f"--tokenbudget-json={json_path}", f"--tokenbudget-markdown={markdown_path}"]
+    args.append(f"--tokenbudget-json={json_path}")
     for var, option in VALUE_INPUTS.values():
         value = env.get(var, "").strip()
         if value:

@@ -2,7 +2,9 @@
 
 A step talks to the runner in two ways: ``::error``/``::warning`` lines in its log, and lines
 appended to the files that ``$GITHUB_OUTPUT`` and ``$GITHUB_STEP_SUMMARY`` name. Both are
-escaped here so that a value (a node id, a message) cannot end a command or an output early.
+escaped here so that a value (a node id, a message) cannot end a command or an output early,
+and every other line a step prints goes through :func:`log`, which no value can turn into a
+workflow command.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import sys
 import uuid
 from typing import Mapping
 
-__all__ = ["append_to", "format_outputs", "log_error", "workflow_command"]
+from ..inert import inert
+
+__all__ = ["append_to", "format_outputs", "log", "log_error", "workflow_command"]
 
 #: The title of the action's own errors (bad inputs, a missing report).
 TITLE = "pytest-tokenbudget"
@@ -55,6 +59,11 @@ def append_to(env: Mapping[str, str], var: str, text: str) -> None:
             f.write(text)
     elif var == "GITHUB_OUTPUT":
         sys.stdout.write(text)
+
+
+def log(message: str) -> None:
+    """One line of the step's log; what it quotes (paths, reasons, names) can give no command."""
+    print(inert(f"[pytest-tokenbudget] {message}"), flush=True)
 
 
 def log_error(message: str) -> None:

@@ -6,6 +6,7 @@ file exists), not at plugin import: pytest start-up stays cheap for every suite.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator
@@ -23,6 +24,7 @@ from ..gate.budget import (
     unpriced_note,
     violation,
 )
+from ..inert import inert
 from ..pricing import LazyPricer, cache_savings, staleness_note
 from ..protection import SpendGuard
 from ..run import RunUsage
@@ -62,7 +64,7 @@ class TokenBudgetSession:
         self.crash_notes: list[str] = []
         self.guard = SpendGuard(settings["enforce"], self.run_limits, self.limits)
         self.guard.install()
-        self.baseline_path = config.rootpath / settings["baseline"]
+        self.baseline_path: Path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
         self.baseline_written: int | None = None
         #: Files that could not be written at the end, and other notes on the outputs.
@@ -156,13 +158,23 @@ class TokenBudgetSession:
             pricer=self.pricer,
         )
         report.baseline = comparison.record()
-        report.baseline.path = str(self.baseline_path)
+        report.baseline.path = self.baseline_shown()
+        if self.baseline.recorded is not None:
+            report.baseline.recorded = self.baseline.recorded
         # Updating the baseline accepts this run's figures: the regressions are shown (in the
         # comparison) but are not violations of this run, so its report says passed.
         if not self.settings["update_baseline"]:
             regressions = comparison.violations()
             self.violations += regressions
             self.run_messages += [v.message for v in regressions]
+
+    def baseline_shown(self) -> str:
+        """The baseline's path as the user gave it: relative to the rootdir where it is inside
+        (``budgets/tokens.json``; a runner's absolute path means nothing in a comment)."""
+        try:
+            return self.baseline_path.relative_to(self.config.rootpath).as_posix()
+        except ValueError:
+            return str(self.baseline_path)
 
     def write_files(self, report: Report) -> None:
         """Every output, each on its own: one that cannot be written costs only itself."""
@@ -180,7 +192,11 @@ class TokenBudgetSession:
         if self.settings["update_baseline"]:
 
             def update(path: Path) -> None:
+                from ..report import Recorded
+
                 new = baseline_from_report(report)
+                commit = os.environ.get("GITHUB_SHA") or None
+                new.recorded = Recorded(commit, date.today().isoformat(), runs=1)
                 done = update_file(path, new, replace_corrupt=True, known=self.baseline)
                 self.baseline_written = done.tests
                 if done.corrupt:
@@ -214,7 +230,8 @@ class TokenBudgetSession:
         if unpriced:
             note = (
                 f"unpriced model{'s' if len(unpriced) > 1 else ''} (cost unknown, not $0): "
-                f'{", ".join(unpriced)}; set prices in [tool.tokenbudget.prices."MODEL"]'
+                f"{', '.join(map(inert, unpriced))}; "
+                'set prices in [tool.tokenbudget.prices."MODEL"]'
             )
             self.run.notes[note] = 1
         stale = staleness_note(self.pricer.get().version, date.today())
@@ -235,7 +252,10 @@ class TokenBudgetSession:
         from ..render.text import budget_lines, summary_lines
         from ..render.verdict import gate_verdict
 
-        write = terminalreporter.write_line
+        def write(line: str, **markup: bool) -> None:
+            # model names, operations and node ids come from outside: never a workflow command
+            terminalreporter.write_line(inert(line), **markup)
+
         terminalreporter.write_sep("=", "tokenbudget")
         if not self.run:
             write("no LLM token usage recorded")

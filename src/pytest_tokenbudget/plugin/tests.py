@@ -85,6 +85,9 @@ class PerTestHooks:
             return report
         tracker = ATTRIBUTION.finish()
         if tracker is not None:  # a refusal, too, made the test's tracker
+            from ..capture import end_streams  # loaded already when capture is on
+
+            end_streams(tracker)  # its streams left open count from what arrived
             refusal = self.owner.refusals.pop(item.nodeid, None)
             payload = tracker_payload(tracker)
             if limits or refusal:

@@ -12,7 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..usage import Extracted, Part, Usage, check_count, make_usage
-from .base import Endpoint, Provider, Route, Shape, count, field, is_object, usage_object
+from .base import (
+    Endpoint,
+    Provider,
+    Route,
+    Shape,
+    closed_early,
+    count,
+    field,
+    is_object,
+    usage_object,
+)
 from .sse import UsageEvents
 
 #: Usage keys that OpenAI never sends: their presence says "Anthropic".
@@ -116,7 +126,7 @@ class Stream(UsageEvents):
     __slots__ = ("_meta", "_usage")
 
     def __init__(self) -> None:
-        self._buf = b""
+        super().__init__()
         self._usage: dict[str, Any] | None = None
         self._meta: tuple[Any, Any] = (None, None)
 
@@ -132,16 +142,14 @@ class Stream(UsageEvents):
             usage = event.get("usage") or {}
             self._usage.update((k, v) for k, v in usage.items() if v is not None)
 
-    def result(self) -> Extracted | None:
-        if self._buf:  # a last line without its newline
-            self.feed(b"\n")
+    def found(self) -> Extracted | None:
         if self._usage is None:
             return None
         model, rid = self._meta
         return Extracted(parts(self._usage, model), rid)
 
 
-MESSAGES = Endpoint("anthropic.messages", read, Stream)
+MESSAGES = Endpoint("anthropic.messages", read, Stream, missing_usage=closed_early)
 
 
 def _own(obj: object, usage: object) -> bool:

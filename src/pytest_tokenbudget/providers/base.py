@@ -17,9 +17,17 @@ from ..usage import Extracted, check_count
 NOTE_CLOSED_EARLY = "stream closed before its usage arrived"
 
 
-def closed_early(request_body: bytes | None) -> str:
-    """``Endpoint.missing_usage`` of a provider whose streams always end with their usage."""
+def usage_expected(request_body: bytes | None, ended: bool) -> str:
+    """``Endpoint.missing_usage`` of a provider whose streams always end with their usage: a
+    stream without it, ended or closed early, is an uncounted call."""
     return NOTE_CLOSED_EARLY
+
+
+def closed_early(request_body: bytes | None, ended: bool) -> str | None:
+    """``Endpoint.missing_usage`` of a call billed whether or not its stream was read: one
+    closed before its usage arrived is noted; one that ended without usage is no call (an
+    error event)."""
+    return None if ended else NOTE_CLOSED_EARLY
 
 
 class StreamReader(Protocol):
@@ -27,8 +35,9 @@ class StreamReader(Protocol):
 
     def feed(self, chunk: bytes) -> None: ...
 
-    def result(self) -> Extracted | None:
-        """What the stream billed (final once it ended); None when it carried no usage."""
+    def result(self, ended: bool = True) -> Extracted | None:
+        """What the stream billed; None when it carried no usage. ``ended``: it reached its
+        end (else it was closed early: what arrived so far)."""
 
 
 def model_in_body(path: str, body: bytes) -> str | None:
@@ -106,7 +115,7 @@ class Endpoint:
         stream: Callable[[], StreamReader],
         *,
         streams: str = "text/event-stream",
-        missing_usage: Callable[[bytes | None], str] | None = None,
+        missing_usage: Callable[[bytes | None, bool], str | None] | None = None,
         request_model: Callable[[str, bytes], str | None] = model_in_body,
         declared: Callable[[str, bytes], Declared | None] = declared_in_body,
     ) -> None:
@@ -117,9 +126,9 @@ class Endpoint:
         #: A reader for a streamed reply of content type ``streams``; others are read whole.
         self.stream = stream
         self.streams = streams
-        #: Given the request body (None when it cannot be re-read): why a stream that ended
-        #: without usage, although it is a billed call, was not counted (an uncounted call).
-        #: None: such a stream is no call.
+        #: Given the request body (None when it cannot be re-read) and whether the stream
+        #: reached its end (else it was closed early): the note for a stream without usage
+        #: that is a billed call; None (or no function): such a stream is no call.
         self.missing_usage = missing_usage
         #: The model the request asked for (path, body), for a reply that names none.
         self.request_model = request_model

@@ -25,11 +25,11 @@ from .base import (
     Provider,
     Route,
     Shape,
-    closed_early,
     count,
     field,
     json_object,
     output_cap,
+    usage_expected,
     usage_object,
 )
 from .eventstream import Messages
@@ -96,7 +96,7 @@ class ConverseStream:
     def feed(self, chunk: bytes) -> None:
         self._messages.feed(chunk)
 
-    def result(self) -> Extracted | None:
+    def result(self, ended: bool = True) -> Extracted | None:
         return self._found
 
 
@@ -126,7 +126,7 @@ class InvokeStream:
     def feed(self, chunk: bytes) -> None:
         self._messages.feed(chunk)
 
-    def result(self) -> Extracted | None:
+    def result(self, ended: bool = True) -> Extracted | None:
         found = self._anthropic.result()
         if found is None and self._metrics is not None:
             found = Extracted(converse_parts(self._metrics))
@@ -158,7 +158,7 @@ def _endpoint(name: str, read: Any, stream: Any) -> Endpoint:
         read,
         stream,
         streams=STREAMS,
-        missing_usage=closed_early,
+        missing_usage=usage_expected,
         request_model=request_model,
         declared=declared,
     )

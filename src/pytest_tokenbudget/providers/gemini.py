@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..usage import Extracted, Part, check_count, make_usage
-from .base import Declared, Endpoint, Provider, Route, Shape, closed_early, field, json_object
+from .base import Declared, Endpoint, Provider, Route, Shape, field, json_object, usage_expected
 from .lines import LastLine
 
 #: The model a request path names (``.../models/gemini-2.5-flash:generateContent``).
@@ -132,7 +132,7 @@ GENERATE = Endpoint(
     "gemini.generate",
     read_body,
     Stream,
-    missing_usage=closed_early,
+    missing_usage=usage_expected,
     request_model=request_model,
     declared=declared,
 )

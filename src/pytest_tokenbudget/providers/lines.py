@@ -41,7 +41,7 @@ class LastLine:
             if last is not None:
                 self._last = last.group(0)
 
-    def result(self) -> Extracted | None:
+    def result(self, ended: bool = True) -> Extracted | None:
         if self._buf:  # a last line without its newline
             self.feed(b"\n")
         if not self._last:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..usage import Extracted, Part, make_usage
-from .base import Declared, Endpoint, Provider, Route, Shape, closed_early, field, json_object
+from .base import Declared, Endpoint, Provider, Route, Shape, field, json_object, usage_expected
 from .lines import LastLine
 
 _NO_CALL = frozenset({"load", "unload"})
@@ -70,7 +70,7 @@ GENERATE = Endpoint(
     read,
     Stream,
     streams="application/x-ndjson",
-    missing_usage=closed_early,
+    missing_usage=usage_expected,
     declared=declared,
 )
 

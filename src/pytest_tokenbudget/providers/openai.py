@@ -19,6 +19,7 @@ from .base import (
     Provider,
     Route,
     Shape,
+    closed_early,
     count,
     field,
     json_object,
@@ -33,6 +34,7 @@ NOTE_NO_STREAM_USAGE = 'chat stream without usage: pass stream_options={"include
 #: A Responses object in one of these states has no final usage yet (background mode).
 _NOT_FINAL = frozenset({"queued", "in_progress"})
 _INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
+_BACKGROUND = re.compile(rb'"background"\s*:\s*true')
 
 
 def read(obj: object) -> Extracted | None:
@@ -116,23 +118,29 @@ class Stream(UsageEvents):
     __slots__ = ("_found",)
 
     def __init__(self) -> None:
-        self._buf = b""
+        super().__init__()
         self._found: Extracted | None = None
 
     def event(self, event: dict[str, Any]) -> None:
         if self._found is None:
             self._found = read(event)
 
-    def result(self) -> Extracted | None:
-        if self._buf:  # a last line without its newline
-            self.feed(b"\n")
+    def found(self) -> Extracted | None:
         return self._found
 
 
-def _no_stream_usage(request_body: bytes | None) -> str:
+def _no_stream_usage(request_body: bytes | None, ended: bool) -> str:
     """A chat stream carries usage only when asked to: say which case this one was."""
     asked = request_body is not None and _INCLUDE_USAGE.search(request_body) is not None
     return NOTE_CLOSED_EARLY if asked else NOTE_NO_STREAM_USAGE
+
+
+def _response_closed_early(request_body: bytes | None, ended: bool) -> str | None:
+    """A Responses stream closed before ``response.completed``; in background mode the
+    response runs on and a poll may count it."""
+    if request_body is not None and _BACKGROUND.search(request_body) is not None:
+        return None
+    return closed_early(request_body, ended)
 
 
 #: Tokens each chat message adds to its texts, and the reply's priming (OpenAI's cookbook).
@@ -200,9 +208,18 @@ CHAT = Endpoint(
     request_model=request_model,
     declared=declared,
 )
-#: Responses (its compact pass and background polls too) and Embeddings: a reply without
-#: usage (a background response still running) is no call.
-OTHER = Endpoint("openai", read, Stream, request_model=request_model, declared=declared)
+#: Responses (its compact pass too) and Embeddings: a reply without usage (a background
+#: response still running) is no call; a stream closed before its usage is one.
+OTHER = Endpoint(
+    "openai",
+    read,
+    Stream,
+    missing_usage=_response_closed_early,
+    request_model=request_model,
+    declared=declared,
+)
+#: A background response's polls: the POST was the call, a poll without usage is none.
+POLL = Endpoint("openai.poll", read, Stream, request_model=request_model, declared=declared)
 
 
 def _claims_chat(obj: object) -> bool:
@@ -219,7 +236,7 @@ PROVIDER = Provider(
     routes=(
         Route("POST", ("/chat/completions", "/completions"), CHAT),
         Route("POST", ("/responses", "/responses/compact", "/embeddings"), OTHER),
-        Route("GET", re.compile(r"/responses/[^/]+$"), OTHER),
+        Route("GET", re.compile(r"/responses/[^/]+$"), POLL),
     ),
     shapes=(Shape(_claims_chat, read), Shape(_claims_responses, read, shared=True)),
     unwrap=unwrap,

@@ -1,178 +1,309 @@
-"""GitHub-flavoured Markdown of a report: for the job summary and the pull-request comment.
+"""GitHub-flavoured Markdown of a report: the job summary and the pull-request comment (pure).
 
-Long lists are cut (a comment has a size limit and a 100,000-test suite must still render);
-the full data stays in the JSON report.
+Laid out as the best CI regression bots lay out theirs, for the people who decide on a pull
+request: a one-line verdict with the change in tokens and dollars per run, the counts
+(:func:`~pytest_tokenbudget.report.counts`, the numbers every view shows), the changed tests
+biggest first with what grew, the gate, then everything else collapsed, and a footer naming the
+baseline and the price table. ``max_chars`` keeps it within a size (a comment's 65,536
+characters) however big the suite: the full per-test table is cut to fit. Every name and
+message goes through :mod:`.mdtext`, so nothing from a report acts in the rendered page.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import copy
+from typing import Iterable
+
+from msgspec import UnsetType
 
 from .. import fmt as _fmt
-from ..report import ComparisonRecord, Report, breakdown, ranked
-from ..usage import Usage
+from ..report import ChangeRecord, ComparisonRecord, Counts, Report, breakdown, counts, ranked
+from ..usage import NO_OPERATION, SESSION_BUCKET, Usage
+from ..version import __version__
+from .mdtext import code, table, text
+from .verdict import reasons
+
+__all__ = ["MARKER", "SUMMARY_LIMIT", "render_markdown"]
 
 MARKER = "<!-- pytest-tokenbudget -->"
-
-
-def _code(text: object) -> str:
-    """A table-safe inline code span (node ids may hold ``|`` or backticks)."""
-    s = str(text).replace("|", "\\|").replace("\n", " ")
-    fence = "``" if "`" in s else "`"
-    pad = " " if s.startswith("`") or s.endswith("`") else ""
-    return f"{fence}{pad}{s}{pad}{fence}"
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    align = ["---:" if i in right else "---" for i in range(len(header))]
-    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    out += ["| " + " | ".join(row) + " |" for row in rows]
-    return out
-
-
+#: GitHub's job summary takes 1 MiB per step; a Markdown file is kept as small.
+SUMMARY_LIMIT = 1_000_000
 FIGURES = ("total_tokens", "input_tokens", "output_tokens", "calls", "cost_usd")
+USAGE_HEADER = ("tokens", "input", "output", "calls", "cost")
+_RIGHT = {1, 2, 3, 4, 5}
 
 
 def _usage_row(label: str, u: Usage) -> list[str]:
     return [label, *_fmt.cells(u, FIGURES)]
 
 
-def _more(lines: list[str], shown: int, total: int) -> None:
-    if total > shown:
-        lines.append(f"\n_... and {total - shown:,} more (see the JSON report)._")
+def _more(shown: int, total: int, what: str = "") -> list[str]:
+    if total <= shown:
+        return []
+    return ["", f"_… and {total - shown:,} more{what} (see the JSON report)._"]
 
 
-def render_comparison_markdown(summary: ComparisonRecord, *, limit: int = 20) -> list[str]:
-    """The baseline section: totals, regressions (with what grew), improvements, new, missing."""
-    metric = summary.metric
-    total = summary.total
-    lines = [f"### Compared with the baseline (regression when {summary.rule or metric})", ""]
-    b_use, a_use = total.before_usage.usage, total.after_usage.usage
-    rows = []
-    for key, label in _fmt.compared(b_use, a_use, FIGURES):
-        fmt = _fmt.usd if key == "cost_usd" else _fmt.tokens
-        rows.append(
-            [
-                label,
-                fmt(getattr(b_use, key)),
-                fmt(getattr(a_use, key)),
-                _fmt.change(b_use, a_use, key),
-            ]
+# -- the top: verdict, counts, changed tests, gate ---------------------------------------------
+def headline(report: Report, subject: str = "This run") -> str:
+    """``🔺 This pull request raises token use by 12.4% (+3,412 tokens, +$0.0041 per run)``."""
+    summary = report.baseline
+    run = report.usage
+    if summary is None:
+        cost = _fmt.usd(run.cost_usd)
+        lost = f", {_fmt.uncounted(run)}" if run.uncounted_calls else ""
+        return (
+            f"📊 {subject} used {run.total_tokens:,} tokens ({cost}) in {run.calls:,} "
+            f"call{'s' if run.calls != 1 else ''}{lost}: no baseline to compare with"
         )
-    lines += _table(["tests in both", "baseline", "this run", "change"], rows, {1, 2, 3})
-    if summary.costs == "recorded":
-        lines.append("")
-        lines.append("_Costs as recorded in each file, not recomputed with one price table._")
-    if total.regressed:
-        lines += ["", f"**:x: The total regressed:** {_cell(total.message)}"]
+    before, after = summary.baseline_totals.usage, summary.current_totals.usage
+    delta = after.total_tokens - before.total_tokens
+    b_cost, a_cost = before.cost_usd, after.cost_usd
+    money = "" if b_cost is None or a_cost is None else f", {_fmt.signed_usd(a_cost - b_cost)}"
+    if delta == 0:
+        cost = "" if a_cost is None else f", {_fmt.usd(a_cost)}"
+        return (
+            f"➖ {subject} does not change token use ({after.total_tokens:,} tokens{cost} per run)"
+        )
+    verb, icon = ("raises", "🔺") if delta > 0 else ("lowers", "🔽")
+    if before.total_tokens == 0:
+        return (
+            f"{icon} {subject} {verb} token use from none to {after.total_tokens:,} tokens per run"
+        )
+    pct = abs(delta) * 100 / before.total_tokens
+    by = f"{pct:.1f}%" if round(pct, 1) else "less than 0.1%"
+    return f"{icon} {subject} {verb} token use by {by} ({delta:+,} tokens{money} per run)"
 
-    regressions = summary.regressions
-    if not regressions:
-        lines += ["", "**:white_check_mark: No regression.**"]
+
+def counts_line(c: Counts) -> str:
+    """``❌ **1 regressed** · ⚡ 2 improved · ✅ 41 unchanged · 🆕 1 new · ...``."""
+
+    def part(icon: str, n: int, label: str, loud: bool = False) -> str:
+        figure = f"{n:,} {label}"
+        return f"{icon} **{figure}**" if loud and n else f"{icon} {figure}"
+
+    parts = []
+    if c.compared:
+        parts.append(part("❌", c.regressed, "regressed", loud=True))
+        if c.inconclusive:
+            parts.append(part("⚠️", c.inconclusive, "inconclusive"))
+        parts += [
+            part("⚡", c.improved, "improved"),
+            part("✅", c.unchanged, "unchanged"),
+            part("🆕", c.new, "new"),
+            part("🗑️", c.missing, "missing"),
+        ]
     else:
-        lines += ["", f"#### :x: Regressions ({len(regressions)})", ""]
-        rows = [
-            [
-                _code(c.nodeid),
-                _fmt.figure(metric, c.before),
-                _fmt.figure(metric, c.after),
-                _fmt.pct(c.change_pct),
-                _cell(", ".join(c.details)) or "-",
-            ]
-            for c in regressions[:limit]
-        ]
-        lines += _table(["test", "before", "after", "change", "what grew"], rows, {1, 2, 3})
-        _more(lines, limit, len(regressions))
+        parts.append(f"🧪 {c.tests:,} test{'s' if c.tests != 1 else ''}")
+    parts.append(part("💸", c.over_budget, "over budget", loud=True))
+    return " · ".join(parts)
 
-    improvements = summary.improvements
-    if improvements:
-        saved = f"{_fmt.tokens(summary.saved_tokens)} tokens"
-        if summary.saved_usd is not None:
-            saved += f", {_fmt.usd(summary.saved_usd)}"
-        lines += [
+
+def _changed_rows(summary: ComparisonRecord, report: Report) -> list[tuple[float, list[str]]]:
+    """(size of the change, row) of every changed test: regressed, improved, new."""
+    metric = summary.metric
+    rows = []
+
+    def size(c: ChangeRecord) -> float:
+        return abs((c.after or 0) - (c.before or 0))
+
+    for c in summary.regressions:
+        grew = text(", ".join(c.details)) if c.details else ""
+        rows.append((size(c), _change_row("❌", c.nodeid, metric, c, grew)))
+    for c in summary.improvements:
+        saved = f"saved {_fmt.usd(c.saved_usd)}" if c.saved_usd is not None else ""
+        rows.append((size(c), _change_row("⚡", c.nodeid, metric, c, saved)))
+    for nodeid in summary.new:
+        rec = report.tests.get(nodeid)
+        if nodeid == SESSION_BUCKET or rec is None:
+            continue
+        after = rec.usage.figure(metric)
+        row = [f"🆕 {code(nodeid)}", "—", _fmt.figure(metric, after), "new", ""]
+        rows.append((abs(after or 0), row))
+    rows.sort(key=lambda item: -item[0])
+    return rows
+
+
+def _change_row(icon: str, nodeid: str, metric: str, c: ChangeRecord, note: str) -> list[str]:
+    return [
+        f"{icon} {code(nodeid)}",
+        _fmt.figure(metric, c.before),
+        _fmt.figure(metric, c.after),
+        _fmt.pct(c.change_pct),
+        note,
+    ]
+
+
+def changed_section(report: Report, limit: int) -> list[str]:
+    """The changed tests, biggest change first, and the tests that did not run."""
+    summary = report.baseline
+    if summary is None:
+        return []
+    out = []
+    rows = _changed_rows(summary, report)
+    if rows:
+        unit = "" if summary.metric == "total_tokens" else f" ({summary.metric})"
+        out += [
             "",
-            f"#### :chart_with_downwards_trend: Improvements ({len(improvements)}): saved {saved}",
-            "",
+            *table(
+                ["test", f"before{unit}", "after", "change", "what grew"],
+                [row for _, row in rows[:limit]],
+                {1, 2, 3},
+            ),
         ]
-        rows = [
-            [
-                _code(c.nodeid),
-                _fmt.figure(metric, c.before),
-                _fmt.figure(metric, c.after),
-                _fmt.pct(c.change_pct),
-                _fmt.usd(c.saved_usd) if c.saved_usd is not None else "-",
-            ]
-            for c in improvements[:limit]
-        ]
-        lines += _table(["test", "before", "after", "change", "saved"], rows, {1, 2, 3, 4})
-        _more(lines, limit, len(improvements))
-        lines += ["", "_Update the baseline to keep these gains._"]
-    for ids, label in (
-        (summary.new, "New tests (no baseline yet)"),
-        (summary.missing, "Missing tests"),
-    ):
-        if ids:
-            lines += ["", f"<details><summary>{label}: {len(ids)}</summary>", ""]
-            lines += [f"- {_code(n)}" for n in ids[:limit]]
-            _more(lines, limit, len(ids))
-            lines += ["", "</details>"]
+        out += _more(limit, len(rows), " changed tests")
+    missing = [n for n in summary.missing if n != SESSION_BUCKET]
+    if missing:
+        shown = ", ".join(code(n, in_table=False) for n in missing[:limit])
+        rest = f" and {len(missing) - limit:,} more" if len(missing) > limit else ""
+        out += ["", f"🗑️ In the baseline, not in this run: {shown}{rest}"]
+    return out
+
+
+def gate_section(report: Report, c: Counts, limit: int) -> list[str]:
+    """``Gate: **failed**`` and why, one line per violation (regressions are in the table)."""
+    if not c.violations:
+        why = ""
+        if c.accepted:
+            found = _fmt.plural(c.regressions, "regression")
+            why = f": the baseline was updated with this run, its {found} accepted"
+        elif report.baseline is not None:
+            why = f" — rule: {text(report.baseline.rule or report.baseline.metric)}"
+        return ["", f"Gate: **passed**{why}"]
+    lines = ["", f"Gate: **failed**: {text(', '.join(reasons(report))) or 'see below'}"]
+    rule = report.baseline.rule if report.baseline is not None else ""
+    if rule and c.regressions and not c.accepted:
+        lines[-1] += f" — rule: {text(rule)}"
+    listed = [v for v in report.violations if v.kind != "regression" or not v.nodeid]
+    if listed:
+        lines.append("")
+        for v in listed[:limit]:
+            where = code(v.nodeid, in_table=False) if v.nodeid else "run"
+            lines.append(f"- {where}: {text(v.message)}")
+        lines += _more(limit, len(listed), " violations")
     return lines
 
 
-def render_markdown(
-    report: Report, comparison: ComparisonRecord | None = None, *, top: int = 10
-) -> str:
-    """The whole report; ``comparison`` defaults to the one stored in the report."""
-    summary = comparison if comparison is not None else report.baseline
-    regressed = bool(summary and summary.regressed)
-    ok = report.passed and not regressed and not report.violations
-    status = ":white_check_mark: passed" if ok else ":x: failed"
-    lines = [MARKER, f"## Token usage: {status}", ""]
-    lines += _table(
-        ["", "tokens", "input", "output", "calls", "cost"],
-        [_usage_row(f"this run ({len(report.tests):,} tests)", report.usage)],
-        {1, 2, 3, 4, 5},
-    )
+# -- the collapsed part: totals, every test, by model, by operation ------------------------------
+def _totals_table(report: Report) -> list[str]:
+    summary = report.baseline
+    if summary is None:
+        return table(["", *USAGE_HEADER], [_usage_row("this run", report.usage)], _RIGHT)
+    before, after = summary.baseline_totals.usage, summary.current_totals.usage
+    rows = [
+        [
+            label,
+            *(_fmt.figure(key, getattr(u, key)) for u in (before, after)),
+            _fmt.change(before, after, key),
+        ]
+        for key, label in _fmt.compared(before, after, FIGURES)
+    ]
+    return table(["run", "baseline", "this run", "change"], rows, {1, 2, 3})
+
+
+def _breakdowns(report: Report) -> list[str]:
+    out = []
+    for by, title in (("model", "By model"), ("operation", "By operation")):
+        rows = breakdown(report.tests, by)
+        if not rows or (by == "operation" and set(rows) == {NO_OPERATION}):
+            continue
+        body = [_usage_row(code(name), u) for name, u in ranked(rows)]
+        out += ["", f"#### {title}", "", *table([by, *USAGE_HEADER], body, _RIGHT)]
+    return out
+
+
+def _fitted(head: list[str], rows: Iterable[list[str]], total: int, room: int) -> list[str]:
+    """``head`` and as many ``rows`` as fit in ``room`` characters, then how many were left."""
+    out = list(head)
+    used = sum(len(line) + 1 for line in out)
+    shown = 0
+    for row in rows:
+        line = "| " + " | ".join(row) + " |"
+        if used + len(line) + 1 > room - 200:
+            break
+        out.append(line)
+        used += len(line) + 1
+        shown += 1
+    if shown < total:
+        out += _more(shown, total, " tests")
+    return out
+
+
+def details_section(report: Report, c: Counts, room: int) -> list[str]:
+    """Everything else, collapsed: run totals, every test (as many as fit), breakdowns."""
+    tests = [(n, r.usage) for n, r in report.tests.items() if r.usage]
+    tests.sort(key=lambda kv: (-kv[1].total_tokens, kv[0]))
+    title = f"All {c.tests:,} tests, by model and by operation"
+    top = ["", f"<details><summary>{title}</summary>", "", *_totals_table(report)]
+    bottom = [*_breakdowns(report), "", "</details>"]
+    fixed = sum(len(line) + 1 for line in top + bottom)
+    head = ["", "#### Tests", "", *table(["test", *USAGE_HEADER], [], _RIGHT)]
+    rows = (_usage_row(code(n), u) for n, u in tests)
+    return top + _fitted(head, rows, len(tests), room - fixed) + bottom
+
+
+def footer(report: Report, updated_for: str | None) -> str:
+    """``<sub>Compared with `tokenbudget-baseline.json` (recorded at ...) · prices: ...</sub>``"""
+    parts = []
+    summary = report.baseline
+    if summary is not None:
+        where = code(summary.path, in_table=False) if isinstance(summary.path, str) else ""
+        parts.append(f"Compared with the baseline {where}".rstrip() + _recorded(summary))
+    else:
+        parts.append("No baseline")
     pricing = report.pricing
     if pricing:
         source = f"{pricing.get('source', '?')} {pricing.get('version', '')}".strip()
-        lines += ["", f"_Prices: {_cell(source)}_"]
-    if summary:
-        lines += ["", *render_comparison_markdown(summary, limit=top * 2)]
-    else:
-        lines += ["", "_No baseline to compare with._"]
+        parts.append(f"prices: {text(source)}")
+    parts.append(f"pytest-tokenbudget {__version__}")
+    if updated_for:
+        parts.append(f"updated for {code(updated_for[:12], in_table=False)}")
+    return "<sub>" + " · ".join(parts) + "</sub>"
 
-    if report.violations:
-        lines += ["", f"### :x: Violations ({len(report.violations)})", ""]
-        rows = [
-            [_cell(v.kind), _code(v.nodeid) if v.nodeid else "run", _cell(v.message)]
-            for v in report.violations[: top * 2]
-        ]
-        lines += _table(["kind", "test", "message"], rows, set())
-        _more(lines, top * 2, len(report.violations))
 
-    # every entry that used anything, buckets included, as the table has always shown
-    tests = [(n, u) for n, u in ranked({n: r.usage for n, r in report.tests.items()}) if u]
-    if tests:
-        lines += ["", "### Top tests by tokens", ""]
-        rows = [_usage_row(_code(n), u) for n, u in tests[:top]]
-        lines += _table(
-            ["test", "tokens", "input", "output", "calls", "cost"], rows, {1, 2, 3, 4, 5}
-        )
-        _more(lines, top, len(tests))
+def _recorded(summary: ComparisonRecord) -> str:
+    """`` (recorded at a1b2c3d on 2026-11-28, 5 runs)``, as much as the baseline says."""
+    recorded = summary.recorded
+    if isinstance(recorded, UnsetType):
+        return ""
+    parts = []
+    if recorded.commit:
+        parts.append(f"at {code(recorded.commit[:12], in_table=False)}")
+    if recorded.date:
+        parts.append(f"on {text(recorded.date)}")
+    when = " ".join(parts)
+    if recorded.runs:
+        runs = f"{recorded.runs:,} run{'s' if recorded.runs != 1 else ''}"
+        when = f"{when}, {runs}" if when else runs
+    return f" (recorded {when})" if when else ""
 
-    by_model = breakdown(report.tests, "model")
-    if by_model:
-        lines += ["", "### By model", ""]
-        rows = [_usage_row(_code(m), u) for m, u in ranked(by_model)]
-        lines += _table(
-            ["model", "tokens", "input", "output", "calls", "cost"], rows, {1, 2, 3, 4, 5}
-        )
+
+def render_markdown(
+    report: Report,
+    comparison: ComparisonRecord | None = None,
+    *,
+    top: int = 10,
+    max_chars: int = SUMMARY_LIMIT,
+    subject: str = "This run",
+    updated_for: str | None = None,
+) -> str:
+    """The whole report; ``comparison`` replaces the one stored in the report when given."""
+    if comparison is not None:
+        report = _with_comparison(report, comparison)
+    c = counts(report)
+    limit = max(top * 2, 1)
+    lines = [MARKER, f"### {headline(report, subject)}", "", counts_line(c)]
+    lines += changed_section(report, limit)
+    lines += gate_section(report, c, limit)
     if report.notes:
-        lines += ["", "### Notes", ""]
-        lines += [f"- {_cell(n)}" for n in report.notes]
-    return "\n".join(lines) + "\n"
+        lines += ["", "Notes:", ""]
+        lines += [f"- {text(n)}" for n in report.notes[:limit]]
+    end = ["", footer(report, updated_for)]
+    used = sum(len(line) + 1 for line in lines + end)
+    lines += details_section(report, c, max_chars - used)
+    return "\n".join(lines + end) + "\n"
+
+
+def _with_comparison(report: Report, comparison: ComparisonRecord) -> Report:
+    shown = copy.copy(report)
+    shown.baseline = comparison
+    return shown

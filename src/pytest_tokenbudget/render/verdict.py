@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..fmt import plural
 from ..gate.budget import LIMITS
-from ..report import Report
+from ..report import Report, counts
 
 #: A violation's metric -> the limit a user sets for it (``total_tokens`` -> ``max_tokens``).
 LIMIT_OF = {figure.replace("cost_pico", "cost_usd"): name for name, (figure, _) in LIMITS.items()}
@@ -31,34 +32,43 @@ class GateVerdict:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def _run_limits(report: Report) -> list[str]:
+    """The run budgets exceeded (``max_tokens``), by the limit a user sets."""
+    return sorted(
+        LIMIT_OF.get(str(v.metric), str(v.metric))
+        for v in report.violations
+        if v.kind == "run_budget" and v.nodeid is None
+    )
+
+
+def reasons(report: Report) -> list[str]:
+    """Why the gate fails the run, each in the words every view uses (the terminal's verdict,
+    the Markdown's gate line): ``3 regressions (2 tests and the total)``, ``1 test over
+    budget``, ``run over budget (max_tokens)``. Empty when nothing fails it."""
+    tally = counts(report)  # the numbers the Markdown, the comment and the Action show
+    regressions = 0 if tally.accepted else tally.regressions
+    why = []
+    if regressions:
+        tests = plural(tally.regressed, "test")
+        detail = f" ({tests} and the total)" if tally.total_regressed and regressions > 1 else ""
+        why.append(plural(regressions, "regression") + detail)
+    if tally.over_budget:
+        why.append(f"{plural(tally.over_budget, 'test')} over budget")
+    run_limits = _run_limits(report)
+    if run_limits:
+        why.append(f"run over budget ({', '.join(run_limits)})")
+    return why
 
 
 def gate_verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> GateVerdict:
     """What the token gate decided about this run, and why."""
-    violations = report.violations
-    regressions = sum(1 for v in violations if v.kind == "regression")
-    over = {v.nodeid for v in violations if v.kind != "regression" and v.nodeid is not None}
-    run_limits = sorted(
-        LIMIT_OF.get(str(v.metric), str(v.metric))
-        for v in violations
-        if v.kind == "run_budget" and v.nodeid is None
-    )
-    accepted = 0
+    tally = counts(report)
+    regressions = 0 if tally.accepted else tally.regressions
+    over = tally.over_budget
+    run_limits = _run_limits(report)
+    accepted = tally.regressions if baseline_updated and tally.accepted else 0
     comparison = report.baseline
-    if baseline_updated and comparison is not None and not regressions:
-        accepted = len(comparison.regressions) + (1 if comparison.total.regressed else 0)
-    why = []
-    if regressions:
-        total = any(v.kind == "regression" and v.nodeid is None for v in violations)
-        tests = _plural(regressions - total, "test")
-        detail = f" ({tests} and the total)" if total and regressions > 1 else ""
-        why.append(_plural(regressions, "regression") + detail)
-    if over:
-        why.append(f"{_plural(len(over), 'test')} over budget")
-    if run_limits:
-        why.append(f"run over budget ({', '.join(run_limits)})")
+    why = reasons(report)
     outcomes = {}
     if regressions:
         outcomes[REGRESSION + ("s" if regressions > 1 else "")] = regressions
@@ -67,18 +77,18 @@ def gate_verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> 
     if why and warn_only:
         words = {f"{word} (warn-only)": count for word, count in outcomes.items()}
         if over:  # the tests passed, so pytest's line shows nothing of them
-            words["over token budget (warn-only)"] = len(over)
+            words["over token budget (warn-only)"] = over
         return GateVerdict(
             f"token gate: not failing: warn-only — {', '.join(why)}", "yellow", words
         )
     if why:
         text = f"token gate: FAILED — {', '.join(why)}"
         if accepted:
-            text += f" ({_plural(accepted, 'regression')} accepted: baseline updated)"
+            text += f" ({plural(accepted, 'regression')} accepted: baseline updated)"
         return GateVerdict(text, "red", outcomes)
     if accepted:
         return GateVerdict(
-            f"token gate: accepted: baseline updated — {_plural(accepted, 'regression')} "
+            f"token gate: accepted: baseline updated — {plural(accepted, 'regression')} "
             "taken into the baseline",
             "yellow",
         )
