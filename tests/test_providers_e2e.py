@@ -252,6 +252,17 @@ def test_a_conftest_parser_for_a_made_up_provider(
         assert f"SEEN {seen}" in result.stdout.str()
 
 
+def test_a_parser_in_a_subfolders_conftest(pytester: pytest.Pytester, fake_llm: FakeLLM) -> None:
+    """A conftest.py below the root registers during collection: its parser is used too."""
+    sub = pytester.mkpydir("sub")
+    (sub / "conftest.py").write_text(CONFTEST, encoding="utf-8")
+    (sub / "test_inner.py").write_text(ACME, encoding="utf-8")
+    result, report = run_report(pytester)
+    result.assert_outcomes(passed=4)
+    same_as_log(report["totals"], fake_llm)
+    assert report["totals"]["calls"] == 4
+
+
 def test_a_reply_the_parser_cannot_read_is_an_uncounted_call(
     pytester: pytest.Pytester, fake_llm: FakeLLM
 ) -> None:

@@ -1,8 +1,7 @@
 """The plugin's hooks (``hookspecs.py``) wired to capture, the tracker and the pricer, only
 once something implements them: a hook nobody implements costs nothing on the record path.
 
-Each plugin registered (a conftest.py of a subfolder too, during collection) is looked at;
-the built-in providers answer ``pytest_tokenbudget_parse_response`` like any plugin.
+The built-in providers answer ``pytest_tokenbudget_parse_response`` like any plugin.
 """
 
 from __future__ import annotations
@@ -16,16 +15,17 @@ from ..pricing import LazyPricer
 from ..usage import Extracted, TokenCounts, Usage, usd_to_pico
 
 HOOKS_PLUGIN = "tokenbudget-hooks"
-PROVIDERS_PLUGIN = "tokenbudget-providers"
-NAMES = (
-    "pytest_tokenbudget_parse_response",
-    "pytest_tokenbudget_price",
-    "pytest_tokenbudget_usage_recorded",
-)
 
 
-class BuiltinProviders:
-    """The built-in providers, as a parser anyone may ask through the hook."""
+class HookWiring:
+    """The built-in providers as a parser anyone may ask through the hook, and the wiring of
+    the hooks somebody implements into capture, the tracker and the pricer: looked at when the
+    run is configured (the root conftest.py, plugins) and once collection has registered every
+    conftest.py."""
+
+    def __init__(self, config: pytest.Config, pricer: LazyPricer) -> None:
+        self.hook = config.hook
+        self.pricer = pricer
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_tokenbudget_parse_response(
@@ -40,18 +40,8 @@ class BuiltinProviders:
         read = found.read(response.json())
         return None if read is None else to_fields(read)
 
-
-class HookWiring:
-    """Points capture, the tracker and the pricer at the hooks somebody implements."""
-
-    def __init__(self, config: pytest.Config, pricer: LazyPricer, builtin: object) -> None:
-        self.hook = config.hook
-        self.pricer = pricer
-        self.builtin = builtin
-
-    def pytest_plugin_registered(self, plugin: object) -> None:
-        if any(hasattr(plugin, name) for name in NAMES):
-            self.update()
+    def pytest_collection_finish(self) -> None:
+        self.update()
 
     def update(self) -> None:
         hook = self.hook
@@ -66,7 +56,7 @@ class HookWiring:
         )
 
     def _implemented(self, caller: Any) -> bool:
-        return any(impl.plugin is not self.builtin for impl in caller.get_hookimpls())
+        return any(impl.plugin is not self for impl in caller.get_hookimpls())
 
     def parse(self, request: Any, response: Any) -> Extracted | None:
         from ..providers.fields import from_fields
@@ -83,7 +73,7 @@ class HookWiring:
 
 
 def wire(config: pytest.Config, pricer: LazyPricer) -> None:
-    """Register the built-in parser and the wiring (which looks at every plugin registered)."""
-    builtin = BuiltinProviders()
-    config.pluginmanager.register(builtin, PROVIDERS_PLUGIN)
-    config.pluginmanager.register(HookWiring(config, pricer, builtin), HOOKS_PLUGIN)
+    """Register the built-in parser and wire in the hooks implemented so far."""
+    wiring = HookWiring(config, pricer)
+    config.pluginmanager.register(wiring, HOOKS_PLUGIN)
+    wiring.update()
