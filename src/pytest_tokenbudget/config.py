@@ -118,6 +118,29 @@ DEFAULT_METRIC = "total_tokens"
 DEFAULT_BASELINE = "tokenbudget-baseline.json"
 
 
+def parse_metrics(value: object) -> tuple[str, ...]:
+    """``"input_tokens,output_tokens"`` (or a list) as the figures the gate judges, in order."""
+    accepted = (
+        f"one or more of {', '.join(METRICS)}, comma-separated, each once "
+        "(like input_tokens,output_tokens)"
+    )
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"invalid metric {value!r}: expected {accepted}")
+    names = [n.strip() for n in names]
+    unknown = [n for n in names if n not in METRICS]
+    if not names or unknown or len(set(names)) != len(names):
+        what = f"unknown figure {unknown[0]!r}" if unknown else "a figure repeated or none"
+        raise ValueError(f"invalid metric {value!r} ({what}): expected {accepted}")
+    return tuple(names)
+
+
+def parse_confirm(value: object) -> int:
+    if parse_non_negative_int(value) > 19:
+        raise ValueError(f"must be from 0 to 19 re-runs (20 samples are kept), got {value!r}")
+    return parse_non_negative_int(value)
+
+
 def closest(name: str, known: Sequence[str]) -> str | None:
     """The known name a typo most likely meant, or None when none is close."""
     import difflib
@@ -193,11 +216,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "regression_metric",
-        choice(*METRICS),
+        lambda value: ",".join(parse_metrics(value)),
         DEFAULT_METRIC,
-        "figure the regression rule compares: " + ", ".join(METRICS),
+        "figures the regression rule compares, comma-separated (a test regresses when any "
+        "does): " + ", ".join(METRICS),
         option="--tokenbudget-regression-metric",
-        metavar="M",
+        metavar="M[,M...]",
+    ),
+    Setting(
+        "confirm",
+        parse_confirm,
+        0,
+        "run a test that looks regressed up to K more times and judge it on all its samples "
+        "(default 0)",
+        option="--tokenbudget-confirm",
+        metavar="K",
     ),
     Setting(
         "max_tokens",

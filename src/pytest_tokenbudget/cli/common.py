@@ -13,6 +13,7 @@ from ..config import (
     METRICS,
     Settings,
     SettingsError,
+    parse_metrics,
     parse_percent,
     read_pyproject,
     resolve,
@@ -56,12 +57,20 @@ def rule(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "min_tokens": pick(args.regression_min, "regression_min_tokens"),
         "metric": pick(args.metric, "regression_metric"),
         "pricer": project_pricer(settings),
+        "confirm": settings["confirm"],
     }
 
 
 def percent(value: str) -> float:
     try:
         return parse_percent(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def metrics(value: str) -> str:
+    try:
+        return ",".join(parse_metrics(value))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -108,7 +117,8 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--metric",
-        choices=METRICS,
+        type=metrics,
         default=None,
-        help=f"figure to compare (default {DEFAULT_METRIC})",
+        help=f"figures to compare, comma-separated: {', '.join(METRICS)} "
+        f"(default {DEFAULT_METRIC})",
     )

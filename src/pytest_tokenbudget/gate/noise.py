@@ -16,7 +16,7 @@ skewed; the 1 keeps a zero finite). Per figure of a test:
   ``RUN_ALPHA`` shared over every figure judged this way (Bonferroni).
 
 Verdicts: ``regressed`` when the growth is significant at that level AND past the fixed rule
-(``regression``, ``regression_min_tokens``: growth too small to matter never fails); 
+(``regression``, ``regression_min_tokens``: growth too small to matter never fails);
 ``inconclusive`` when it is past the rule and significant only at ``SCREEN`` (uncorrected): it
 looks grown but the evidence is not there; ``improved`` when a drop is significant; else
 ``unchanged``. With confirmation (``confirm`` = K re-runs), a test goes on running while it is
@@ -31,7 +31,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from .stats import digamma, t_sf, trigamma, trigamma_inverse
 
@@ -39,7 +39,6 @@ __all__ = [
     "FIGURES",
     "IMPROVED",
     "INCONCLUSIVE",
-    "MAX_SAMPLES",
     "REGRESSED",
     "RUN_ALPHA",
     "SCREEN",
@@ -59,8 +58,6 @@ __all__ = [
 
 #: The figures a baseline keeps samples of (total tokens follow from input and output).
 FIGURES = ("input_tokens", "output_tokens", "calls")
-#: Samples kept per figure (the newest).
-MAX_SAMPLES = 20
 #: The share of unchanged runs the statistical verdicts may fail, whatever the suite's size.
 RUN_ALPHA = 0.01
 #: A test past the rule whose growth is this significant (uncorrected) is ``inconclusive``
@@ -279,11 +276,17 @@ class TestJudgement:
         """The figure that gave the verdict (the first in the metrics' order)."""
         return next(f for f in self.figures if f.verdict == self.verdict)
 
-    @property
-    def open(self) -> bool:
-        """Another run of the test could change its verdict: confirm it."""
-        settled = any(f.verdict == REGRESSED and not f.open for f in self.figures)
-        return not settled and any(f.open for f in self.figures)
+    def open(self, first: bool) -> bool:
+        """Another run of the test could change its verdict: confirm it. A growth significant
+        at the first look settles it; at a later one it does not (only the last look's
+        evidence counts, or stopping early would raise the false-alarm rate)."""
+
+        def settles(f: FigureJudgement) -> bool:
+            return f.verdict == REGRESSED and not f.open and (first or not f.statistical)
+
+        if any(map(settles, self.figures)):
+            return False
+        return any(f.open or (f.statistical and f.verdict == REGRESSED) for f in self.figures)
 
 
 def judge_test(
@@ -319,9 +322,4 @@ def judge_test(
 
 def wants_more(judgement: TestJudgement, runs: int, confirm: int) -> bool:
     """Run the test again? It ran ``runs`` times; ``confirm`` re-runs at most."""
-    return runs < confirm + 1 and judgement.open
-
-
-def newest(values: Iterable[int]) -> list[int]:
-    """The newest ``MAX_SAMPLES`` of ``values`` (oldest first)."""
-    return list(values)[-MAX_SAMPLES:]
+    return runs < confirm + 1 and judgement.open(first=runs == 1)

@@ -162,6 +162,7 @@ class TokenBudgetSession:
             min_tokens=self.settings["regression_min_tokens"],
             metric=self.settings["regression_metric"],
             pricer=self.pricer,
+            confirm=self.settings["confirm"],
         )
         report.baseline = comparison.record()
         report.baseline.path = self.baseline_shown()

@@ -110,7 +110,8 @@ def counts_line(c: Counts) -> str:
 
 
 def _changed_rows(summary: ComparisonRecord, report: Report) -> list[tuple[float, list[str]]]:
-    """(size of the change, row) of every changed test: regressed, improved, new."""
+    """(size of the change, row) of every changed test: regressed, inconclusive, improved,
+    new."""
     metric = summary.metric
     rows = []
 
@@ -119,10 +120,13 @@ def _changed_rows(summary: ComparisonRecord, report: Report) -> list[tuple[float
 
     for c in summary.regressions:
         grew = text(", ".join(c.details)) if c.details else ""
-        rows.append((size(c), _change_row("❌", c.nodeid, metric, c, grew)))
+        rows.append((size(c), _change_row("❌", c.nodeid, c.metric or metric, c, grew)))
+    for c in summary.inconclusive:
+        note = f"inconclusive: {c.metric or metric} within the noise"
+        rows.append((size(c), _change_row("⚠️", c.nodeid, c.metric or metric, c, text(note))))
     for c in summary.improvements:
         saved = f"saved {_fmt.usd(c.saved_usd)}" if c.saved_usd is not None else ""
-        rows.append((size(c), _change_row("⚡", c.nodeid, metric, c, saved)))
+        rows.append((size(c), _change_row("⚡", c.nodeid, c.metric or metric, c, saved)))
     for nodeid in summary.new:
         rec = report.tests.get(nodeid)
         if is_bucket(nodeid) or rec is None:  # a report of an earlier version compared them
@@ -152,7 +156,8 @@ def changed_section(report: Report, limit: int) -> list[str]:
     out = []
     rows = _changed_rows(summary, report)
     if rows:
-        unit = "" if summary.metric == "total_tokens" else f" ({summary.metric})"
+        metrics = summary.metrics or [summary.metric]
+        unit = "" if metrics == ["total_tokens"] else f" ({' or '.join(metrics)})"
         out += [
             "",
             *table(
