@@ -75,6 +75,8 @@ SESSION_BUCKET = "<session>"
 FIXTURE_BUCKET = "<fixture {}>"
 #: The bucket of the attempts of rerun tests before their final one.
 RERUNS_BUCKET = "<reruns>"
+#: The bucket of the extra runs of tests that looked regressed (``--tokenbudget-confirm``).
+CONFIRMATION_BUCKET = "<confirmation>"
 #: The status of a bucket other than ``<session>`` (whose status is "session") in the files.
 BUCKET_STATUS = "bucket"
 

@@ -247,7 +247,8 @@ def compare(
         if judged.verdict == UNCHANGED:
             continue
         details: tuple[str, ...] = ()
-        if judged.verdict == REGRESSED:
+        # a confirmed test's records hold its first run only: they explain no median
+        if judged.verdict == REGRESSED and (judged.samples or (0, 1))[1] == 1:
             try:
                 details = explain(
                     old, new, judged.metric if judged.metric in METRICS else metrics[0]

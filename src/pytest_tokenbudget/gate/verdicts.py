@@ -17,6 +17,7 @@ from ..report import ChangeRecord
 from ..usage import Usage, exact_figure, pico_to_usd
 from .explain import describe_change
 from .noise import (
+    FIGURES,
     IMPROVED,
     INCONCLUSIVE,
     REGRESSED,
@@ -25,6 +26,7 @@ from .noise import (
     judge_test,
     level,
     past,
+    wants_more,
 )
 
 #: The figures judged from samples (``cost_usd`` is judged through the fixed rule).
@@ -81,6 +83,30 @@ class NoiseGate:
         return cls(common, metrics, confirm)
 
 
+def looks_open(
+    gate: NoiseGate,
+    nodeid: str,
+    old: Figures,
+    runs: Sequence[Usage],
+    pct: Fraction,
+    min_tokens: int,
+) -> bool:
+    """Run the test again (``--tokenbudget-confirm``)? ``runs``: its attempts so far."""
+    base = gate.base.get(nodeid) or sample_values(old)
+    head = {name: [getattr(u, name) for u in runs] for name in FIGURES}
+    judged = judge_test(
+        base, head, _figures(old), gate.pool, alpha=gate.alpha, pct=pct, min_tokens=min_tokens
+    )
+    return wants_more(judged, len(runs), gate.confirm)
+
+
+def _figures(old: Figures) -> dict[str, int]:
+    """The baseline's figures the fixed rule compares with, by name."""
+    out = {name: getattr(old, name) for name in FIGURES}
+    out["total_tokens"] = old.input_tokens + old.output_tokens
+    return out
+
+
 def fixed(
     before: Usage, after: Usage, metrics: Sequence[str], pct: Fraction, min_tokens: int
 ) -> Judged:
@@ -122,10 +148,8 @@ def judge(
         return fixed(before, after, metrics, pct, min_tokens)
     base = gate.base.get(nodeid) or sample_values(old)
     head = sample_values(new)
-    figures = {name: getattr(old, name) for name in ("input_tokens", "output_tokens", "calls")}
-    figures["total_tokens"] = old.input_tokens + old.output_tokens
     noisy = judge_test(
-        base, head, figures, gate.pool, alpha=gate.alpha, pct=pct, min_tokens=min_tokens
+        base, head, _figures(old), gate.pool, alpha=gate.alpha, pct=pct, min_tokens=min_tokens
     )
     rest = [m for m in metrics if m not in gate.figures]
     other = fixed(before, after, rest, pct, min_tokens) if rest else None
