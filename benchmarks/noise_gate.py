@@ -146,16 +146,34 @@ def world(rng: random.Random, sigma: float, n: int, confirms: tuple[int, ...]) -
         head_in, head_out = sum(h[0] for h in heads), sum(h[1] for h in heads)
         failed |= past(base_in, head_in, PCT, 0) or past(base_out, head_out, PCT, 0)
         result = {"failed": failed, "extra": extra}
-        own = len(
-            confirm_runs(
-                tests[grown], base[grown], heads[grown], before[grown], pool, alpha, confirm,
-                rng, sigma,
-            )[1]
-        ) - 1
+        own = (
+            len(
+                confirm_runs(
+                    tests[grown],
+                    base[grown],
+                    heads[grown],
+                    before[grown],
+                    pool,
+                    alpha,
+                    confirm,
+                    rng,
+                    sigma,
+                )[1]
+            )
+            - 1
+        )
         for name, gi, go in GROWTHS:
             verdict, runs = confirm_runs(
-                tests[grown], base[grown], firsts[name], before[grown], pool, alpha, confirm,
-                rng, sigma, (gi, go),
+                tests[grown],
+                base[grown],
+                firsts[name],
+                before[grown],
+                pool,
+                alpha,
+                confirm,
+                rng,
+                sigma,
+                (gi, go),
             )
             figure = "input_tokens" if gi != 1.0 else "output_tokens"
             k = 0 if figure == "input_tokens" else 1
@@ -199,8 +217,8 @@ def main() -> None:
             for confirm in confirms:
                 t = tallies[confirm]
                 rates = " ".join(
-                    f"{100 * t.detected[name] / t.runs:>12.1f}% ({100 * t.oracle[name] / t.runs:5.1f}%)"
-                    for name, _, _ in GROWTHS
+                    f"{100 * t.detected[g] / t.runs:>12.1f}% ({100 * t.oracle[g] / t.runs:5.1f}%)"
+                    for g, _, _ in GROWTHS
                 )
                 print(
                     f"{sigma:>5} {n:>4} {confirm:>4} {100 * t.false_alarms / t.runs:>11.1f}% "

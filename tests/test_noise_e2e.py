@@ -1,5 +1,6 @@
-"""End-to-end (each run in its own process, as CI runs them): a baseline of 5 noisy runs, then verdicts within the noise, past it and
-confirmed by re-runs (``--tokenbudget-confirm``), serially and under ``-n 2``.
+"""End-to-end (each run in its own process, as CI runs them): a baseline of 5 noisy runs,
+then verdicts within the noise, past it and confirmed by re-runs (``--tokenbudget-confirm``),
+serially and under ``-n 2``.
 
 Each test asks the fake LLM for one chat completion; its output count is the next of a
 scripted sequence (a counter file per test, shared by every process): 5 baseline runs that
