@@ -87,8 +87,9 @@ def test_within_the_noise_unchanged_doubled_regressed_borderline_inconclusive(
         NODE.format("steady"): "unchanged",
     }
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # only the regression fails the run
-    # the total of the tests grew by the doubled test: the fixed rule (610 -> 934 output)
-    assert [v["nodeid"] for v in report["violations"]] == [NODE.format("grown"), None]
+    # a total of noisy figures is as noisy as they are: their tests are judged one by one
+    assert [v["nodeid"] for v in report["violations"]] == [NODE.format("grown")]
+    assert report["baseline"]["total"]["regressed"] is False
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
@@ -96,7 +97,7 @@ def test_within_the_noise_unchanged_doubled_regressed_borderline_inconclusive(
             "(medians of 5 baseline and 1 run sample, p = *)",
             "inconclusive (within the noise, not failing): test_noise.py::test_reply[[]noisy[]]: "
             "output_tokens 205 -> 230 *",
-            "token gate: FAILED — 2 regressions (1 test and the total)",
+            "token gate: FAILED — 1 regression",
         ]
     )
     assert report["baseline"]["metrics"] == ["input_tokens", "output_tokens"]

@@ -168,12 +168,18 @@ class Pool:
             for k in counts
             for figure in self.figures
         }
-        self.judged = sum(
-            1
-            for samples in baseline.values()
+        #: Figures judged against a spread, by figure.
+        self.judged_by = {
+            figure: sum(1 for samples in baseline.values() if self.statistical(samples, figure))
             for figure in self.figures
-            if self.statistical(samples, figure)
-        )
+        }
+        self.judged = sum(self.judged_by.values())
+
+    def fixed_figures(self, metrics: Sequence[str]) -> list[str]:
+        """The ``metrics`` no test is judged on against a spread: what the total of the tests
+        is judged on by the fixed rule (a total of noisy figures is as noisy as they are, and
+        their tests are judged one by one)."""
+        return [m for m in metrics if not self.judged_by.get(m)]
 
     def prior(self, samples: Samples, figure: str) -> Prior:
         return self.priors.get((kind(samples), figure), Prior())

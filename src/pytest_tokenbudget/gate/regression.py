@@ -288,7 +288,8 @@ def compare(
         if len(before_of) == len(new_tests)
         else total_with_costs([new_tests[n] for n in before_of], [after_of[n] for n in before_of])
     )
-    total = fixed(result.common_before, result.common_after, metrics, pct, min_tokens)
+    fixed_metrics = metrics if gate is None else gate.pool.fixed_figures(metrics)
+    total = fixed(result.common_before, result.common_after, fixed_metrics, pct, min_tokens)
     result.total_regressed = total.verdict == REGRESSED
     result.total_metric = total.metric
     if result.total_regressed:

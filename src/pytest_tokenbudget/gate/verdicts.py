@@ -122,7 +122,7 @@ def fixed(
             return Judged(REGRESSED, metric, b, a)
         if a < b and dropped is None and (floor is None or -floor >= min_tokens):
             dropped = Judged(IMPROVED, metric, b, a)
-    return dropped or Judged(UNCHANGED, metrics[0], None, None)
+    return dropped or Judged(UNCHANGED, metrics[0] if metrics else "", None, None)
 
 
 def _floor_growth(before: Usage, after: Usage, metric: str) -> int:
