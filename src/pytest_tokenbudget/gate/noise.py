@@ -138,9 +138,13 @@ def fit_prior(spreads: Sequence[tuple[float, int]], tests: int) -> Prior:
     es = [math.log(s2) - digamma(d / 2) + math.log(d / 2) for s2, d in spreads]
     mean = math.fsum(es) / len(es)
     var = math.fsum((e - mean) ** 2 for e in es) / (len(es) - 1)
-    var -= math.fsum(trigamma(d / 2) for _, d in spreads) / len(spreads)
+    expected = math.fsum(trigamma(d / 2) for _, d in spreads) / len(spreads)
+    var -= expected
     total = float(sum(d for _, d in spreads))
-    if var <= 0:
+    # tests differ in spread only when their variances scatter clearly more than sampling
+    # alone scatters them (twice its standard error): else one chance scatter of a few
+    # 5-sample baselines would throw most of the pooled evidence away
+    if var <= 2 * expected * math.sqrt(2 / (len(es) - 1)):
         return Prior(math.exp(mean), total, varying)
     df0 = 2 * trigamma_inverse(var)
     s2 = math.exp(mean + digamma(df0 / 2) - math.log(df0 / 2))
