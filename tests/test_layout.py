@@ -29,6 +29,7 @@ FLOORS = {
     "inert": 0,
     "config": 1,
     "records": 1,
+    "environment": 1,
     "pricing": 1,
     "tokenizer": 1,
     "providers": 1,

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from .environment import Environment
 from .records import Figures, Number, TestRecord, Violation, total_cost_pico
 from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, is_bucket
 
@@ -100,6 +101,8 @@ class ComparisonRecord(msgspec.Struct, gc=False):
     path: Union[str, UnsetType] = UNSET
     #: When that baseline was recorded, where its file says.
     recorded: Union[Recorded, UnsetType] = UNSET
+    #: What changed in the environment since the baseline was recorded (``environment.changes``).
+    environment: List[str] = []
 
 
 class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
@@ -116,6 +119,8 @@ class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
     pricing: Dict[str, Any] = {}
     passed: bool = True
     notes: List[str] = []
+    #: What could explain a change that is not ours (served models, SDK versions, prices).
+    environment: Union[Environment, UnsetType] = UNSET
 
     def __post_init__(self) -> None:
         self.path: Optional[str] = None
@@ -132,6 +137,7 @@ class BaselineDoc(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE_SCH
     tests: Dict[str, TestRecord]
     totals: Union[Figures, UnsetType] = UNSET
     recorded: Union[Recorded, UnsetType] = UNSET
+    environment: Union[Environment, UnsetType] = UNSET
 
 
 _COUNTS = [(name, attrgetter(name)) for name in TOKEN_FIELDS + COUNT_FIELDS]

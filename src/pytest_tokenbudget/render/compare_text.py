@@ -106,6 +106,9 @@ def render_comparison(summary: ComparisonRecord, *, limit: int = 20) -> str:
     if summary.unpriced:
         lines.append("")
         lines.append(f"Not compared on cost (unpriced model): {len(summary.unpriced)} test(s)")
+    if summary.environment:
+        lines.append("")
+        lines.append(environment_line(summary))
     lines.append("")
     lines.append(verdict(summary))
     return "\n".join(lines) + "\n"
@@ -117,6 +120,11 @@ def _saved(summary: ComparisonRecord) -> str:
     if summary.saved_usd is not None:
         saved += f", {_fmt.usd(summary.saved_usd)}"
     return saved
+
+
+def environment_line(summary: ComparisonRecord) -> str:
+    """``environment changed since the baseline: openai 1.2.0 -> 3.0.1; ...``."""
+    return "environment changed since the baseline: " + "; ".join(summary.environment)
 
 
 def verdict(summary: ComparisonRecord) -> str:
@@ -158,4 +166,6 @@ def summary_lines(summary: ComparisonRecord, *, limit: int = 5) -> list[str]:
         if ids:
             more = f" and {len(ids) - 3:,} more" if len(ids) > 3 else ""
             lines.append(f"{label}: {len(ids)} ({', '.join(ids[:3])}{more})")
+    if summary.environment:
+        lines.append(environment_line(summary))
     return lines

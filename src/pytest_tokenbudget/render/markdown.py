@@ -167,6 +167,11 @@ def changed_section(report: Report, limit: int) -> list[str]:
         shown = ", ".join(code(n, in_table=False) for n in missing[:limit])
         rest = f" and {len(missing) - limit:,} more" if len(missing) > limit else ""
         out += ["", f"🗑️ In the baseline, not in this run: {shown}{rest}"]
+    if summary.environment:
+        out += [
+            "",
+            f"🔧 Environment changed since the baseline: {text('; '.join(summary.environment))}",
+        ]
     return out
 
 
