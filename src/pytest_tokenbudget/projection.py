@@ -13,7 +13,7 @@ from typing import Iterable
 from .fmt import usd
 from .records import Figures
 from .report import ChangeRecord, ComparisonRecord, Projection, Report
-from .usage import pico_to_usd
+from .usage import Usage, pico_to_usd
 
 __all__ = [
     "a_month",
@@ -33,9 +33,9 @@ __all__ = [
 ]
 
 
-def cost_pico(figures: Figures) -> int | None:
+def cost_pico(figures: Figures | Usage) -> int | None:
     """The exact cost of ``figures`` in picodollars; None when any call is unpriced."""
-    return None if figures.unpriced_calls or figures.cost_usd is None else figures.cost_pico
+    return None if figures.unpriced_calls else figures.cost_pico
 
 
 def change_pico(before: Figures, after: Figures) -> int | None:

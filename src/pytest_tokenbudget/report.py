@@ -58,7 +58,7 @@ class Projection(msgspec.Struct, frozen=True, gc=False):
 
     runs_per_month: int
     cost_usd: Optional[float] = None
-    change_usd: Union[float, None, UnsetType] = UNSET
+    change_usd: Union[float, UnsetType, None] = UNSET
 
 
 class ChangeRecord(msgspec.Struct, gc=False):
