@@ -106,7 +106,10 @@ def run_spend(report: Report) -> str:
     runs = runs_of(report)
     if runs is None:
         return ""
-    return f"projected spend: {per_run(cost_pico(report.totals), runs)} (this run's prices)"
+    cost = cost_pico(report.totals)
+    if cost is None:
+        return f"projected spend: {a_month(None, runs)}"
+    return f"projected spend: {per_run(cost, runs)} (this run's prices)"
 
 
 def headline_month(report: Report) -> str:

@@ -187,6 +187,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         from ..gate.regression import compare
 
         report.baseline = compare(baseline, report, **rule(args, project_settings())).record()
+        from ..projection import project, runs_of
+
+        runs = runs_of(report)
+        if runs is not None:  # the new comparison's changes projected as the run's were
+            project(report, runs)
     if args.format == "markdown":
         from ..render.markdown import render_markdown
 
