@@ -11,6 +11,8 @@ import re
 import pytest
 
 from pytest_tokenbudget.cli import main
+from pytest_tokenbudget.files.baseline import load_report
+from pytest_tokenbudget.render.markdown import render_markdown
 from runs import DIST, read_json, run_report
 
 # test_agent grows 1,500 -> 2,500 tokens: $0.00045 -> $0.0006 a run (+$0.00015, x900 = $0.135)
@@ -134,11 +136,7 @@ def test_without_runs_per_month_nothing_is_projected(
     assert "a month" not in result.stdout.str()
     assert "projection" not in str(report)
     assert "token gate: FAILED — 1 regression" in _lines(result.stdout.str())
-    markdown = pytest.importorskip("pytest_tokenbudget.render.markdown")
-    from pytest_tokenbudget.files.baseline import load_report
-
-    loaded = load_report(str(suite.path / "r.json"))
-    assert "a month" not in markdown.render_markdown(loaded)
+    assert "a month" not in render_markdown(load_report(str(suite.path / "r.json")))
 
 
 def test_config_key_and_a_first_run_without_baseline(pytester: pytest.Pytester) -> None:

@@ -74,7 +74,7 @@ def _costs(subject: str, pico: int | None, runs: int | None) -> str:
     if runs is None:
         return ""
     if pico is None:
-        return f"; {subject} cost is unknown (a call is unpriced): no monthly projection"
+        return "; cost unknown (a call is unpriced): no monthly projection"
     return f"; {subject} {'costs' if subject == 'it' else 'cost'} {per_run(pico, runs)}"
 
 
