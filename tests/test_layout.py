@@ -33,6 +33,7 @@ FLOORS = {
     "tokenizer": 1,
     "providers": 1,
     "report": 2,
+    "projection": 2,
     "tracker": 2,
     "attribution": 2,
     "capture": 3,
