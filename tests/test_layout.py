@@ -34,6 +34,7 @@ FLOORS = {
     "tokenizer": 1,
     "providers": 1,
     "report": 2,
+    "projection": 2,
     "tracker": 2,
     "attribution": 2,
     "capture": 3,

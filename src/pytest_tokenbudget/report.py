@@ -34,6 +34,7 @@ __all__ = [
     "ChangeRecord",
     "ComparisonRecord",
     "Counts",
+    "Projection",
     "Recorded",
     "Report",
     "TotalRecord",
@@ -46,6 +47,19 @@ __all__ = [
     "tests_only",
     "tests_with_usage",
 ]
+
+
+class Projection(msgspec.Struct, frozen=True, gc=False):
+    """A cost figure projected to a month of ``runs_per_month`` runs, at the run's price table.
+
+    ``cost_usd`` is the month's cost (null where a call is unpriced: never $0); on a compared
+    test and the comparison's total, ``change_usd`` is the month's change against the baseline
+    (negative: a saving; null where either side has an unpriced call).
+    """
+
+    runs_per_month: int
+    cost_usd: Optional[float] = None
+    change_usd: Union[float, UnsetType, None] = UNSET
 
 
 class ChangeRecord(msgspec.Struct, gc=False):
@@ -61,6 +75,8 @@ class ChangeRecord(msgspec.Struct, gc=False):
     saved_usd: Optional[float] = None
     details: List[str] = []
     message: str = ""
+    #: Its cost and change projected to a month (``runs_per_month`` set; absent otherwise).
+    projection: Union[Projection, UnsetType] = UNSET
 
 
 class TotalRecord(ChangeRecord, gc=False):
@@ -121,6 +137,8 @@ class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
     notes: List[str] = []
     #: What could explain a change that is not ours (served models, SDK versions, prices).
     environment: Union[Environment, UnsetType] = UNSET
+    #: The run's cost projected to a month (``runs_per_month`` set; absent otherwise).
+    projection: Union[Projection, UnsetType] = UNSET
 
     def __post_init__(self) -> None:
         self.path: Optional[str] = None

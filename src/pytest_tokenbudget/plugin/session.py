@@ -147,6 +147,10 @@ class TokenBudgetSession:
                 )
         report.violations = self.violations
         report.passed = not self.violations
+        if self.settings["runs_per_month"] is not None:
+            from ..projection import project
+
+            project(report, self.settings["runs_per_month"])
         self.report = report
         self.write_files(report)
         failing = self.run_messages and not self.settings["warn_only"]
