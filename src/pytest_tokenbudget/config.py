@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .metrics import DEFAULT_METRIC, METRICS, parse_metrics
 from .usage import usd_to_pico
 
 
@@ -27,6 +28,14 @@ def parse_positive_int(value: object) -> int:
     if not isinstance(value, int) or value <= 0:
         raise ValueError(f"must be a positive whole number, got {value!r}")
     return value
+
+
+def parse_runs_per_month(value: object) -> int:
+    """How often the suite (or the code it tests) runs in a month: a positive whole number."""
+    try:
+        return parse_positive_int(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (runs a month, like 900 for 30 runs a day)") from None
 
 
 def parse_non_negative_int(value: object) -> int:
@@ -113,26 +122,7 @@ def parse_aliases(value: object) -> dict[str, str]:
     return table
 
 
-METRICS = ("total_tokens", "input_tokens", "output_tokens", "cost_usd", "calls")
-DEFAULT_METRIC = "total_tokens"
 DEFAULT_BASELINE = "tokenbudget-baseline.json"
-
-
-def parse_metrics(value: object) -> tuple[str, ...]:
-    """``"input_tokens,output_tokens"`` (or a list) as the figures the gate judges, in order."""
-    accepted = (
-        f"one or more of {', '.join(METRICS)}, comma-separated, each once "
-        "(like input_tokens,output_tokens)"
-    )
-    names = value.split(",") if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"invalid metric {value!r}: expected {accepted}")
-    names = [n.strip() for n in names]
-    unknown = [n for n in names if n not in METRICS]
-    if not names or unknown or len(set(names)) != len(names):
-        what = f"unknown figure {unknown[0]!r}" if unknown else "a figure repeated or none"
-        raise ValueError(f"invalid metric {value!r} ({what}): expected {accepted}")
-    return tuple(names)
 
 
 def parse_confirm(value: object) -> int:
@@ -318,6 +308,14 @@ SETTINGS: tuple[Setting, ...] = (
         10,
         "tests listed in the summary (default 10; 0 = every test with usage)",
         option="--tokenbudget-top",
+        metavar="N",
+    ),
+    Setting(
+        "runs_per_month",
+        parse_runs_per_month,
+        None,
+        "project every changing cost figure to a month of N runs of this suite",
+        option="--tokenbudget-runs-per-month",
         metavar="N",
     ),
     Setting("warn_at", parse_fraction, 0.8, "share of a budget at which a test is near budget"),

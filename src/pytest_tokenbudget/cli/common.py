@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import (
-    DEFAULT_METRIC,
-    METRICS,
     Settings,
     SettingsError,
-    parse_metrics,
     parse_percent,
+    parse_runs_per_month,
     read_pyproject,
     resolve,
 )
 from ..inert import inert
+from ..metrics import DEFAULT_METRIC, METRICS, parse_metrics
 
 if TYPE_CHECKING:
     from ..pricing import PriceTable
@@ -71,6 +70,13 @@ def percent(value: str) -> float:
 def metrics(value: str) -> str:
     try:
         return ",".join(parse_metrics(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def runs_per_month(value: str) -> int:
+    try:
+        return parse_runs_per_month(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -20,8 +20,11 @@ from fractions import Fraction
 from typing import Mapping, Protocol, Sequence
 
 import msgspec
+from msgspec import UnsetType
 
-from ..config import BY_KEY, DEFAULT_METRIC, METRICS, parse_metrics
+from ..config import BY_KEY
+from ..environment import Environment, changes
+from ..metrics import DEFAULT_METRIC, METRICS, parse_metrics
 from ..records import TestRecord, Violation, figures
 from ..report import ComparisonRecord, TestVerdict, TotalRecord, tests_only
 from ..usage import Pricer, Usage, pico_to_usd
@@ -39,6 +42,9 @@ class Side(Protocol):
 
     @property
     def tests(self) -> Mapping[str, TestRecord]: ...
+
+    @property
+    def environment(self) -> Environment | UnsetType | None: ...
 
 
 class BadBreakdown(ValueError):
@@ -81,6 +87,8 @@ class Comparison:
     total_details: tuple[str, ...] = ()
     costs: str = "recorded"
     unpriced: list[str] = field(default_factory=list)
+    #: What changed in the environment between the two sides (``environment.changes``).
+    environment: list[str] = field(default_factory=list)
 
     @property
     def regressed(self) -> bool:
@@ -172,6 +180,7 @@ class Comparison:
             saved_tokens=self.saved_tokens,
             saved_usd=self.saved_usd,
             unpriced=list(self.unpriced),
+            environment=list(self.environment),
         )
 
 
@@ -300,6 +309,9 @@ def compare(
     result.inconclusive = _by_growth(result.inconclusive)
     result.improvements = _by_growth(result.improvements)[::-1]
     result.verdicts = _all_verdicts(result, new_tests)
+    old_env, new_env = baseline.environment, current.environment
+    if isinstance(old_env, Environment) and isinstance(new_env, Environment):
+        result.environment = changes(old_env, new_env)
     return result
 
 
