@@ -10,7 +10,8 @@ outcome never counts, its payload is a sample of the test and its usage goes to 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generator, Protocol
 
 import pytest
 from _pytest.runner import runtestprotocol
@@ -19,16 +20,29 @@ from ..tracker import cells_from_payload
 from ..usage import EMPTY, Usage
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..gate.verdicts import NoiseGate
     from ..records import TestRecord
-    from .session import TokenBudgetSession
     from .tests import PerTestHooks
+
+
+class Owner(Protocol):
+    """What confirmation needs of the run (the session plugin)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def baseline_path(self) -> Path: ...
+
+    def confirmed(self, nodeid: str, payload: dict[str, Any]) -> None:
+        """A confirmation attempt finished in this process with ``payload``."""
 
 
 class Confirmation:
     """Serial run or xdist worker: re-run each test that looks regressed."""
 
-    def __init__(self, owner: TokenBudgetSession, hooks: PerTestHooks) -> None:
+    def __init__(self, owner: Owner, hooks: PerTestHooks) -> None:
         self.owner = owner
         self.hooks = hooks
         self.confirm: int = owner.settings["confirm"]
