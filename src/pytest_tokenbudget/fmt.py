@@ -41,6 +41,14 @@ def usd(value: object) -> str:
     return f"{sign}${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
+def exact_usd(pico: int) -> str:
+    """Picodollars as the exact plain decimal they are (``0.0000123``, ``2``), for machine
+    formats (JUnit properties, OpenMetrics): never rounded, never in exponent notation, and
+    read as a float it is the JSON report's ``cost_usd``."""
+    whole, part = divmod(pico, 10**12)
+    return f"{whole}.{part:012d}".rstrip("0").rstrip(".")
+
+
 def signed_usd(value: object) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "-"
