@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from runs import DIST, run_report
-
 from pytest_tokenbudget.cli import main
+from runs import DIST, run_report
 
 parser = pytest.importorskip("prometheus_client.openmetrics.parser")
 
@@ -105,7 +104,8 @@ def test_openmetrics_parses_and_holds_the_reports_figures(
     # exact decimals of picodollars, never exponents
     assert re.search(r"^tokenbudget_run_cost_usd NaN$", text, re.M)
     cost_line = re.search(r'^tokenbudget_model_cost_usd\{model="gpt-4o"\} (.*)$', text, re.M)
-    assert cost_line is not None and re.fullmatch(r"0\.\d+", cost_line[1])
+    assert cost_line is not None
+    assert re.fullmatch(r"0\.\d+", cost_line[1])
 
     # the same text from the saved report
     assert main(["report", "r.json", "--format", "openmetrics", "-o", "again.txt"]) == 0
@@ -137,15 +137,15 @@ def test_gitlab_reads_every_metric_by_its_own_name(pytester: pytest.Pytester) ->
 
 
 def test_label_values_and_costs_unit() -> None:
-    from pytest_tokenbudget.fmt import exact_usd
+    from pytest_tokenbudget.fmt import plain_number
     from pytest_tokenbudget.render.openmetrics import label_value
 
     assert label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     assert label_value("lone \ud800 half") == "lone \ufffd half"
-    assert exact_usd(0) == "0"
-    assert exact_usd(15) == "0.000000000015"
-    assert exact_usd(2 * 10**12) == "2"
-    assert exact_usd(1_234_500_000_000) == "1.2345"
+    assert plain_number(0.0) == "0"
+    assert plain_number(1.5e-11) == "0.000000000015"
+    assert plain_number(2.0) == "2"
+    assert plain_number(1.2345) == "1.2345"
 
 
 def test_no_models_no_model_families(pytester: pytest.Pytester) -> None:

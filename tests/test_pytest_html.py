@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from runs import DIST, run_report
-
 from pytest_tokenbudget.fmt import tokens, usd
+from runs import DIST, run_report
 
 pytest.importorskip("pytest_html")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
@@ -41,12 +42,12 @@ def usd(value: object) -> str:
     return f"{sign}${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
-def exact_usd(pico: int) -> str:
-    """Picodollars as the exact plain decimal they are (``0.0000123``, ``2``), for machine
-    formats (JUnit properties, OpenMetrics): never rounded, never in exponent notation, and
-    read as a float it is the JSON report's ``cost_usd``."""
-    whole, part = divmod(pico, 10**12)
-    return f"{whole}.{part:012d}".rstrip("0").rstrip(".")
+def plain_number(value: float) -> str:
+    """The shortest decimal that reads back as ``value``, never in exponent notation: a cost
+    for machines (the Action's output, JUnit properties, OpenMetrics). ``3.3e-05`` would break a
+    shell or spreadsheet comparison; ``0.000033`` does not."""
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def signed_usd(value: object) -> str:

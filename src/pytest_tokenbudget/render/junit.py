@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from ..fmt import exact_usd
+from ..fmt import plain_number
 from ..usage import Usage
 
 if TYPE_CHECKING:
@@ -31,10 +31,10 @@ _SKIPPED = ("skipped", "xfailed")
 
 
 def properties(usage: Usage) -> list[tuple[str, object]]:
-    """``(name, value)`` of a usage's figures: counts as ints, the cost as its exact decimal
-    (``unpriced`` when unknown); ``uncounted_calls`` too when some calls could not be read
-    (the figures are then a lower bound)."""
-    cost = UNPRICED if usage.cost_usd is None else exact_usd(usage.cost_pico)
+    """``(name, value)`` of a usage's figures: counts as ints, the cost as the JSON report's
+    number written without an exponent (``unpriced`` when unknown); ``uncounted_calls`` too
+    when some calls could not be read (the figures are then a lower bound)."""
+    cost = UNPRICED if usage.cost_usd is None else plain_number(usage.cost_usd)
     values: dict[str, object] = {
         "total_tokens": usage.total_tokens,
         "input_tokens": usage.input_tokens,

@@ -2,17 +2,17 @@
 
 GitLab's merge-request metrics report (``artifacts:reports:metrics``) reads such a file and
 compares each line with the target branch's. Every figure is a gauge (a run's value, not a
-counter), counts are written as integers and the cost as its exact decimal (``NaN`` while a
-model is unpriced: unknown, never $0). Model names come from replies and are escaped as the
-format says (backslash, double quote, line feed); a lone surrogate, which UTF-8 cannot hold,
-becomes U+FFFD. The file ends with ``# EOF``.
+counter), counts are written as integers and the cost as the JSON report's number without an
+exponent (``NaN`` while a model is unpriced: unknown, never $0). Model names come from replies
+and are escaped as the format says (backslash, double quote, line feed); a lone surrogate,
+which UTF-8 cannot hold, becomes U+FFFD. The file ends with ``# EOF``.
 """
 
 from __future__ import annotations
 
 from typing import Mapping
 
-from ..fmt import exact_usd
+from ..fmt import plain_number
 from ..report import Report, breakdown, tests_with_usage
 from ..usage import Usage, add_into
 
@@ -42,7 +42,7 @@ def label_value(text: str) -> str:
 
 def value(usage: Usage, figure: str) -> str:
     if figure == "cost_usd":
-        return "NaN" if usage.cost_usd is None else exact_usd(usage.cost_pico)
+        return "NaN" if usage.cost_usd is None else plain_number(usage.cost_usd)
     return str(getattr(usage, figure))
 
 
