@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +157,31 @@ def test_no_models_no_model_families(pytester: pytest.Pytester) -> None:
     assert metrics["tokenbudget_run_total_tokens"] == {None: 0}
     assert metrics["tokenbudget_run_cost_usd"] == {None: 0}
     assert not [name for name in metrics if name.startswith("tokenbudget_model_")]
+
+
+def test_readme_gitlab_job_writes_what_its_artifacts_name(pytester: pytest.Pytester) -> None:
+    """The README's ``.gitlab-ci.yml`` job: its pytest command, run as written, writes the
+    JUnit and metrics reports its ``artifacts:reports`` name and the note's Markdown."""
+    yaml = pytest.importorskip("yaml")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## GitLab, Jenkins", 1)[1]
+    job = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])["tokenbudget"]
+    [command] = [line for line in job["script"] if line.startswith("pytest ")]
+    note = job["after_script"][0]
+    assert '"body@tokenbudget.md"' in note
+    assert "merge_requests/$CI_MERGE_REQUEST_IID/notes" in note
+    pytester.makepyfile(
+        """
+        def test_a(token_tracker):
+            token_tracker.record(input_tokens=100, output_tokens=7, model="gpt-4o-mini")
+        """
+    )
+    result = pytester.runpytest(*shlex.split(command)[1:])
+    result.assert_outcomes(passed=1)
+    reports = job["artifacts"]["reports"]
+    metrics = parse((pytester.path / reports["metrics"]).read_text(encoding="utf-8"))
+    assert metrics["tokenbudget_run_total_tokens"] == {None: 107}
+    junit = (pytester.path / reports["junit"]).read_text(encoding="utf-8")
+    assert '<property name="tokenbudget.total_tokens" value="107" />' in junit
+    for path in job["artifacts"]["paths"]:
+        assert (pytester.path / path).is_file(), path
