@@ -37,6 +37,7 @@ ALL_OUTPUTS = [
     "--tokenbudget-json=r.json",
     "--tokenbudget-markdown=r.md",
     "--tokenbudget-html=r.html",
+    "--tokenbudget-openmetrics=m.txt",
     "--tokenbudget-history=h.jsonl",
     "--tokenbudget-update-baseline",
 ]
@@ -56,6 +57,7 @@ def no_traceback(result: pytest.RunResult) -> None:
         ("file out", "--tokenbudget-markdown=out/r.md", "*out is a file, not a folder"),
         ("file out", "--tokenbudget-html=out/deeper/r.html", "*out is a file, not a folder"),
         ("file h", "--tokenbudget-history=h/x/h.jsonl", "*h is a file, not a folder"),
+        ("folder m.txt", "--tokenbudget-openmetrics=m.txt", "it is a folder, not a regular file"),
         ("folder b.json", "--tokenbudget-baseline=b.json", "it is a folder, not a regular file"),
     ],
 )
@@ -108,6 +110,7 @@ def test_an_output_failing_at_the_end_costs_only_itself(
             "baseline updated: *tokenbudget-baseline.json (2 tests)",
             "json report written to *r.json",
             "html report written to *r.html",
+            "openmetrics report written to *m.txt",
             "tokenbudget: --tokenbudget-markdown: could not write *r.md: Is a directory "
             "(the run fails: an output was lost)",
             "*= 2 passed, 1 tokenbudget output lost in *",
@@ -116,6 +119,7 @@ def test_an_output_failing_at_the_end_costs_only_itself(
     no_traceback(result)
     assert read_json(pytester)["totals"]["total_tokens"] == 330
     assert "<html" in (pytester.path / "r.html").read_text()
+    assert "tokenbudget_run_total_tokens 330\n" in (pytester.path / "m.txt").read_text()
     [line] = (pytester.path / "h.jsonl").read_text().splitlines()
     assert json.loads(line)["totals"]["total_tokens"] == 330
     assert read_json(pytester, "tokenbudget-baseline.json")["totals"]["total_tokens"] == 330
@@ -136,9 +140,9 @@ NO_TEST_RUNS = [
 @pytest.mark.parametrize("args", NO_TEST_RUNS, ids=" ".join)
 def test_runs_that_run_no_tests_write_nothing(pytester: pytest.Pytester, args: list[str]) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    outputs = ALL_OUTPUTS[:4]
+    outputs = ALL_OUTPUTS[:5]
     assert pytester.runpytest(*outputs, "--tokenbudget-update-baseline").ret == 0
-    names = ["r.json", "r.md", "r.html", "h.jsonl", "tokenbudget-baseline.json"]
+    names = ["r.json", "r.md", "r.html", "m.txt", "h.jsonl", "tokenbudget-baseline.json"]
     before = {name: (pytester.path / name).read_bytes() for name in names}
     result = pytester.runpytest(*outputs, "--tokenbudget-update-baseline", *args)
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)

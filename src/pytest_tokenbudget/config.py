@@ -271,6 +271,14 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="PATH",
     ),
     Setting(
+        "openmetrics",
+        parse_path,
+        None,
+        "write the run's totals as OpenMetrics text to PATH (GitLab merge-request metrics)",
+        option="--tokenbudget-openmetrics",
+        metavar="PATH",
+    ),
+    Setting(
         "history",
         parse_path,
         None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
@@ -39,6 +40,14 @@ def usd(value: object) -> str:
         return f"{sign}${abs(value):,.2f}"
     whole, _, decimals = f"{abs(value):.8f}".partition(".")
     return f"{sign}${whole}.{decimals.rstrip('0').ljust(2, '0')}"
+
+
+def plain_number(value: float) -> str:
+    """The shortest decimal that reads back as ``value``, never in exponent notation: a cost
+    for machines (the Action's output, JUnit properties, OpenMetrics). ``3.3e-05`` would break a
+    shell or spreadsheet comparison; ``0.000033`` does not."""
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def signed_usd(value: object) -> str:

@@ -20,7 +20,7 @@ from msgspec import UNSET, UnsetType
 
 from .environment import Environment
 from .records import Figures, Number, TestRecord, Violation, total_cost_pico
-from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, is_bucket
+from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, is_bucket, used
 
 T = TypeVar("T")
 
@@ -213,11 +213,7 @@ def buckets(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
 def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
     """The real tests (no bucket) that used tokens or made calls (counted or not), biggest
     first."""
-    rows = [
-        (nodeid, rec)
-        for nodeid, rec in tests_only(tests).items()
-        if rec.calls or rec.input_tokens or rec.output_tokens or rec.uncounted_calls
-    ]
+    rows = [(nodeid, rec) for nodeid, rec in tests_only(tests).items() if used(rec)]
     rows.sort(key=lambda kv: (-(kv[1].input_tokens + kv[1].output_tokens), kv[0]))
     return rows
 

@@ -44,6 +44,15 @@ class TokenCounts(Protocol):
     def reasoning_tokens(self) -> int: ...
     @property
     def calls(self) -> int: ...
+    @property
+    def uncounted_calls(self) -> int: ...
+
+
+def used(counts: TokenCounts) -> bool:
+    """Whether a test used tokens or made calls (counted or not): the tests every view lists."""
+    return bool(
+        counts.calls or counts.input_tokens or counts.output_tokens or counts.uncounted_calls
+    )
 
 
 class Pricer(Protocol):

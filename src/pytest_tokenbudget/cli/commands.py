@@ -178,11 +178,19 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def add_report(sub: Any) -> None:
     p = sub.add_parser(
         "report",
-        help="render a report as text, Markdown or HTML",
-        description="Render a JSON report (--tokenbudget-json) as text, Markdown or HTML.",
+        help="render a report as text, Markdown, HTML, JUnit XML or OpenMetrics",
+        description=(
+            "Render a JSON report (--tokenbudget-json) as text, Markdown, HTML, JUnit XML (each "
+            "test's figures as properties) or OpenMetrics (the totals, per model: GitLab's "
+            "merge-request metrics)."
+        ),
     )
     p.add_argument("report", metavar="REPORT")
-    p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "html", "junit", "openmetrics"),
+        default="text",
+    )
     p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
     p.add_argument(
         "--baseline",
@@ -218,6 +226,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         from ..render.html import render_html
 
         text = render_html(report, top=args.top or 20)
+    elif args.format == "junit":
+        from ..render.junit import render_junit
+
+        text = render_junit(report)
+    elif args.format == "openmetrics":
+        from ..render.openmetrics import render_openmetrics
+
+        text = render_openmetrics(report)
     else:
         from ..render.text import render_report
 

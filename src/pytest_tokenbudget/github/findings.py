@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from decimal import Decimal
 from pathlib import Path
 
 from msgspec import UnsetType
 
+from ..fmt import plain_number
 from ..records import Violation
 from ..report import Report, counts
 from .workflow import TITLE, workflow_command
@@ -30,12 +30,6 @@ _TITLES = {
     "run_budget": "run token budget exceeded",
     "regression": "token regression",
 }
-
-
-def _plain_number(value: float) -> str:
-    """``3.3e-05`` would break a shell or spreadsheet comparison; ``0.000033`` does not."""
-    text = format(Decimal(repr(value)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def findings(report: Report) -> list[Violation]:
@@ -65,7 +59,7 @@ def outputs(report: Report, report_path: str = "") -> dict[str, str]:
     tally = counts(report)
     return {
         "total-tokens": str(report.usage.total_tokens),
-        "cost-usd": "" if cost is None or isinstance(cost, UnsetType) else _plain_number(cost),
+        "cost-usd": "" if cost is None or isinstance(cost, UnsetType) else plain_number(cost),
         "regressions": str(tally.regressions),
         "violations": str(tally.violations),
         "passed": "true" if report.passed else "false",

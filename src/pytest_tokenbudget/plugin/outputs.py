@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..files.baseline import Baseline
 
 #: The report outputs, in the order they are written; the baseline update comes last.
-REPORTS = ("json", "markdown", "html", "history")
+REPORTS = ("json", "markdown", "html", "openmetrics", "history")
 #: pytest options that run no test although a session starts.
 NO_TEST_OPTIONS = (
     "collectonly",

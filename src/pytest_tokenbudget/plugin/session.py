@@ -214,11 +214,13 @@ class TokenBudgetSession:
         from ..files.history import append_history
         from ..render.html import render_html
         from ..render.markdown import render_markdown
+        from ..render.openmetrics import render_openmetrics
 
         write = self.outputs.write
         write("json", lambda path: write_json_atomic(path, report))
         write("markdown", lambda path: write_atomic(path, render_markdown(report)))
         write("html", lambda path: write_atomic(path, render_html(report)))
+        write("openmetrics", lambda path: write_atomic(path, render_openmetrics(report)))
         write("history", lambda path: append_history(path, report))
         if self.settings["update_baseline"]:
 
@@ -322,7 +324,7 @@ class TokenBudgetSession:
         if self.baseline_written is not None:
             write(f"baseline updated: {self.baseline_path} ({self.baseline_written} tests)")
         for key, path in self.outputs.written:
-            if key in ("json", "markdown", "html"):
+            if key not in ("history", "baseline"):
                 write(f"{key} report written to {path}")
         for failure in self.outputs.failed:
             write(f"tokenbudget: {failure} (the run fails: an output was lost)", red=True)

@@ -22,6 +22,7 @@ from ..config import Settings
 from ..gate.budget import BudgetExceeded, Limits, budget_record, check, message, refusal_message
 from ..run import UNTRACKED, RunUsage
 from ..tracker import TokenTracker, tracker_payload
+from ..usage import Usage, used
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
@@ -110,7 +111,9 @@ class PerTestHooks:
         self.finished = item
         if tracker is None and rerun:  # the earlier attempts' usage is not this test's figure
             self.ship(report, {"cells": [], "rerun": UNTRACKED})
+            record_properties(item, report, None)
         if tracker is not None:  # a refusal, too, made the test's tracker
+            record_properties(item, report, tracker.usage)
             refusal = self.owner.refusals.pop(item.nodeid, None)
             payload = tracker_payload(tracker)
             if rerun:
@@ -176,6 +179,17 @@ class PerTestHooks:
             report.outcome = "failed"
             report.longrepr = text
             self.status = "failed" if report.when == "call" else "error"
+
+
+def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage | None) -> None:
+    """The test's figures as its JUnit properties, through pytest's own ``user_properties``
+    (what ``record_property`` fills: ``--junitxml`` writes those of the teardown report, and
+    xdist ships them with it); an earlier attempt's are replaced."""
+    from ..render.junit import PREFIX, properties  # only for tests that made a tracker
+
+    new = properties(usage) if usage is not None and used(usage) else []
+    for holder in (item.user_properties, report.user_properties):
+        holder[:] = [p for p in holder if not str(p[0]).startswith(PREFIX)] + new
 
 
 def refusal_raised(exc: BaseException) -> BudgetExceeded | None:
