@@ -28,6 +28,7 @@ FLOORS = {
     "filelock": 0,
     "inert": 0,
     "metrics": 0,
+    "parsers": 0,
     "config": 1,
     "records": 1,
     "environment": 1,

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from pytest_tokenbudget.config import parse_percent
 from pytest_tokenbudget.files.baseline import Baseline, baseline_from_report, report_from_dict
 from pytest_tokenbudget.gate.explain import explain
 from pytest_tokenbudget.gate.regression import compare, is_regression
+from pytest_tokenbudget.parsers import parse_percent
 from pytest_tokenbudget.records import make_record
 from pytest_tokenbudget.usage import Usage
 from reportfactory import as_json, make_test, report_doc, simple

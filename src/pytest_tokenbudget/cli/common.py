@@ -8,16 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import (
-    Settings,
-    SettingsError,
-    parse_percent,
-    parse_runs_per_month,
-    read_pyproject,
-    resolve,
-)
+from ..config import Settings, SettingsError, read_pyproject, resolve
 from ..inert import inert
 from ..metrics import DEFAULT_METRIC, METRICS, parse_metrics
+from ..parsers import parse_percent, parse_runs_per_month
 
 if TYPE_CHECKING:
     from ..pricing import PriceTable

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ..config import closest, parse_bool, parse_non_negative_int, parse_positive_int, parse_usd
+from ..config import closest
 from ..fmt import UNITS
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
 from ..inert import inert
+from ..parsers import parse_bool, parse_non_negative_int, parse_positive_int, parse_usd
 from ..usage import NO_OPERATION, Cell, Usage, pico_to_usd
 
 if TYPE_CHECKING:  # the records (msgspec) are loaded when a run has budgets to report
