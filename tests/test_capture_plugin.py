@@ -182,3 +182,33 @@ def test_clients_imported_after_start_are_captured_and_never_imported_for_nothin
     )
     result = pytester.runpytest_subprocess("-p", "no:recording", "-p", "no:anyio", "-p", "no:xdist")
     result.assert_outcomes(passed=2)
+
+
+def test_a_client_imported_again_after_its_modules_were_removed_is_captured_again(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    """A new module object (pytester's in-process runs remove what a run imported; so do
+    module-purging isolation tools) is patched again, not only the first one."""
+    pytester.makepyfile(
+        test_again="""
+        import json, os, sys
+
+        def ask(tokens):
+            import openai
+            client = openai.OpenAI(base_url=os.environ["TOKENBUDGET_FAKE_LLM"] + "/v1",
+                                   api_key="k", max_retries=0)
+            client.chat.completions.create(model="gpt-4o-mini", messages=[],
+                extra_headers={"x-fake-reply": json.dumps({"input_tokens": tokens})})
+            client.close()
+
+        def test_twice(token_tracker):
+            ask(100)
+            for name in [n for n in sys.modules if n.split(".")[0] in ("openai", "httpx2")]:
+                del sys.modules[name]
+            ask(20)
+            assert token_tracker.usage.input_tokens == 120
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:recording", "-p", "no:anyio", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    assert fake_llm.totals()["input_tokens"] == 120

@@ -1,5 +1,7 @@
-"""Patch a module right after its first import, never importing it ourselves (a suite that never
-uses an HTTP client or a thread pool never pays for loading one)."""
+"""Patch a module right after it is imported, never importing it ourselves (a suite that never
+uses an HTTP client or a thread pool never pays for loading one). A module imported again
+after something removed it from ``sys.modules`` (pytester's in-process runs do) is a new module
+object: it is patched again."""
 
 from __future__ import annotations
 
@@ -12,35 +14,39 @@ from typing import Any, Callable, Iterable, Sequence
 
 class PatchOnImport(importlib.abc.MetaPathFinder):
     """Calls ``patch(module)`` for each module it watches: at once when it is imported already,
-    else right after its first import (a finder on ``sys.meta_path`` wraps its loader)."""
+    and right after each import of it (a finder on ``sys.meta_path`` wraps its loader)."""
 
     def __init__(self, patch: Callable[[ModuleType], None]) -> None:
         self._patch = patch
-        self._pending: set[str] = set()
+        self._watched: set[str] = set()
+        #: Names being located right now (the real finders are asked from inside ours).
+        self._finding: set[str] = set()
 
     def watch(self, names: Iterable[str]) -> None:
         for name in names:
+            self._watched.add(name)
             module = sys.modules.get(name)
             if module is not None:
                 self._patch(module)
-            else:
-                self._pending.add(name)
-        if self._pending and self not in sys.meta_path:
+        if self not in sys.meta_path:
             sys.meta_path.insert(0, self)
 
     def stop(self) -> None:
         """Patch nothing more (what was patched is the caller's to undo)."""
-        self._pending.clear()
+        self._watched.clear()
         if self in sys.meta_path:
             sys.meta_path.remove(self)
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> Any:
-        if fullname not in self._pending:
+        if fullname not in self._watched or fullname in self._finding:
             return None
-        self._pending.discard(fullname)  # the real finders locate it; we only wrap its loader
-        spec = importlib.util.find_spec(fullname)
+        self._finding.add(fullname)  # the real finders locate it; we only wrap its loader
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._finding.discard(fullname)
         loader = getattr(spec, "loader", None)
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
