@@ -86,6 +86,12 @@ def test_summary_json_and_markdown_carry_the_month(suite: pytest.Pytester, dist:
         "cost_usd": 0.6939,
         "change_usd": -0.27,
     }
+    # every compared test: its own cost a month (test_tool: $0.000021 x 900 = $0.0189)
+    assert {n: t["projection"] for n, t in comparison["tests"].items()} == {
+        "test_x.py::test_agent": {"runs_per_month": 900, "cost_usd": 0.54},
+        "test_x.py::test_shrink": {"runs_per_month": 900, "cost_usd": 0.135},
+        "test_x.py::test_tool": {"runs_per_month": 900, "cost_usd": 0.0189},
+    }
     markdown = (suite.path / "r.md").read_text(encoding="utf-8").splitlines()
     assert markdown[1] == (
         "### 🔽 This run lowers token use by 35.7% (-2,000 tokens, -$0.0003 per run, "
@@ -121,6 +127,9 @@ def test_an_unpriced_model_makes_the_projection_unknown(
     # test_agent is priced on both sides: its own projection is known
     (regression,) = report["baseline"]["regressions"]
     assert regression["projection"]["change_usd"] == 0.135
+    tests = report["baseline"]["tests"]
+    assert tests["test_x.py::test_tool"]["projection"] == {"runs_per_month": 900, "cost_usd": None}
+    assert tests["test_x.py::test_agent"]["projection"]["cost_usd"] == 0.54
     headline = (suite.path / "r.md").read_text(encoding="utf-8").splitlines()[1]
     assert headline == (
         "### 🔽 This run lowers token use by 35.7% (-2,000 tokens per run, "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from msgspec.structs import replace
+
 from .fmt import usd
 from .records import Figures
 from .report import ChangeRecord, ComparisonRecord, Projection, Report
@@ -60,6 +62,11 @@ def project(report: Report, runs: int) -> None:
     report.projection = Projection(runs, monthly(cost_pico(report.totals), runs))
     comparison = report.baseline
     if comparison is not None:
+        for nodeid, entry in comparison.tests.items():
+            record = report.tests.get(nodeid)
+            if record is not None:  # a missing test costs nothing this run: no projection
+                month = Projection(runs, monthly(cost_pico(record), runs))
+                comparison.tests[nodeid] = replace(entry, projection=month)
         for change in _changes(comparison):
             change.projection = Projection(
                 runs,

@@ -95,6 +95,9 @@ class TestVerdict(msgspec.Struct, frozen=True, gc=False):
     __test__ = False  # not a pytest test class
 
     verdict: str
+    #: This run's cost of the test projected to a month (``runs_per_month`` set; absent for a
+    #: test missing from this run, and without the setting).
+    projection: Union[Projection, UnsetType] = UNSET
 
 
 class Recorded(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
