@@ -180,18 +180,24 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        return _usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
-            calls=self.calls + other.calls,
-            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
-            refused_calls=self.refused_calls + other.refused_calls,
-            uncounted_calls=self.uncounted_calls + other.uncounted_calls,
-            cost_pico=self.cost_pico + other.cost_pico,
+        total: Usage = _new(Usage)  # the sum of valid counts: set at once, as in ``_usage``
+        _set(
+            total,
+            "__dict__",
+            {
+                "input_tokens": self.input_tokens + other.input_tokens,
+                "output_tokens": self.output_tokens + other.output_tokens,
+                "cache_read_tokens": self.cache_read_tokens + other.cache_read_tokens,
+                "cache_write_tokens": self.cache_write_tokens + other.cache_write_tokens,
+                "reasoning_tokens": self.reasoning_tokens + other.reasoning_tokens,
+                "calls": self.calls + other.calls,
+                "unpriced_calls": self.unpriced_calls + other.unpriced_calls,
+                "refused_calls": self.refused_calls + other.refused_calls,
+                "uncounted_calls": self.uncounted_calls + other.uncounted_calls,
+                "cost_pico": self.cost_pico + other.cost_pico,
+            },
         )
+        return total
 
     def __bool__(self) -> bool:
         return self != EMPTY
@@ -305,6 +311,40 @@ def priced_at(usage: Usage, cost_pico: int | None) -> Usage:
     if cost_pico is None:
         return with_cost(usage, 0, usage.calls or (1 if usage.total_tokens else 0))
     return with_cost(usage, cost_pico, 0)
+
+
+def priced_call(
+    pricer: Pricer,
+    model: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    reasoning_tokens: int,
+) -> Usage:
+    """One call of counts already checked, priced by ``pricer`` (``record()``'s hot path: the
+    same as :func:`make_usage` then :func:`priced_at`, in one object)."""
+    figures = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_tokens": cache_read_tokens,
+        "cache_write_tokens": cache_write_tokens,
+        "reasoning_tokens": reasoning_tokens,
+        "calls": 1,
+        "unpriced_calls": 0,
+        "refused_calls": 0,
+        "uncounted_calls": 0,
+        "cost_pico": 0,
+    }
+    usage: Usage = _new(Usage)
+    _set(usage, "__dict__", figures)
+    cost = pricer.cost_pico(model, usage)
+    # not seen by anyone yet: its figures are set once, here
+    if cost is None:
+        figures["unpriced_calls"] = 1
+    else:
+        figures["cost_pico"] = cost
+    return usage
 
 
 def make_usage(
