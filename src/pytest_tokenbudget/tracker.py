@@ -145,11 +145,13 @@ class TokenTracker:
             counted = priced_call(
                 self._pricer,
                 named,
-                input_tokens,
-                output_tokens,
-                cache_read_tokens,
-                cache_write_tokens,
-                reasoning_tokens,
+                (
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    reasoning_tokens,
+                ),
             )
             key = Cell(named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
             with self._lock:

@@ -180,24 +180,18 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        total: Usage = _new(Usage)  # the sum of valid counts: set at once, as in ``_usage``
-        _set(
-            total,
-            "__dict__",
-            {
-                "input_tokens": self.input_tokens + other.input_tokens,
-                "output_tokens": self.output_tokens + other.output_tokens,
-                "cache_read_tokens": self.cache_read_tokens + other.cache_read_tokens,
-                "cache_write_tokens": self.cache_write_tokens + other.cache_write_tokens,
-                "reasoning_tokens": self.reasoning_tokens + other.reasoning_tokens,
-                "calls": self.calls + other.calls,
-                "unpriced_calls": self.unpriced_calls + other.unpriced_calls,
-                "refused_calls": self.refused_calls + other.refused_calls,
-                "uncounted_calls": self.uncounted_calls + other.uncounted_calls,
-                "cost_pico": self.cost_pico + other.cost_pico,
-            },
+        return _usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            calls=self.calls + other.calls,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            refused_calls=self.refused_calls + other.refused_calls,
+            uncounted_calls=self.uncounted_calls + other.uncounted_calls,
+            cost_pico=self.cost_pico + other.cost_pico,
         )
-        return total
 
     def __bool__(self) -> bool:
         return self != EMPTY
@@ -313,34 +307,18 @@ def priced_at(usage: Usage, cost_pico: int | None) -> Usage:
     return with_cost(usage, cost_pico, 0)
 
 
-def priced_call(
-    pricer: Pricer,
-    model: str | None,
-    input_tokens: int,
-    output_tokens: int,
-    cache_read_tokens: int,
-    cache_write_tokens: int,
-    reasoning_tokens: int,
-) -> Usage:
-    """One call of counts already checked, priced by ``pricer`` (``record()``'s hot path: the
-    same as :func:`make_usage` then :func:`priced_at`, in one object)."""
-    figures = {
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cache_read_tokens": cache_read_tokens,
-        "cache_write_tokens": cache_write_tokens,
-        "reasoning_tokens": reasoning_tokens,
-        "calls": 1,
-        "unpriced_calls": 0,
-        "refused_calls": 0,
-        "uncounted_calls": 0,
-        "cost_pico": 0,
-    }
+#: The figures of one priced call besides its tokens.
+_ONE_CALL = dict.fromkeys((*COUNT_FIELDS, "cost_pico"), 0) | {"calls": 1}
+
+
+def priced_call(pricer: Pricer, model: str | None, tokens: tuple[int, ...]) -> Usage:
+    """One call of checked token counts (in ``TOKEN_FIELDS`` order), priced: ``record()``'s
+    hot path, :func:`make_usage` then :func:`priced_at` in one object."""
+    figures: dict[str, int] = dict(zip(TOKEN_FIELDS, tokens), **_ONE_CALL)
     usage: Usage = _new(Usage)
     _set(usage, "__dict__", figures)
     cost = pricer.cost_pico(model, usage)
-    # not seen by anyone yet: its figures are set once, here
-    if cost is None:
+    if cost is None:  # nobody has seen it yet: its cost is set once, here
         figures["unpriced_calls"] = 1
     else:
         figures["cost_pico"] = cost
