@@ -8,12 +8,9 @@ Precedence: command line > ``[tool.tokenbudget]`` > default.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-from .usage import usd_to_pico
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 
 def parse_positive_int(value: object) -> int:
@@ -40,6 +37,8 @@ def parse_non_negative_int(value: object) -> int:
 
 def parse_usd(value: object) -> int:
     """A positive dollar amount (``0.50``, ``"$2"``) as integer picodollars."""
+    from .usage import usd_to_pico  # loaded with the first dollar amount, not at start-up
+
     text = value.strip().lstrip("$") if isinstance(value, str) else value
     try:
         pico = usd_to_pico(text)
@@ -146,8 +145,9 @@ def unknown_options(args: Sequence[str]) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
+    """One option and config key (a named tuple: the plugin's import builds no dataclass)."""
+
     key: str
     parse: Callable[[object], Any]
     default: Any
@@ -299,10 +299,12 @@ class SettingsError(ValueError):
     """A bad setting; the message names the key or option, the value and where it came from."""
 
 
-@dataclass
 class Settings:
-    values: dict[str, Any]
-    sources: dict[str, str] = field(default_factory=dict)
+    """The resolved settings and where each came from (a plain class: see ``Setting``)."""
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str] | None = None) -> None:
+        self.values = values
+        self.sources: dict[str, str] = {} if sources is None else sources
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
