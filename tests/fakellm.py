@@ -75,6 +75,8 @@ class Reply:
     #: An OpenAI-compatible service's own wire details: "groq" (a stream's usage under
     #: ``x_groq``, always sent), "deepseek" (``prompt_cache_hit_tokens``), "" for OpenAI's.
     flavor: str = ""
+    #: OpenAI chat: the ``system_fingerprint`` the reply (and each stream chunk) carries.
+    fingerprint: str | None = None
     #: Gemini, Ollama, Bedrock: the reply leaves its usage out (an uncounted call).
     without_usage: bool = False
     #: Streams: the line end ("\n", "\r" or "\r\n", all valid SSE) and whether each event's
@@ -263,12 +265,15 @@ def chat_body(rid: str, model: str, r: Reply, legacy: bool) -> dict[str, Any]:
         "model": model,
         "choices": [choice],
         "usage": openai_usage(r, "prompt", "completion"),
+        **({} if r.fingerprint is None else {"system_fingerprint": r.fingerprint}),
     }
 
 
 def chat_chunks(rid: str, model: str, r: Reply, legacy: bool, usage: bool) -> Iterator[Any]:
     kind = "text_completion" if legacy else "chat.completion.chunk"
     base: dict[str, Any] = {"id": rid, "object": kind, "created": 1_700_000_000, "model": model}
+    if r.fingerprint is not None:
+        base["system_fingerprint"] = r.fingerprint
     extra = {"usage": None} if usage else {}
     for piece in (TEXT[:9], TEXT[9:]):
         delta: dict[str, Any] = (

@@ -70,6 +70,8 @@ CREATED = "YYYY-MM-DDTHH:MM:SS+00:00"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
 #: The installed genai-prices in the price table's version: "2026-11-23; genai-prices 0.2.3".
 GENAI_VERSION = re.compile(r"; genai-prices [0-9][0-9A-Za-z.+!-]*")
+#: The SDKs installed, and their versions, in a report's or baseline's ``environment``.
+SDKS = re.compile(r'"sdks": \{[^{}]*\}')
 FINAL_LINE = re.compile(r"^=+ (.+) in \d+(?:\.\d+)?s(?: \([\d:.]+\))? =+$")
 SEPARATOR = re.compile(r"^=+ (.+?) =+$")
 #: Every inner run: no cache dir, and none of the venv's unrelated plugins (a worker that imports
@@ -110,6 +112,7 @@ class Golden:
             text = text.replace(path, "<ROOT>")
         text = TIMESTAMP.sub(CREATED, text)
         text = text.replace(f"pytest-tokenbudget {__version__}", "pytest-tokenbudget <VERSION>")
+        text = SDKS.sub('"sdks": {"<SDK>": "<VERSION>"}', text)
         return GENAI_VERSION.sub("; genai-prices <VERSION>", text)
 
     def check(self, name: str, text: str) -> None:

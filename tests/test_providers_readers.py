@@ -67,15 +67,19 @@ def test_gemini_sdk_object_by_shape() -> None:
     assert found.parts[0].usage == want(GEM)
 
 
-@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
-def test_gemini_stream_in_any_chunking(cuts: list[int]) -> None:
+#: The line ends the SDKs split streams on (httpx's ``iter_lines``): CRLF, LF and CR alone.
+ENDS = st.sampled_from([b"\r\n", b"\n", b"\r"])
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12), ENDS)
+def test_gemini_stream_in_any_chunking(cuts: list[int], end: bytes) -> None:
     lines = [gemini_chunk(GEM, False), gemini_chunk(GEM, True)]
-    data = b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in lines)
+    data = b"".join(b"data: " + json.dumps(c).encode() + end * 2 for c in lines)
     found = read_stream(gemini.Stream(), data, cuts)
     assert found is not None
     assert found.parts[0].usage == want(GEM)
     # cut before the final chunk: the prompt-only usage of the first is not the call's
-    assert read_stream(gemini.Stream(), data[: data.index(b"\r\n\r\n") + 4], cuts) is None
+    assert read_stream(gemini.Stream(), data[: data.index(end * 2) + 2 * len(end)], cuts) is None
 
 
 def test_gemini_blocked_prompt_counts_its_prompt() -> None:
@@ -109,18 +113,20 @@ def test_ollama_final_line_and_cached_prompt() -> None:
         ollama.GENERATE.read({"model": "m", "done": True, "done_reason": "stop"})
 
 
-@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
-def test_ollama_ndjson_in_any_chunking(cuts: list[int]) -> None:
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12), ENDS)
+def test_ollama_ndjson_in_any_chunking(cuts: list[int], end: bytes) -> None:
     lines = [
         {"model": "m", "message": {"content": "a"}, "done": False},
         {"model": "m", "message": {"content": ""}, "done": True, "prompt_eval_count": 5,
          "eval_count": 6},
     ]  # fmt: skip
-    data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    data = b"".join(json.dumps(line).encode() + end for line in lines)
     found = read_stream(ollama.Stream(), data, cuts)
     assert found is not None
     assert found.parts[0].usage == make_usage(input_tokens=5, output_tokens=6)
-    assert read_stream(ollama.Stream(), data[: data.index(b"\n") + 1], cuts) is None
+    assert read_stream(ollama.Stream(), data[: data.index(end) + len(end)], cuts) is None
+    # the final line without its line end still counts (the stream ended)
+    assert read_stream(ollama.Stream(), data[: -len(end)], cuts) == found
 
 
 def test_ollama_output_cap() -> None:

@@ -26,7 +26,11 @@ class Ticket:
         self.released += 1
 
     def settle(self, count: Callable[[], object]) -> None:
-        count()
+        """Count, then release, in one step (as ``protection.Reservation.settle``)."""
+        try:
+            count()
+        finally:
+            self.release()
 
 
 class BodySink(Sink):

@@ -157,3 +157,35 @@ def test_an_implausible_reply_is_uncounted_and_noted_never_a_figure(
             "(unreadable provider response body: usage.iterations must be a list of objects, "
             f"got {kind})"
         ) in notes
+
+
+CALLS_WITHOUT_USAGE = (
+    HEAD
+    + """
+from pytest_tokenbudget import BudgetExceeded
+
+@pytest.mark.token_budget(max_calls=2, enforce=True)
+def test_streams_without_usage():
+    with oai() as client:
+        for _ in range(2):
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini", messages=MSGS, stream=True
+            ):
+                pass
+        with pytest.raises(BudgetExceeded):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+"""
+)
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_an_uncounted_call_still_counts_against_max_calls_under_spend_protection(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
+) -> None:
+    pytester.makepyfile(test_inner=CALLS_WITHOUT_USAGE)
+    result, report = run_report(pytester, *dist)
+    result.assert_outcomes(failed=1)  # refused: the test fails with the budget message
+    result.stdout.fnmatch_lines(["*2 calls >= max_calls 2 (marker)*"])
+    assert fake_llm.totals()["uncounted_calls"] == 2  # the third request was never sent
+    lost = report["tests"]["test_inner.py::test_streams_without_usage"]
+    assert (lost["calls"], lost["uncounted_calls"], lost["refused_calls"]) == (0, 2, 1)

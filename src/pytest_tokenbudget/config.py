@@ -26,6 +26,14 @@ def parse_positive_int(value: object) -> int:
     return value
 
 
+def parse_runs_per_month(value: object) -> int:
+    """How often the suite (or the code it tests) runs in a month: a positive whole number."""
+    try:
+        return parse_positive_int(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (runs a month, like 900 for 30 runs a day)") from None
+
+
 def parse_non_negative_int(value: object) -> int:
     if value in (0, "0"):
         return 0
@@ -285,6 +293,14 @@ SETTINGS: tuple[Setting, ...] = (
         10,
         "tests listed in the summary (default 10; 0 = every test with usage)",
         option="--tokenbudget-top",
+        metavar="N",
+    ),
+    Setting(
+        "runs_per_month",
+        parse_runs_per_month,
+        None,
+        "project every changing cost figure to a month of N runs of this suite",
+        option="--tokenbudget-runs-per-month",
         metavar="N",
     ),
     Setting("warn_at", parse_fraction, 0.8, "share of a budget at which a test is near budget"),

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from .environment import Environment
 from .records import Figures, Number, TestRecord, Violation, total_cost_pico
 from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, is_bucket
 
@@ -33,6 +34,7 @@ __all__ = [
     "ChangeRecord",
     "ComparisonRecord",
     "Counts",
+    "Projection",
     "Recorded",
     "Report",
     "TotalRecord",
@@ -45,6 +47,19 @@ __all__ = [
     "tests_only",
     "tests_with_usage",
 ]
+
+
+class Projection(msgspec.Struct, frozen=True, gc=False):
+    """A cost figure projected to a month of ``runs_per_month`` runs, at the run's price table.
+
+    ``cost_usd`` is the month's cost (null where a call is unpriced: never $0); on a compared
+    test and the comparison's total, ``change_usd`` is the month's change against the baseline
+    (negative: a saving; null where either side has an unpriced call).
+    """
+
+    runs_per_month: int
+    cost_usd: Optional[float] = None
+    change_usd: Union[float, UnsetType, None] = UNSET
 
 
 class ChangeRecord(msgspec.Struct, gc=False):
@@ -60,6 +75,8 @@ class ChangeRecord(msgspec.Struct, gc=False):
     saved_usd: Optional[float] = None
     details: List[str] = []
     message: str = ""
+    #: Its cost and change projected to a month (``runs_per_month`` set; absent otherwise).
+    projection: Union[Projection, UnsetType] = UNSET
 
 
 class TotalRecord(ChangeRecord, gc=False):
@@ -100,6 +117,8 @@ class ComparisonRecord(msgspec.Struct, gc=False):
     path: Union[str, UnsetType] = UNSET
     #: When that baseline was recorded, where its file says.
     recorded: Union[Recorded, UnsetType] = UNSET
+    #: What changed in the environment since the baseline was recorded (``environment.changes``).
+    environment: List[str] = []
 
 
 class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
@@ -116,6 +135,10 @@ class Report(msgspec.Struct, dict=True, tag_field="schema", tag=REPORT_SCHEMA):
     pricing: Dict[str, Any] = {}
     passed: bool = True
     notes: List[str] = []
+    #: What could explain a change that is not ours (served models, SDK versions, prices).
+    environment: Union[Environment, UnsetType] = UNSET
+    #: The run's cost projected to a month (``runs_per_month`` set; absent otherwise).
+    projection: Union[Projection, UnsetType] = UNSET
 
     def __post_init__(self) -> None:
         self.path: Optional[str] = None
@@ -132,6 +155,7 @@ class BaselineDoc(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE_SCH
     tests: Dict[str, TestRecord]
     totals: Union[Figures, UnsetType] = UNSET
     recorded: Union[Recorded, UnsetType] = UNSET
+    environment: Union[Environment, UnsetType] = UNSET
 
 
 _COUNTS = [(name, attrgetter(name)) for name in TOKEN_FIELDS + COUNT_FIELDS]

@@ -76,6 +76,8 @@ class RunUsage:
     notes: dict[str, int] = field(default_factory=dict)
     #: Why calls could not be counted: reason -> {test node id: calls}.
     uncounted: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The model ids that served the run's calls, with their fingerprints (``environment``).
+    served: dict[str, set[str]] = field(default_factory=dict)
 
     def add_test(self, nodeid: str, payload: Mapping[str, Any]) -> None:
         """Add one test's payload: a rerun replaces the earlier attempts (they go to the
@@ -120,6 +122,8 @@ class RunUsage:
         for reason, count in payload.get("uncounted", {}).items():
             tests = self.uncounted.setdefault(reason, {})
             tests[nodeid] = tests.get(nodeid, 0) + int(count)
+        for model, fingerprints in payload.get("served", {}).items():
+            self.served.setdefault(model, set()).update(fingerprints)
 
     @property
     def totals(self) -> Usage:
@@ -150,8 +154,16 @@ class RunUsage:
     def __bool__(self) -> bool:
         return bool(self.tests or self.notes)
 
-    def to_report(self, *, pricing: Mapping[str, str], created: datetime | None = None) -> Report:
-        """The run's report, without comparison or verdict (the gate adds those)."""
+    def to_report(
+        self,
+        *,
+        pricing: Mapping[str, str],
+        created: datetime | None = None,
+        sdks: Mapping[str, str] | None = None,
+    ) -> Report:
+        """The run's report, without comparison or verdict (the gate adds those); ``sdks``:
+        the SDK versions installed (``environment.sdk_versions``), for its ``environment``."""
+        from .environment import Environment
         from .records import figures
         from .report import Report
 
@@ -166,6 +178,11 @@ class RunUsage:
             passed=True,
             notes=[uncounted_note(r, t) for r, t in sorted(self.uncounted.items())]
             + [format_note(n, c) for n, c in sorted(self.notes.items())],
+            environment=Environment(
+                {model: sorted(fps) for model, fps in sorted(self.served.items())},
+                dict(sdks or {}),
+                pricing.get("version"),
+            ),
         )
 
 

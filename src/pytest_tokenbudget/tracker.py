@@ -97,6 +97,9 @@ class TokenTracker:
         self.notes: dict[str, int] = {}
         #: Why calls could not be counted, and how many each time (the summary names the test).
         self.uncounted_reasons: dict[str, int] = {}
+        #: The model ids replies said served them (before aliases), each with the
+        #: ``system_fingerprint`` values seen: the report's ``environment``.
+        self.served: dict[str, set[str]] = {}
         #: Told of every usage counted (spend protection keeps the run's running total).
         self.listener: Callable[[Usage], None] | None = None
 
@@ -258,6 +261,8 @@ class TokenTracker:
                     self._seen_ids.add(rid)
                 for key, usage in priced:
                     add_into(self._cells, key, usage)
+                if uncounted is None:
+                    self._served(found)
                 if uncounted is not None:
                     reasons = self.uncounted_reasons
                     reasons[uncounted] = reasons.get(uncounted, 0) + 1
@@ -270,6 +275,17 @@ class TokenTracker:
         if run is not None and run.recorded is not None:
             run.recorded(self.nodeid, counted)
         return counted
+
+    def _served(self, found: Extracted) -> None:
+        """Keep the served model ids of a counted call (under the lock; a refused request
+        served nothing)."""
+        for part in found.parts:
+            if part.model is not None and part.usage.calls:
+                seen = self.served.get(part.model)
+                if seen is None:
+                    seen = self.served[part.model] = set()
+                if found.fingerprint is not None:
+                    seen.add(found.fingerprint)
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
         usage = part.usage
@@ -340,6 +356,11 @@ class TokenTracker:
         with self._lock:
             return dict(self._cells)
 
+    def served_models(self) -> dict[str, list[str]]:
+        """The served model ids, each with its fingerprints (sorted)."""
+        with self._lock:
+            return {model: sorted(fps) for model, fps in self.served.items()}
+
     @property
     def usage(self) -> Usage:
         return sum(self.cells().values(), Usage())
@@ -365,17 +386,21 @@ def _aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
         replace(p, model=aliases[p.model]) if p.model is not None and p.model in aliases else p
         for p in found.parts
     )
-    return Extracted(parts, found.response_id)
+    return Extracted(parts, found.response_id, found.fingerprint)
 
 
 def tracker_payload(tracker: TokenTracker) -> dict[str, Any]:
     """Built-in types only, for the test report (crosses execnet under xdist)."""
     cells = tracker.cells()
-    return {
+    payload: dict[str, Any] = {
         "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
         "notes": dict(tracker.notes),
         "uncounted": dict(tracker.uncounted_reasons),
     }
+    served = tracker.served_models()
+    if served:
+        payload["served"] = served
+    return payload
 
 
 def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:

@@ -383,6 +383,8 @@ class Extracted:
 
     parts: tuple[Part, ...]
     response_id: str | None = None
+    #: The backend configuration the reply says served it (OpenAI's ``system_fingerprint``).
+    fingerprint: str | None = None
 
 
 K = TypeVar("K")

@@ -167,12 +167,17 @@ class Sink:
 
     def uncounted(self, reason: str) -> None:
         """The reply is an LLM call that cannot be counted: one uncounted call (on the model
-        the request asked for), and the request's reservation goes."""
+        the request asked for), and the request's reservation goes in the same step (the call
+        was made: ``max_calls`` counts it)."""
         self._done = True
-        self.release()
         body = self.request_body()
         model = None if body is None else self.endpoint.request_model(self.path, body)
-        self.tracker.uncounted(reason, model=model, operation=self.operation)
+        ticket, self._ticket = self._ticket, None
+        tracker, operation = self.tracker, self.operation
+        if ticket is None:
+            tracker.uncounted(reason, model=model, operation=operation)
+        else:
+            ticket.settle(lambda: tracker.uncounted(reason, model=model, operation=operation))
 
     def record(self, found: Extracted | None) -> None:
         """Count what the reply billed, releasing the request's reservation in the same step."""

@@ -32,6 +32,7 @@ from .common import (
     project_pricer,
     project_settings,
     rule,
+    runs_per_month,
     write_or_print,
 )
 
@@ -186,6 +187,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         from ..gate.regression import compare
 
         report.baseline = compare(baseline, report, **rule(args, project_settings())).record()
+        from ..projection import project, runs_of
+
+        runs = runs_of(report)
+        if runs is not None:  # the new comparison's changes projected as the run's were
+            project(report, runs)
     if args.format == "markdown":
         from ..render.markdown import render_markdown
 
@@ -297,21 +303,35 @@ def add_analyze(sub: Any) -> None:
     )
     p.add_argument("report", metavar="REPORT")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--runs-per-month",
+        type=runs_per_month,
+        default=None,
+        metavar="N",
+        help="project spend and savings to a month of N runs (default: runs_per_month of "
+        "[tool.tokenbudget] in ./pyproject.toml, else the report's own)",
+    )
     p.set_defaults(func=cmd_analyze)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-
-    from .analyze import recommendations
+    from ..projection import runs_of
+    from .analyze import recommendations, spend_lines
 
     report = load_report(args.report)
-    found = recommendations(report, project_pricer(project_settings()))
+    settings = project_settings()
+    runs = args.runs_per_month or settings["runs_per_month"] or runs_of(report)
+    found = recommendations(report, project_pricer(settings), runs)
     if args.json:
         data = [{"kind": f.kind, "text": f.text, "worth_usd": f.worth_usd} for f in found]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    elif not found:
-        sys.stdout.write("no recommendations: nothing stands out in this report\n")
+        return 0
+    lines = spend_lines(report, runs) if runs else []
+    if not found:
+        lines.append("no recommendations: nothing stands out in this report")
     else:
-        lines = [f"{i}. [{f.kind}] {f.text}" for i, f in enumerate(found, 1)]
-        print_text("\n".join(lines) + "\n")
+        if lines:
+            lines.append("recommendations:")
+        lines += [f"{i}. [{f.kind}] {f.text}" for i, f in enumerate(found, 1)]
+    print_text("\n".join(lines) + "\n")
     return 0

@@ -14,6 +14,7 @@ from ..config import (
     Settings,
     SettingsError,
     parse_percent,
+    parse_runs_per_month,
     read_pyproject,
     resolve,
 )
@@ -62,6 +63,13 @@ def rule(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 def percent(value: str) -> float:
     try:
         return parse_percent(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def runs_per_month(value: str) -> int:
+    try:
+        return parse_runs_per_month(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

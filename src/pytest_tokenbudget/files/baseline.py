@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET
 
 from ..atomicfile import file_identity, write_atomic
+from ..environment import Environment
 from ..filelock import locked
 from ..records import Figures, OperationRecord, TestRecord, figures, make_operation, make_record
 from ..report import BaselineDoc, Recorded, Report, sum_figures, tests_only
@@ -54,6 +55,8 @@ class Baseline:
     #: Each record decoded in full, breakdowns too (``load_baseline(keep_checked=True)``): what
     #: :func:`update_file` writes back without reading the file again if it is unchanged.
     checked: Mapping[str, Any] | None = None
+    #: The environment of the run it was recorded from (the file's ``environment``), where known.
+    environment: Environment | None = None
 
     @property
     def totals(self) -> Usage:
@@ -62,14 +65,16 @@ class Baseline:
     def to_doc(self) -> BaselineDoc:
         tests = {nodeid: rec.for_baseline() for nodeid, rec in self.tests.items()}
         recorded = UNSET if self.recorded is None else self.recorded
-        return BaselineDoc(tests, figures(self.totals), recorded)
+        environment = UNSET if self.environment is None else self.environment
+        return BaselineDoc(tests, figures(self.totals), recorded, environment)
 
 
 # -- reading ------------------------------------------------------------------------------------
 def _baseline(doc: BaselineDoc, path: str) -> Baseline:
     _check_totals(doc, path)
     recorded = None if doc.recorded is UNSET else doc.recorded
-    return Baseline(doc.tests, path, recorded)
+    environment = None if doc.environment is UNSET else doc.environment
+    return Baseline(doc.tests, path, recorded, environment=environment)
 
 
 def _check_totals(doc: BaselineDoc | CheckedBaseline, path: str) -> None:
@@ -192,13 +197,18 @@ def baseline_from_report(report: Report, *, include_failed: bool = False) -> Bas
     """
     tests = tests_only(report.tests)
     if include_failed:
-        return Baseline(dict(tests), report.path)
+        return Baseline(dict(tests), report.path, environment=_environment(report))
     tests = {
         nodeid: rec
         for nodeid, rec in tests.items()
         if rec.status in (None, UNSET) or rec.status in BASELINE_STATUSES
     }
-    return Baseline(tests, report.path)
+    return Baseline(tests, report.path, environment=_environment(report))
+
+
+def _environment(report: Report) -> Environment | None:
+    env = report.environment
+    return env if isinstance(env, Environment) else None
 
 
 def _stat_usage(usages: Sequence[Usage], pick: Callable[[list[int]], int]) -> Usage:
@@ -256,7 +266,7 @@ def baseline_from_reports(reports: Sequence[Report], stat: str = "max") -> Basel
             _stat_breakdown([r.by_model for r in recs], pick),
             by_operation,
         )
-    return Baseline(tests)
+    return Baseline(tests, environment=_environment(reports[-1]))
 
 
 def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
@@ -268,7 +278,8 @@ def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
     """
     tests = dict(tests_only(old.tests)) if old is not None else {}
     tests.update(new.tests)
-    return Baseline(tests, old.path if old is not None else None, new.recorded)
+    path = old.path if old is not None else None
+    return Baseline(tests, path, new.recorded, environment=new.environment)
 
 
 @dataclass
@@ -324,7 +335,9 @@ def update_file(
         tests.update((nodeid, checked_record(rec)) for nodeid, rec in new.tests.items())
         totals = sum_figures(tests.values())
         recorded = UNSET if new.recorded is None else new.recorded
-        write_atomic(path, encode(CheckedBaseline(tests, figures(totals), recorded)))
+        environment = UNSET if new.environment is None else new.environment
+        doc = CheckedBaseline(tests, figures(totals), recorded, environment)
+        write_atomic(path, encode(doc))
     kept = len(tests) - len(new.tests)
     return Updated(len(tests), replaced, len(new.tests) - replaced, kept, totals, created, corrupt)
 

@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..atomicfile import read_bytes
+from ..environment import Environment
 from ..records import BudgetRecord, Figures, OperationRecord, TestRecord
 from ..report import BASELINE_SCHEMA, REPORT_SCHEMA, BaselineDoc, Recorded, Report
 from .strict import (
@@ -61,6 +62,7 @@ class CheckedBaseline(msgspec.Struct, gc=False, tag_field="schema", tag=BASELINE
     tests: Dict[str, _CheckedTest]
     totals: Union[Figures, UnsetType] = UNSET
     recorded: Union[Recorded, UnsetType] = UNSET
+    environment: Union[Environment, UnsetType] = UNSET
 
 
 _full_baseline = msgspec.json.Decoder(CheckedBaseline)

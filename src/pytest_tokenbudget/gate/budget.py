@@ -140,9 +140,12 @@ def check(usage: Usage, limits: Limits, warn_at: float = 1.0) -> list[Verdict]:
 
 
 def reached(usage: Usage, limits: Limits) -> Verdict | None:
-    """The first limit already reached (``actual >= limit``): spend protection stops here."""
+    """The first limit already reached (``actual >= limit``): spend protection stops here.
+    A call that could not be counted was still made: ``max_calls`` counts it."""
     for name, limit in limits.values.items():
         actual = getattr(usage, LIMITS[name][0])
+        if name == "max_calls":
+            actual += usage.uncounted_calls
         if actual >= limit:
             return Verdict(name, limit, actual, limits.sources.get(name, ""), exceeded=True)
     return None

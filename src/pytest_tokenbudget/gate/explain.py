@@ -27,7 +27,9 @@ def explain(old: TestRecord, new: TestRecord, metric: str = "total_tokens") -> t
     """What grew, per operation and model: ``operation "retrieve" +2,100 input (gpt-4o-mini)``.
 
     Cells are (model, operation) pairs from ``by_operation[op].by_model``; the three that grew
-    most are named, then the change in calls.
+    most are named, then the change in calls. A model the baseline had and this run lacks,
+    with one this run has and the baseline lacked, comes first: ``served model changed:
+    gpt-4o-2024-05-13 -> gpt-4o-2024-08-06`` (a change that is not the code's).
     """
     old_cells, new_cells = old.cells(), new.cells()
     empty = Usage()
@@ -54,6 +56,10 @@ def explain(old: TestRecord, new: TestRecord, metric: str = "total_tokens") -> t
         grown.append((size, f"{where}{', '.join(parts)} ({inert(model)}){fresh}"))
     grown.sort(key=lambda item: (-item[0], item[1]))
     details = [text for _, text in grown[:3]]
+    gone, came = set(old.by_model) - set(new.by_model), set(new.by_model) - set(old.by_model)
+    if gone and came:
+        names = (", ".join(inert(m) for m in sorted(side)) for side in (gone, came))
+        details.insert(0, "served model changed: {} -> {}".format(*names))
     if len(grown) > 3:
         details.append(f"{len(grown) - 3} more")
     if old.calls != new.calls:

@@ -20,8 +20,10 @@ from fractions import Fraction
 from typing import Mapping, Protocol
 
 import msgspec
+from msgspec import UnsetType
 
 from ..config import BY_KEY, DEFAULT_METRIC, METRICS
+from ..environment import Environment, changes
 from ..records import TestRecord, Violation, figures
 from ..report import ChangeRecord, ComparisonRecord, TotalRecord, tests_only
 from ..usage import Pricer, Usage, exact_figure, pico_to_usd
@@ -38,6 +40,9 @@ class Side(Protocol):
 
     @property
     def tests(self) -> Mapping[str, TestRecord]: ...
+
+    @property
+    def environment(self) -> Environment | UnsetType | None: ...
 
 
 class BadBreakdown(ValueError):
@@ -132,6 +137,8 @@ class Comparison:
     total_details: tuple[str, ...] = ()
     costs: str = "recorded"
     unpriced: list[str] = field(default_factory=list)
+    #: What changed in the environment between the two sides (``environment.changes``).
+    environment: list[str] = field(default_factory=list)
 
     @property
     def regressed(self) -> bool:
@@ -213,6 +220,7 @@ class Comparison:
             saved_tokens=self.saved_tokens,
             saved_usd=self.saved_usd,
             unpriced=list(self.unpriced),
+            environment=list(self.environment),
         )
 
 
@@ -341,6 +349,9 @@ def compare(
 
     result.regressions = _by_growth(result.regressions, metric)
     result.improvements = _by_growth(result.improvements, metric)[::-1]
+    old_env, new_env = baseline.environment, current.environment
+    if isinstance(old_env, Environment) and isinstance(new_env, Environment):
+        result.environment = changes(old_env, new_env)
     return result
 
 

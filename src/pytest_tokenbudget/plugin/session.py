@@ -133,8 +133,11 @@ class TokenBudgetSession:
         if session.exitstatus == pytest.ExitCode.INTERRUPTED and not self.run:
             return  # stopped before any usage (collection errors, Ctrl-C): nothing to say
         self.check_run()
+        from ..environment import sdk_versions
+
         table = self.pricer.get()
-        report = self.run.to_report(pricing={"source": table.source, "version": table.version})
+        pricing = {"source": table.source, "version": table.version}
+        report = self.run.to_report(pricing=pricing, sdks=sdk_versions())
         if self.baseline is not None:
             self.compare(report)
             if self.outputs.baseline_changed(self.baseline_path):
@@ -144,6 +147,10 @@ class TokenBudgetSession:
                 )
         report.violations = self.violations
         report.passed = not self.violations
+        if self.settings["runs_per_month"] is not None:
+            from ..projection import project
+
+            project(report, self.settings["runs_per_month"])
         self.report = report
         self.write_files(report)
         failing = self.run_messages and not self.settings["warn_only"]

@@ -41,31 +41,49 @@ def headers(data: bytes, start: int, end: int) -> dict[str, object]:
 class Messages:
     """Splits raw bytes, in any chunking, into messages: ``on_message(event_type, payload)``
     for each complete one (``event_type`` is ``:event-type``, or ``:exception-type`` for an
-    exception the stream carries)."""
+    exception the stream carries).
 
-    __slots__ = ("_buf", "_on_message")
+    The bytes of a message not complete yet are kept as pieces (``_held``, ``_size`` bytes) and
+    joined once ``_need`` bytes are there: a large message in small chunks is copied once.
+    """
+
+    __slots__ = ("_held", "_need", "_on_message", "_size")
 
     def __init__(self, on_message: Callable[[str, bytes], None]) -> None:
-        self._buf = b""
+        self._held: list[bytes] = []
+        self._size = 0
+        self._need = _PRELUDE
         self._on_message = on_message
 
     def feed(self, chunk: bytes) -> None:
-        buf = self._buf + chunk if self._buf else chunk
+        if self._held:
+            self._held.append(chunk)
+            self._size += len(chunk)
+            if self._size < self._need:
+                return
+            buf = b"".join(self._held)
+        else:
+            buf = chunk
         at = 0
+        need = _PRELUDE
         while len(buf) - at >= _PRELUDE:
             total = int.from_bytes(buf[at : at + 4], "big")
             head = int.from_bytes(buf[at + 4 : at + 8], "big")
             if total < _PRELUDE + head + 4:
                 raise ValueError(f"event stream message of {total} bytes is too short")
             if len(buf) - at < total:
+                need = total
                 break
             found = headers(buf, at + _PRELUDE, at + _PRELUDE + head)
             kind = found.get(":event-type") or found.get(":exception-type") or ""
             self._on_message(str(kind), buf[at + _PRELUDE + head : at + total - 4])
             at += total
-        self._buf = buf[at:]
+        rest = buf[at:] if at else buf
+        self._held = [rest] if rest else []
+        self._size = len(rest)
+        self._need = need
 
     @property
     def pending(self) -> int:
         """Bytes of a message not complete yet."""
-        return len(self._buf)
+        return self._size

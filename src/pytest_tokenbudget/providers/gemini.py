@@ -104,9 +104,6 @@ class Stream(LastLine):
     __slots__ = ()
     PATTERN = re.compile(rb'^.*"usageMetadata"\s*:\s*\{.*$', re.MULTILINE)
 
-    def __init__(self) -> None:
-        self._buf = self._last = b""
-
     def read(self, event: Any) -> Extracted | None:
         return read(event) if final(event) else None
 

@@ -45,9 +45,6 @@ class Stream(LastLine):
     __slots__ = ()
     PATTERN = re.compile(rb'^.*"done"\s*:\s*true.*$', re.MULTILINE)
 
-    def __init__(self) -> None:
-        self._buf = self._last = b""
-
     def read(self, event: Any) -> Extracted | None:
         return read(event)
 

@@ -57,7 +57,9 @@ def read(obj: object) -> Extracted | None:
         return None
     else:
         figures = _usage(usage, "input", "output")
-    return Extracted((Part(figures, model, billed_pico=billed(usage)),), rid)
+    fingerprint = field(obj, "system_fingerprint")
+    fingerprint = fingerprint if isinstance(fingerprint, str) and fingerprint else None
+    return Extracted((Part(figures, model, billed_pico=billed(usage)),), rid, fingerprint)
 
 
 def read_body(obj: object) -> Extracted | None:

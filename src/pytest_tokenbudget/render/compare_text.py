@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import fmt as _fmt
+from ..projection import change_spend, saved_month
 from ..report import ChangeRecord, ComparisonRecord
 
 
@@ -106,6 +107,9 @@ def render_comparison(summary: ComparisonRecord, *, limit: int = 20) -> str:
     if summary.unpriced:
         lines.append("")
         lines.append(f"Not compared on cost (unpriced model): {len(summary.unpriced)} test(s)")
+    if summary.environment:
+        lines.append("")
+        lines.append(environment_line(summary))
     lines.append("")
     lines.append(verdict(summary))
     return "\n".join(lines) + "\n"
@@ -116,7 +120,13 @@ def _saved(summary: ComparisonRecord) -> str:
     saved = f"{_fmt.tokens(summary.saved_tokens)} tokens"
     if summary.saved_usd is not None:
         saved += f", {_fmt.usd(summary.saved_usd)}"
-    return saved
+    month = saved_month(summary.improvements)
+    return f"{saved} ({month})" if month else saved
+
+
+def environment_line(summary: ComparisonRecord) -> str:
+    """``environment changed since the baseline: openai 1.2.0 -> 3.0.1; ...``."""
+    return "environment changed since the baseline: " + "; ".join(summary.environment)
 
 
 def verdict(summary: ComparisonRecord) -> str:
@@ -137,10 +147,10 @@ def summary_lines(summary: ComparisonRecord, *, limit: int = 5) -> list[str]:
     lines = []
     total = summary.total
     if total.regressed:
-        lines.append(f"regression in total: {total.message}")
+        lines.append(f"regression in total: {total.message}{_spend(total)}")
     regressions = summary.regressions
     for c in regressions[:limit]:
-        lines.append(f"regression: {c.message}")
+        lines.append(f"regression: {c.message}{_spend(c)}")
     if len(regressions) > limit:
         lines.append(f"... and {len(regressions) - limit:,} more regressions")
     improvements = summary.improvements
@@ -158,4 +168,15 @@ def summary_lines(summary: ComparisonRecord, *, limit: int = 5) -> list[str]:
         if ids:
             more = f" and {len(ids) - 3:,} more" if len(ids) > 3 else ""
             lines.append(f"{label}: {len(ids)} ({', '.join(ids[:3])}{more})")
+    spend = "" if total.regressed else change_spend(total)  # else said with the regression
+    if spend:
+        lines.append(f"cost of the tests in both: {spend}")
+    if summary.environment:
+        lines.append(environment_line(summary))
     return lines
+
+
+def _spend(change: ChangeRecord) -> str:
+    """`` — +$0.004 per run, about $3.60 a month at 900 runs``; "" without runs_per_month."""
+    spend = change_spend(change)
+    return f" — {spend}" if spend else ""

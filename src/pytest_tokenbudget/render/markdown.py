@@ -17,6 +17,7 @@ from typing import Iterable
 from msgspec import UnsetType
 
 from .. import fmt as _fmt
+from ..projection import change_month, cost_pico, headline_month, monthly, run_change, runs_of
 from ..report import (
     ChangeRecord,
     ComparisonRecord,
@@ -59,8 +60,10 @@ def headline(report: Report, subject: str = "This run") -> str:
     """``🔺 This pull request raises token use by 12.4% (+3,412 tokens, +$0.0041 per run)``."""
     summary = report.baseline
     run = report.usage
+    month = headline_month(report)
+    tail = f", {month}" if month else ""
     if summary is None:
-        cost = _fmt.usd(run.cost_usd)
+        cost = _fmt.usd(run.cost_usd) + tail
         lost = f", {_fmt.uncounted(run)}" if run.uncounted_calls else ""
         return (
             f"📊 {subject} used {run.total_tokens:,} tokens ({cost}) in {run.calls:,} "
@@ -73,16 +76,18 @@ def headline(report: Report, subject: str = "This run") -> str:
     if delta == 0:
         cost = "" if a_cost is None else f", {_fmt.usd(a_cost)}"
         return (
-            f"➖ {subject} does not change token use ({after.total_tokens:,} tokens{cost} per run)"
+            f"➖ {subject} does not change token use ({after.total_tokens:,} tokens{cost} per run"
+            f"{tail})"
         )
     verb, icon = ("raises", "🔺") if delta > 0 else ("lowers", "🔽")
     if before.total_tokens == 0:
         return (
             f"{icon} {subject} {verb} token use from none to {after.total_tokens:,} tokens per run"
+            f"{tail}"
         )
     pct = abs(delta) * 100 / before.total_tokens
     by = f"{pct:.1f}%" if round(pct, 1) else "less than 0.1%"
-    return f"{icon} {subject} {verb} token use by {by} ({delta:+,} tokens{money} per run)"
+    return f"{icon} {subject} {verb} token use by {by} ({delta:+,} tokens{money} per run{tail})"
 
 
 def counts_line(c: Counts) -> str:
@@ -119,9 +124,13 @@ def _changed_rows(summary: ComparisonRecord, report: Report) -> list[tuple[float
 
     for c in summary.regressions:
         grew = text(", ".join(c.details)) if c.details else ""
+        month = change_month(c)
+        grew = f"{grew} · {month}" if grew and month else grew or month
         rows.append((size(c), _change_row("❌", c.nodeid, metric, c, grew)))
     for c in summary.improvements:
         saved = f"saved {_fmt.usd(c.saved_usd)}" if c.saved_usd is not None else ""
+        month = change_month(c, saved=True)
+        saved = f"{saved}, {month}" if saved and month else saved or month
         rows.append((size(c), _change_row("⚡", c.nodeid, metric, c, saved)))
     for nodeid in summary.new:
         rec = report.tests.get(nodeid)
@@ -167,6 +176,11 @@ def changed_section(report: Report, limit: int) -> list[str]:
         shown = ", ".join(code(n, in_table=False) for n in missing[:limit])
         rest = f" and {len(missing) - limit:,} more" if len(missing) > limit else ""
         out += ["", f"🗑️ In the baseline, not in this run: {shown}{rest}"]
+    if summary.environment:
+        out += [
+            "",
+            f"🔧 Environment changed since the baseline: {text('; '.join(summary.environment))}",
+        ]
     return out
 
 
@@ -208,6 +222,19 @@ def _totals_table(report: Report) -> list[str]:
         ]
         for key, label in _fmt.compared(before, after, FIGURES)
     ]
+    runs = runs_of(report)
+    if runs is not None:  # the cost row, projected to a month
+        b, a = cost_pico(summary.baseline_totals), cost_pico(summary.current_totals)
+        b_month, a_month = monthly(b, runs), monthly(a, runs)
+        change = monthly(run_change(report), runs)
+        rows.append(
+            [
+                f"cost a month ({runs:,} runs)",
+                _fmt.usd(b_month),
+                _fmt.usd(a_month),
+                _fmt.signed_usd(change) if change is not None else "-",
+            ]
+        )
     return table(["run", "baseline", "this run", "change"], rows, {1, 2, 3})
 
 

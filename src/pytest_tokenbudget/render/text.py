@@ -8,6 +8,7 @@ from ..fmt import tokens as fmt_int
 from ..fmt import uncounted
 from ..fmt import usd as fmt_usd
 from ..gate.budget import LIMITS, Limits, Verdict
+from ..projection import run_spend
 from ..report import Report, breakdown, buckets, ranked, tests_only, tests_with_usage
 from ..usage import FIXTURE_BUCKET, NO_OPERATION, RERUNS_BUCKET, SESSION_BUCKET, Usage
 
@@ -93,6 +94,9 @@ def summary_lines(
 ) -> list[str]:
     tests = report.tests
     lines = [f"run total: {describe(report.usage)}"]
+    spend = run_spend(report)
+    if spend:
+        lines.append(spend)
     for nodeid, rec in buckets(tests):
         lines.append(f"{bucket_label(nodeid)}: {describe(rec.usage)}")
     real_tests = {nodeid: rec.usage for nodeid, rec in tests_with_usage(tests)}

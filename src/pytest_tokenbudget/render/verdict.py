@@ -9,10 +9,11 @@ so the terminal, the JSON, the Markdown and the Action's outputs agree (pure).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..fmt import plural
 from ..gate.budget import LIMITS
+from ..projection import headline_spend
 from ..report import Report, counts
 
 #: A violation's metric -> the limit a user sets for it (``total_tokens`` -> ``max_tokens``).
@@ -61,7 +62,14 @@ def reasons(report: Report) -> list[str]:
 
 
 def gate_verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> GateVerdict:
-    """What the token gate decided about this run, and why."""
+    """What the token gate decided about this run, and why; with ``runs_per_month``, what
+    the run (or its change) costs a run and a month."""
+    verdict = _verdict(report, warn_only=warn_only, baseline_updated=baseline_updated)
+    spend = headline_spend(report)
+    return replace(verdict, text=f"{verdict.text}; {spend}") if spend else verdict
+
+
+def _verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> GateVerdict:
     tally = counts(report)
     regressions = 0 if tally.accepted else tally.regressions
     over = tally.over_budget
