@@ -128,13 +128,9 @@ class TokenTracker:
             response is None
             and response_id is None
             and cost_usd is None
-            and type(input_tokens) is int
-            and type(output_tokens) is int
-            and type(cache_read_tokens) is int
-            and type(cache_write_tokens) is int
-            and type(reasoning_tokens) is int
-            and cache_read_tokens >= 0
-            and cache_write_tokens >= 0
+            and type(input_tokens) is type(output_tokens) is type(reasoning_tokens) is int
+            and type(cache_read_tokens) is type(cache_write_tokens) is int
+            and min(cache_read_tokens, cache_write_tokens) >= 0
             and cache_read_tokens + cache_write_tokens <= input_tokens <= MAX_COUNT
             and 0 <= reasoning_tokens <= output_tokens <= MAX_COUNT
             and (model is None or type(model) is str)
@@ -145,17 +141,8 @@ class TokenTracker:
             named = model
             if model is not None and run is not None and model in run.aliases:
                 named = run.aliases[model]
-            counted = priced_call(
-                self._pricer,
-                named,
-                (
-                    input_tokens,
-                    output_tokens,
-                    cache_read_tokens,
-                    cache_write_tokens,
-                    reasoning_tokens,
-                ),
-            )
+            tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+            counted = priced_call(self._pricer, named, (*tokens, reasoning_tokens))
             key = Cell(named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
             with self._lock:
                 ended = self._late is not None

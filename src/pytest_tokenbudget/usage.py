@@ -307,13 +307,11 @@ def priced_at(usage: Usage, cost_pico: int | None) -> Usage:
     return with_cost(usage, cost_pico, 0)
 
 
-#: The figures of one priced call besides its tokens.
 _ONE_CALL = dict.fromkeys((*COUNT_FIELDS, "cost_pico"), 0) | {"calls": 1}
 
 
 def priced_call(pricer: Pricer, model: str | None, tokens: tuple[int, ...]) -> Usage:
-    """One call of checked token counts (in ``TOKEN_FIELDS`` order), priced: ``record()``'s
-    hot path, :func:`make_usage` then :func:`priced_at` in one object."""
+    """One call of checked token counts (``TOKEN_FIELDS``), priced: ``record()``'s hot path."""
     figures: dict[str, int] = dict(zip(TOKEN_FIELDS, tokens), **_ONE_CALL)
     usage: Usage = _new(Usage)
     _set(usage, "__dict__", figures)
