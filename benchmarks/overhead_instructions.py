@@ -156,7 +156,6 @@ def main() -> None:
         plain, streamed = per_call(counts, "capture"), per_call(counts, "stream")
         print(f"capture per call: plain {plain:,.0f}, streamed {streamed:,.0f}")
     print(f"import pytest: {counts['import off']:,}; with the plugin {counts['import on']:,}")
-    print(f"{n:,} trivial tests: off {counts['trivial off']:,}; on {counts['trivial on']:,}")
     one = counts["one on"] - counts["one off"]
     sizes = [("trivial", n), ("scale", scale)] if scale else [("trivial", n)]
     for name, size in sizes:
