@@ -149,6 +149,8 @@ class TokenTracker:
                 if not ended:
                     cells = self._cells
                     cells[key] = cells[key] + counted if key in cells else counted
+                    if model is not None and model not in self.served:  # as ``_served``
+                        self.served[model] = set()
             if not ended:
                 if self.listener is not None:
                     self.listener(counted)
