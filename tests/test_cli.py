@@ -88,7 +88,10 @@ def test_compare_options(files: dict[str, str]) -> None:
         (["compare", "{old}", "{dir}/nope.json"], "nope.json: report file not found"),
         (["compare", "{old}", "{new}", "--regression", "ten"], "invalid percentage 'ten'"),
         (["compare", "{old}", "{new}", "--regression-min", "-1"], "invalid number of tokens '-1'"),
-        (["compare", "{old}", "{new}", "--metric", "cost"], "invalid choice: 'cost'"),
+        (
+            ["compare", "{old}", "{new}", "--metric", "cost"],
+            "invalid metric 'cost' (unknown figure 'cost')",
+        ),
         (["compare", "{old}"], "the following arguments are required: REPORT"),
         (["merge", "{old}"], "the following arguments are required: -o/--output"),
         (["merge", "{old}", "{new}", "-o", "{dir}/m.json"], "appear in more than one report"),

@@ -27,6 +27,7 @@ FLOORS = {
     "onimport": 0,
     "filelock": 0,
     "inert": 0,
+    "metrics": 0,
     "config": 1,
     "records": 1,
     "environment": 1,

@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
+from .metrics import DEFAULT_METRIC, METRICS, parse_metrics
+
 
 def parse_positive_int(value: object) -> int:
     if isinstance(value, bool):
@@ -120,9 +122,13 @@ def parse_aliases(value: object) -> dict[str, str]:
     return table
 
 
-METRICS = ("total_tokens", "input_tokens", "output_tokens", "cost_usd", "calls")
-DEFAULT_METRIC = "total_tokens"
 DEFAULT_BASELINE = "tokenbudget-baseline.json"
+
+
+def parse_confirm(value: object) -> int:
+    if parse_non_negative_int(value) > 19:
+        raise ValueError(f"must be from 0 to 19 re-runs (20 samples are kept), got {value!r}")
+    return parse_non_negative_int(value)
 
 
 def closest(name: str, known: Sequence[str]) -> str | None:
@@ -201,11 +207,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "regression_metric",
-        choice(*METRICS),
+        lambda value: ",".join(parse_metrics(value)),
         DEFAULT_METRIC,
-        "figure the regression rule compares: " + ", ".join(METRICS),
+        "figures the regression rule compares, comma-separated (a test regresses when any "
+        "does): " + ", ".join(METRICS),
         option="--tokenbudget-regression-metric",
-        metavar="M",
+        metavar="M[,M...]",
+    ),
+    Setting(
+        "confirm",
+        parse_confirm,
+        0,
+        "run a test that looks regressed up to K more times and judge it on all its samples "
+        "(default 0)",
+        option="--tokenbudget-confirm",
+        metavar="K",
     ),
     Setting(
         "max_tokens",

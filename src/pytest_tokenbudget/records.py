@@ -33,6 +33,8 @@ from .usage import _usage as fast_usage
 
 _COUNTS = TOKEN_FIELDS + COUNT_FIELDS
 Count = Annotated[int, msgspec.Meta(ge=0)]
+#: Samples kept per figure (the newest).
+MAX_SAMPLES = 20
 Dollars = Annotated[float, msgspec.Meta(ge=0)]
 
 
@@ -146,6 +148,55 @@ class Violation(msgspec.Struct, frozen=True, gc=False):
     actual: Union[Number, UnsetType, None] = UNSET
 
 
+class Samples(msgspec.Struct, frozen=True, gc=False):
+    """A test's figures run by run (a baseline of several runs, a confirmed test): what the
+    noise-aware gate judges. At most 20 of each, oldest first, ``n`` of each."""
+
+    n: Count
+    input_tokens: List[Count] = []
+    output_tokens: List[Count] = []
+    calls: List[Count] = []
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n <= MAX_SAMPLES:
+            raise ValueError(f"samples n must be from 1 to {MAX_SAMPLES}, got {self.n}")
+        for name in ("input_tokens", "output_tokens", "calls"):
+            if len(getattr(self, name)) != self.n:
+                raise ValueError(
+                    f"samples {name} must hold n = {self.n} values, got {len(getattr(self, name))}"
+                )
+
+    def values(self) -> Dict[str, List[int]]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "calls": self.calls,
+        }
+
+
+def make_samples(runs: Mapping[str, List[int]]) -> "Union[Samples, UnsetType]":
+    """``runs`` (figure -> values, oldest first) as a record's samples, the newest
+    ``MAX_SAMPLES`` kept; UNSET for one sample (the record's own figures say it)."""
+    kept = {
+        name: list(runs[name])[-MAX_SAMPLES:] for name in ("input_tokens", "output_tokens", "calls")
+    }
+    n = len(kept["calls"])
+    return UNSET if n < 2 else Samples(n, **kept)
+
+
+def sample_values(rec: Figures) -> Dict[str, List[int]]:
+    """A record's samples by figure (a test record of a report or a baseline); its own
+    figures, one sample, when it has none."""
+    samples = getattr(rec, "samples", UNSET)
+    if isinstance(samples, Samples):
+        return samples.values()
+    return {
+        "input_tokens": [rec.input_tokens],
+        "output_tokens": [rec.output_tokens],
+        "calls": [rec.calls],
+    }
+
+
 class BudgetRecord(msgspec.Struct, frozen=True, gc=False):
     """A test's limits, where each came from, and how the test stood against them."""
 
@@ -168,6 +219,7 @@ class TestRecord(Figures, frozen=True, gc=False):
     operations: Raw = msgspec.field(name="by_operation", default=Raw(b"{}"))
     budget: Union["BudgetRecord", UnsetType, None] = UNSET
     status: Union[str, UnsetType, None] = UNSET
+    samples: Union[Samples, UnsetType] = UNSET
 
     @property
     def by_operation(self) -> Dict[str, OperationRecord]:

@@ -37,6 +37,7 @@ __all__ = [
     "Projection",
     "Recorded",
     "Report",
+    "TestVerdict",
     "TotalRecord",
     "breakdown",
     "buckets",
@@ -66,6 +67,8 @@ class ChangeRecord(msgspec.Struct, gc=False):
     """One test's figure on both sides of a comparison and, for a regression, what grew."""
 
     nodeid: str
+    #: The figure compared (one of the rule's metrics; absent in reports of earlier versions).
+    metric: Optional[str] = None
     before: Optional[Number] = None
     after: Optional[Number] = None
     change_pct: Optional[float] = None
@@ -83,6 +86,15 @@ class TotalRecord(ChangeRecord, gc=False):
     """The change of the tests present on both sides, judged as a whole."""
 
     regressed: bool = False
+
+
+class TestVerdict(msgspec.Struct, frozen=True, gc=False):
+    """A test's verdict in a comparison: ``regressed``, ``inconclusive``, ``improved``,
+    ``unchanged``, ``new`` or ``missing``."""
+
+    __test__ = False  # not a pytest test class
+
+    verdict: str
 
 
 class Recorded(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -107,6 +119,8 @@ class ComparisonRecord(msgspec.Struct, gc=False):
     baseline_totals: Figures = msgspec.field(default_factory=Figures)
     current_totals: Figures = msgspec.field(default_factory=Figures)
     regressions: List[ChangeRecord] = []
+    #: Tests past the rule whose growth is within the baseline's noise: shown, never failing.
+    inconclusive: List[ChangeRecord] = []
     improvements: List[ChangeRecord] = []
     new: List[str] = []
     missing: List[str] = []
@@ -117,6 +131,12 @@ class ComparisonRecord(msgspec.Struct, gc=False):
     path: Union[str, UnsetType] = UNSET
     #: When that baseline was recorded, where its file says.
     recorded: Union[Recorded, UnsetType] = UNSET
+    #: Every figure the rule judged (``metric`` is the first).
+    metrics: List[str] = []
+    #: Re-runs a test that looked regressed was allowed (``--tokenbudget-confirm``).
+    confirm: int = 0
+    #: Each test's verdict by node id.
+    tests: Dict[str, TestVerdict] = {}
     #: What changed in the environment since the baseline was recorded (``environment.changes``).
     environment: List[str] = []
 
@@ -230,8 +250,7 @@ class Counts:
     tests: int
     compared: bool = False
     regressed: int = 0
-    #: Tests whose change the noise-aware gate cannot call either way (none yet: that gate
-    #: gives the verdict; it is counted here so that every view shows it once it exists).
+    #: Tests past the rule whose growth is within the baseline's noise (never failing).
     inconclusive: int = 0
     improved: int = 0
     unchanged: int = 0
@@ -271,6 +290,7 @@ def counts(report: Report) -> Counts:
             len(real), over_budget=len(over), run_over_budget=run_over, violations=len(violations)
         )
     moved = {c.nodeid for c in comparison.regressions}
+    moved.update(c.nodeid for c in comparison.inconclusive)
     moved.update(c.nodeid for c in comparison.improvements)
     new = {n for n in comparison.new if not is_bucket(n)}  # a report of an earlier version
     failing = any(v.kind == "regression" for v in violations)
@@ -278,6 +298,7 @@ def counts(report: Report) -> Counts:
         len(real),
         compared=True,
         regressed=len(comparison.regressions),
+        inconclusive=len(comparison.inconclusive),
         improved=len(comparison.improvements),
         unchanged=sum(1 for n in real if n not in new and n not in moved),
         new=len(new),

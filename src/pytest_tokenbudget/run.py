@@ -17,6 +17,7 @@ from .fmt import some
 from .tracker import cells_from_payload
 from .usage import (
     BUCKET_STATUS,
+    CONFIRMATION_BUCKET,
     EMPTY,
     RERUNS_BUCKET,
     SESSION_BUCKET,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # the records (msgspec) are loaded when the run ends, not at 
     from .report import Report
 
 
+#: The figures a confirmed test keeps samples of.
+SAMPLED_FIGURES = ("input_tokens", "output_tokens", "calls")
 #: The ``rerun`` mark of an attempt that recorded nothing (only its earlier attempts did).
 UNTRACKED = "untracked"
 
@@ -43,6 +46,8 @@ class TestUsage:
     status: str = "passed"
     #: The test's BudgetRecord as shipped (built-in types), when it has limits.
     budget: dict[str, Any] | None = None
+    #: The usage of each confirmation attempt (``--tokenbudget-confirm``), in order.
+    confirmations: list[Usage] = field(default_factory=list)
 
     @property
     def usage(self) -> Usage:
@@ -59,13 +64,20 @@ class TestUsage:
             )
             for op, op_usage in group(self.cells, "operation").items()
         }
-        return make_record(
+        record = make_record(
             self.usage,
             group(self.cells, "model"),
             by_operation,
             status=self.status,
             budget=None if self.budget is None else msgspec.convert(self.budget, BudgetRecord),
         )
+        if not self.confirmations:
+            return record
+        from .records import make_samples
+
+        runs = [self.usage, *self.confirmations]
+        samples = {name: [getattr(u, name) for u in runs] for name in SAMPLED_FIGURES}
+        return msgspec.structs.replace(record, samples=make_samples(samples))
 
 
 @dataclass
@@ -76,6 +88,8 @@ class RunUsage:
     notes: dict[str, int] = field(default_factory=dict)
     #: Why calls could not be counted: reason -> {test node id: calls}.
     uncounted: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Each confirmed test's extra attempts' usage (``--tokenbudget-confirm``), in order.
+    confirmed: dict[str, list[Usage]] = field(default_factory=dict)
     #: The model ids that served the run's calls, with their fingerprints (``environment``).
     served: dict[str, set[str]] = field(default_factory=dict)
 
@@ -96,6 +110,15 @@ class RunUsage:
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])
         self.add_notes(nodeid, payload)
+
+    def add_confirmation(self, nodeid: str, payload: Mapping[str, Any]) -> None:
+        """A confirmation attempt of test ``nodeid``: a sample of the test, its usage billed to
+        the ``<confirmation>`` bucket (the test's figures stay its first attempt's)."""
+        cells = cells_from_payload(payload)
+        self.confirmed.setdefault(nodeid, []).append(sum(cells.values(), EMPTY))
+        if cells:
+            self.add_cells(CONFIRMATION_BUCKET, cells, BUCKET_STATUS)
+        self.add_notes(CONFIRMATION_BUCKET, payload)
 
     def add_buckets(self, payloads: Mapping[str, Mapping[str, Any]]) -> None:
         """One process's buckets by name (``<session>``, ``<fixture NAME>``); an empty one
@@ -168,6 +191,9 @@ class RunUsage:
         from .report import Report
 
         created = created or datetime.now(timezone.utc)
+        for nodeid, extra in self.confirmed.items():
+            if nodeid in self.tests:
+                self.tests[nodeid].confirmations = extra
         return Report(
             tests={nodeid: self.tests[nodeid].to_record() for nodeid in sorted(self.tests)},
             totals=figures(self.totals),

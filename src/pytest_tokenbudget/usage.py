@@ -75,6 +75,8 @@ SESSION_BUCKET = "<session>"
 FIXTURE_BUCKET = "<fixture {}>"
 #: The bucket of the attempts of rerun tests before their final one.
 RERUNS_BUCKET = "<reruns>"
+#: The bucket of the extra runs of tests that looked regressed (``--tokenbudget-confirm``).
+CONFIRMATION_BUCKET = "<confirmation>"
 #: The status of a bucket other than ``<session>`` (whose status is "session") in the files.
 BUCKET_STATUS = "bucket"
 
@@ -316,10 +318,8 @@ def priced_call(pricer: Pricer, model: str | None, tokens: tuple[int, ...]) -> U
     usage: Usage = _new(Usage)
     _set(usage, "__dict__", figures)
     cost = pricer.cost_pico(model, usage)
-    if cost is None:  # nobody has seen it yet: its cost is set once, here
-        figures["unpriced_calls"] = 1
-    else:
-        figures["cost_pico"] = cost
+    # nobody has seen it yet: its cost is set once, here
+    figures["unpriced_calls" if cost is None else "cost_pico"] = 1 if cost is None else cost
     return usage
 
 

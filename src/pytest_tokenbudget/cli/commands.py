@@ -109,14 +109,32 @@ def add_baseline(sub: Any) -> None:
         default="max",
         help="combine several reports per figure with max (default) or median",
     )
+    u.add_argument(
+        "--append",
+        action="store_true",
+        help="add the reports' samples to the tests the baseline has (the newest 20 kept; "
+        "their figures stay): a nightly job grows the spread the gate judges against",
+    )
     u.set_defaults(func=cmd_baseline_update)
 
 
 def cmd_baseline_update(args: argparse.Namespace) -> int:
+    if args.append and not Path(args.baseline).is_file():
+        raise UsageError(
+            f"{args.baseline}: no baseline to append samples to; create it first with "
+            "`tokenbudget baseline update REPORT...` (without --append)"
+        )
     reports = [load_report(path) for path in args.reports]
     new = baseline_from_reports(reports, args.stat)
     # A corrupt baseline is an error here (exit 2): the run that regenerates it is pytest's.
-    done = update_file(args.baseline, new, replace_corrupt=False)
+    done = update_file(args.baseline, new, replace_corrupt=False, append=args.append)
+    if args.append:
+        sys.stdout.write(
+            f"appended to {args.baseline}: samples of {done.replaced:,} test(s) "
+            f"({len(reports):,} run(s) each); {len(new.tests) - done.replaced:,} test(s) not in "
+            f"the baseline left out; {done.tests:,} tests\n"
+        )
+        return 0
     action = "created" if done.created else "updated"
     sys.stdout.write(
         f"{action} {args.baseline}: {done.replaced:,} test(s) replaced, {done.added:,} added, "

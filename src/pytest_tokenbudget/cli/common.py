@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import (
-    DEFAULT_METRIC,
-    METRICS,
     Settings,
     SettingsError,
     parse_percent,
@@ -19,6 +17,7 @@ from ..config import (
     resolve,
 )
 from ..inert import inert
+from ..metrics import DEFAULT_METRIC, METRICS, parse_metrics
 
 if TYPE_CHECKING:
     from ..pricing import PriceTable
@@ -57,12 +56,20 @@ def rule(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "min_tokens": pick(args.regression_min, "regression_min_tokens"),
         "metric": pick(args.metric, "regression_metric"),
         "pricer": project_pricer(settings),
+        "confirm": settings["confirm"],
     }
 
 
 def percent(value: str) -> float:
     try:
         return parse_percent(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def metrics(value: str) -> str:
+    try:
+        return ",".join(parse_metrics(value))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -116,7 +123,8 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--metric",
-        choices=METRICS,
+        type=metrics,
         default=None,
-        help=f"figure to compare (default {DEFAULT_METRIC})",
+        help=f"figures to compare, comma-separated: {', '.join(METRICS)} "
+        f"(default {DEFAULT_METRIC})",
     )

@@ -19,7 +19,16 @@ from msgspec import UNSET
 from ..atomicfile import file_identity, write_atomic
 from ..environment import Environment
 from ..filelock import locked
-from ..records import Figures, OperationRecord, TestRecord, figures, make_operation, make_record
+from ..records import (
+    Figures,
+    OperationRecord,
+    TestRecord,
+    figures,
+    make_operation,
+    make_record,
+    make_samples,
+    sample_values,
+)
 from ..report import BaselineDoc, Recorded, Report, sum_figures, tests_only
 from ..usage import USAGE_FIELDS, Usage
 from .codec import (
@@ -261,12 +270,23 @@ def baseline_from_reports(reports: Sequence[Report], stat: str = "max") -> Basel
                 _stat_usage([o.usage for o in op_recs], pick),
                 _stat_breakdown([o.by_model for o in op_recs], pick),
             )
-        tests[nodeid] = make_record(
+        record = make_record(
             _stat_usage([r.usage for r in recs], pick),
             _stat_breakdown([r.by_model for r in recs], pick),
             by_operation,
         )
+        samples = make_samples(joined_samples(recs))
+        tests[nodeid] = msgspec.structs.replace(record, samples=samples)
     return Baseline(tests, environment=_environment(reports[-1]))
+
+
+def joined_samples(recs: Sequence[Figures]) -> dict[str, list[int]]:
+    """The samples of ``recs`` (records with or without ``samples``), one after the other."""
+    out: dict[str, list[int]] = {"input_tokens": [], "output_tokens": [], "calls": []}
+    for rec in recs:
+        for name, values in sample_values(rec).items():
+            out[name] += values
+    return out
 
 
 def update_baseline(old: Baseline | None, new: Baseline) -> Baseline:
@@ -302,6 +322,7 @@ def update_file(
     *,
     replace_corrupt: bool,
     known: Baseline | None = None,
+    append: bool = False,
 ) -> Updated:
     """Merge ``new`` into the baseline file at ``path``, safe against concurrent updates.
 
@@ -311,7 +332,9 @@ def update_file(
     the file had. ``known``: the file as this process read it, checked in full
     (``keep_checked``); used instead of reading it again while the file is unchanged.
     ``replace_corrupt``: a file that cannot be read is replaced by ``new`` (the fix the error
-    message gives), and the reason is returned; else BaselineError.
+    message gives), and the reason is returned; else BaselineError. ``append``: ``new``'s
+    samples are added to the tests the file has (the newest 20 kept; their figures stay), and
+    its other tests are left out.
     """
     name = os.fspath(path)
     corrupt = None
@@ -332,6 +355,8 @@ def update_file(
             created = False
         replaced = sum(1 for nodeid in new.tests if nodeid in old)
         tests = old
+        if append:
+            new = Baseline(appended(old, new.tests), new.path, new.recorded)
         tests.update((nodeid, checked_record(rec)) for nodeid, rec in new.tests.items())
         totals = sum_figures(tests.values())
         recorded = UNSET if new.recorded is None else new.recorded
@@ -339,7 +364,19 @@ def update_file(
         doc = CheckedBaseline(tests, figures(totals), recorded, environment)
         write_atomic(path, encode(doc))
     kept = len(tests) - len(new.tests)
-    return Updated(len(tests), replaced, len(new.tests) - replaced, kept, totals, created, corrupt)
+    added = 0 if append else len(new.tests) - replaced
+    return Updated(len(tests), replaced, added, kept, totals, created, corrupt)
+
+
+def appended(old: Mapping[str, Any], new: Mapping[str, TestRecord]) -> dict[str, Any]:
+    """The records of ``old`` that ``new`` ran, with ``new``'s samples added to theirs."""
+    return {
+        nodeid: msgspec.structs.replace(
+            old[nodeid], samples=make_samples(joined_samples([old[nodeid], rec]))
+        )
+        for nodeid, rec in new.items()
+        if nodeid in old
+    }
 
 
 def _unchanged(known: Baseline | None, path: str | os.PathLike[str]) -> Mapping[str, Any] | None:

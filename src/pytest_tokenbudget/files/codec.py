@@ -17,7 +17,7 @@ from msgspec import UNSET, UnsetType
 
 from ..atomicfile import read_bytes
 from ..environment import Environment
-from ..records import BudgetRecord, Figures, OperationRecord, TestRecord
+from ..records import BudgetRecord, Figures, OperationRecord, Samples, TestRecord
 from ..report import BASELINE_SCHEMA, REPORT_SCHEMA, BaselineDoc, Recorded, Report
 from .strict import (
     duplicate_problem,
@@ -45,6 +45,7 @@ class _CheckedTest(Figures, frozen=True, gc=False):
     by_operation: Dict[str, OperationRecord] = msgspec.field(default_factory=dict)
     budget: Union[BudgetRecord, UnsetType, None] = UNSET
     status: Union[str, UnsetType, None] = UNSET
+    samples: Union[Samples, UnsetType] = UNSET
 
 
 class _CheckedTests(msgspec.Struct, gc=False):
@@ -72,7 +73,9 @@ def checked_record(rec: TestRecord) -> _CheckedTest:
     """``rec`` without its report-only fields and with its breakdowns decoded, so that it is
     written key-sorted whatever order its file had (ValueError for a bad breakdown)."""
     values = {name: getattr(rec, name) for name in Figures.__struct_fields__}
-    return _CheckedTest(**values, by_model=rec.by_model, by_operation=rec.by_operation)
+    return _CheckedTest(
+        **values, by_model=rec.by_model, by_operation=rec.by_operation, samples=rec.samples
+    )
 
 
 def decode_checked_baseline(data: bytes, path: str) -> CheckedBaseline:

@@ -17,22 +17,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Mapping, Protocol
+from typing import Mapping, Protocol, Sequence
 
 import msgspec
 from msgspec import UnsetType
 
-from ..config import BY_KEY, DEFAULT_METRIC, METRICS
+from ..config import BY_KEY
 from ..environment import Environment, changes
+from ..metrics import DEFAULT_METRIC, METRICS, parse_metrics
 from ..records import TestRecord, Violation, figures
-from ..report import ChangeRecord, ComparisonRecord, TotalRecord, tests_only
-from ..usage import Pricer, Usage, exact_figure, pico_to_usd
+from ..report import ComparisonRecord, TestVerdict, TotalRecord, tests_only
+from ..usage import Pricer, Usage, pico_to_usd
 from .costs import Cost, Repricer, recorded_cost, total_with_costs, with_test_cost
 from .explain import describe_change, explain
+from .noise import IMPROVED, INCONCLUSIVE, REGRESSED, RUN_ALPHA, UNCHANGED
+from .verdicts import MISSING, NEW, TOTAL, NoiseGate, TestChange, fixed, judge
 
 DEFAULT_REGRESSION: float = BY_KEY["regression"].default
 DEFAULT_REGRESSION_MIN: int = BY_KEY["regression_min_tokens"].default
-TOTAL = "(total)"
 
 
 class Side(Protocol):
@@ -54,68 +56,7 @@ class BadBreakdown(ValueError):
         self.nodeid = nodeid
 
 
-def parse_metric(value: str) -> str:
-    if value not in METRICS:
-        raise ValueError(f"invalid metric {value!r}: expected one of {', '.join(METRICS)}")
-    return value
-
-
 # -- results ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TestChange:
-    """One test's figures on both sides and, for a regression, what grew."""
-
-    __test__ = False
-
-    nodeid: str
-    metric: str
-    before: Usage
-    after: Usage
-    details: tuple[str, ...] = ()
-
-    @property
-    def before_value(self) -> int | float | None:
-        return self.before.figure(self.metric)
-
-    @property
-    def after_value(self) -> int | float | None:
-        return self.after.figure(self.metric)
-
-    @property
-    def change_pct(self) -> float | None:
-        b, a = exact_figure(self.before, self.metric), exact_figure(self.after, self.metric)
-        if b is None or a is None or b == 0:
-            return None
-        return (a - b) * 100 / b
-
-    @property
-    def message(self) -> str:
-        label = "total of the tests in both" if self.nodeid == TOTAL else self.nodeid
-        text = f"{label}: {describe_change(self.metric, self.before, self.after)}"
-        return text + (": " + ", ".join(self.details) if self.details else "")
-
-    def record(self) -> ChangeRecord:
-        """This change as the report stores it."""
-        return ChangeRecord(
-            nodeid=self.nodeid,
-            before=self.before_value,
-            after=self.after_value,
-            change_pct=None if self.change_pct is None else round(self.change_pct, 2),
-            before_usage=figures(self.before),
-            after_usage=figures(self.after),
-            saved_tokens=self.before.total_tokens - self.after.total_tokens,
-            saved_usd=_saved_usd(self.before, self.after),
-            details=list(self.details),
-            message=self.message,
-        )
-
-
-def _saved_usd(before: Usage, after: Usage) -> float | None:
-    if before.cost_usd is None or after.cost_usd is None:
-        return None
-    return pico_to_usd(before.cost_pico - after.cost_pico)
-
-
 @dataclass
 class Comparison:
     """The outcome of comparing a run with the baseline."""
@@ -124,7 +65,16 @@ class Comparison:
     regression: float
     min_tokens: int
     regressions: list[TestChange] = field(default_factory=list)
+    inconclusive: list[TestChange] = field(default_factory=list)
     improvements: list[TestChange] = field(default_factory=list)
+    #: Every figure judged (``metric`` is the first).
+    metrics: tuple[str, ...] = ()
+    confirm: int = 0
+    #: Each test's verdict (regressed, inconclusive, improved, unchanged, new, missing).
+    verdicts: dict[str, str] = field(default_factory=dict)
+    #: Figures judged against a spread (0: the fixed rule only).
+    judged: int = 0
+    total_metric: str = ""
     new: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     #: Sums over the tests present on both sides (what the total rule judges).
@@ -146,9 +96,8 @@ class Comparison:
 
     @property
     def total_change(self) -> TestChange:
-        return TestChange(
-            TOTAL, self.metric, self.common_before, self.common_after, self.total_details
-        )
+        metric = self.total_metric or self.metric
+        return TestChange(TOTAL, metric, self.common_before, self.common_after, self.total_details)
 
     @property
     def saved_tokens(self) -> int:
@@ -165,12 +114,19 @@ class Comparison:
 
     def rule(self) -> str:
         pct = f"{self.regression * 100:g}%"
+        metrics = self.metrics or (self.metric,)
         floor = (
             ""
-            if self.metric == "calls" or not self.min_tokens
+            if metrics == ("calls",) or not self.min_tokens
             else f" and by at least {self.min_tokens:,} tokens"
         )
-        return f"{self.metric} grows more than {pct}{floor}"
+        text = f"{' or '.join(metrics)} grows more than {pct}{floor}"
+        if self.judged:
+            text += (
+                ", significantly where the baseline has spread "
+                f"(false alarms at most {RUN_ALPHA:.0%} of runs)"
+            )
+        return text
 
     def violations(self) -> list[Violation]:
         """Entries for the report's ``violations`` (kind ``regression``)."""
@@ -179,10 +135,10 @@ class Comparison:
         if self.total_regressed:
             changes.append(self.total_change)
         for c in changes:
-            before = exact_figure(c.before, self.metric)
+            before = c.exact()[0]
             assert before is not None
             limit = before * (1 + as_fraction(self.regression))
-            if self.metric == "cost_usd":
+            if c.metric == "cost_usd":
                 actual: float | int | None = c.after.cost_usd
                 limit_out: float | int = float(limit) / 10**12
             else:
@@ -192,7 +148,7 @@ class Comparison:
                 Violation(
                     kind="regression",
                     nodeid=None if c.nodeid == TOTAL else c.nodeid,
-                    metric=self.metric,
+                    metric=c.metric,
                     limit=limit_out,
                     actual=actual,
                     message=c.message,
@@ -214,7 +170,11 @@ class Comparison:
             baseline_totals=figures(self.baseline_totals),
             current_totals=figures(self.current_totals),
             regressions=[c.record() for c in self.regressions],
+            inconclusive=[c.record() for c in self.inconclusive],
             improvements=[c.record() for c in self.improvements],
+            metrics=list(self.metrics),
+            confirm=self.confirm,
+            tests={n: TestVerdict(v) for n, v in self.verdicts.items()},
             new=list(self.new),
             missing=list(self.missing),
             saved_tokens=self.saved_tokens,
@@ -230,33 +190,12 @@ def as_fraction(pct: Fraction | float) -> Fraction:
     return pct if isinstance(pct, Fraction) else Fraction(repr(float(pct)))
 
 
-def _growth_for_floor(before: Usage, after: Usage, metric: str) -> int | None:
-    if metric == "calls":
-        return None
-    figure = "total_tokens" if metric == "cost_usd" else metric
-    grown: int = getattr(after, figure) - getattr(before, figure)
-    return grown
-
-
 def is_regression(
     before: Usage, after: Usage, metric: str, pct: Fraction | float, min_tokens: int
 ) -> bool:
-    b, a = exact_figure(before, metric), exact_figure(after, metric)
-    if b is None or a is None or a <= b:
-        return False
-    ratio = as_fraction(pct)  # a <= b * (1 + pct), in integers
-    if a * ratio.denominator <= b * (ratio.denominator + ratio.numerator):
-        return False
-    grown = _growth_for_floor(before, after, metric)
-    return grown is None or grown >= min_tokens
-
-
-def _is_improvement(before: Usage, after: Usage, metric: str, min_tokens: int) -> bool:
-    b, a = exact_figure(before, metric), exact_figure(after, metric)
-    if b is None or a is None or a >= b:
-        return False
-    grown = _growth_for_floor(before, after, metric)
-    return grown is None or -grown >= min_tokens
+    """The fixed rule on one figure (the floor in tokens: a cost's is its total tokens')."""
+    judged = fixed(before, after, (metric,), as_fraction(pct), min_tokens)
+    return judged.verdict == REGRESSED
 
 
 def compare(
@@ -265,16 +204,20 @@ def compare(
     *,
     regression: float = DEFAULT_REGRESSION,
     min_tokens: int = DEFAULT_REGRESSION_MIN,
-    metric: str = DEFAULT_METRIC,
+    metric: str | Sequence[str] = DEFAULT_METRIC,
     pricer: Pricer | None = None,
+    confirm: int = 0,
 ) -> Comparison:
-    """Compare ``current`` with ``baseline`` test by test and in total."""
-    parse_metric(metric)
+    """Compare ``current`` with ``baseline`` test by test and in total, on every figure of
+    ``metric`` (comma-separated); a test regresses when any of them does."""
+    metrics = parse_metrics(metric)
     if regression < 0 or min_tokens < 0:
         raise ValueError("regression and min_tokens must not be negative")
     pct = as_fraction(regression)
     old_tests, new_tests = tests_only(baseline.tests), tests_only(current.tests)
-    result = Comparison(metric, regression, min_tokens)
+    result = Comparison(metrics[0], regression, min_tokens, metrics=metrics, confirm=confirm)
+    gate = NoiseGate.of(old_tests, new_tests, metrics, confirm)
+    result.judged = gate.pool.judged if gate is not None else 0
     result.costs = "recomputed" if pricer is not None else "recorded"
 
     price = Repricer(pricer) if pricer is not None else recorded_cost
@@ -289,7 +232,8 @@ def compare(
         if old is None:
             result.new.append(nodeid)
         elif (
-            old.input_tokens == new.input_tokens
+            gate is None
+            and old.input_tokens == new.input_tokens
             and old.output_tokens == new.output_tokens
             and old.calls == new.calls
             and old.unpriced_calls == new.unpriced_calls
@@ -300,17 +244,30 @@ def compare(
         else:
             before_cost = before_of[nodeid] = price(old)
             changed.append((nodeid, old, new, before_cost, after_cost))
+    lists = {
+        REGRESSED: result.regressions,
+        INCONCLUSIVE: result.inconclusive,
+        IMPROVED: result.improvements,
+    }
     for nodeid, old, new, before_cost, after_cost in changed:
         before = with_test_cost(old, before_cost)
         after = with_test_cost(new, after_cost)
-        if is_regression(before, after, metric, pct, min_tokens):
+        judged = judge(gate, nodeid, old, new, before, after, metrics, pct, min_tokens)
+        if judged.verdict == UNCHANGED:
+            continue
+        details: tuple[str, ...] = ()
+        # a confirmed test's records hold its first run only: they explain no median
+        if judged.verdict == REGRESSED and (judged.samples or (0, 1))[1] == 1:
             try:
-                details = explain(old, new, metric)
+                details = explain(
+                    old, new, judged.metric if judged.metric in METRICS else metrics[0]
+                )
             except ValueError:  # a breakdown the lazy load did not check: the caller names it
                 raise BadBreakdown(nodeid) from None
-            result.regressions.append(TestChange(nodeid, metric, before, after, details))
-        elif _is_improvement(before, after, metric, min_tokens):
-            result.improvements.append(TestChange(nodeid, metric, before, after))
+        sampled = judged if judged.samples is not None else None
+        change = TestChange(nodeid, judged.metric, before, after, details, sampled)
+        lists[judged.verdict].append(change)
+        result.verdicts[nodeid] = judged.verdict
     if len(before_of) == len(old_tests):  # every baseline test ran: no second pass
         old_recs, before_costs = list(map(old_tests.__getitem__, before_of)), [*before_of.values()]
     else:
@@ -340,24 +297,37 @@ def compare(
         if len(before_of) == len(new_tests)
         else total_with_costs([new_tests[n] for n in before_of], [after_of[n] for n in before_of])
     )
-    result.total_regressed = is_regression(
-        result.common_before, result.common_after, metric, pct, min_tokens
-    )
+    fixed_metrics = metrics if gate is None else gate.pool.fixed_figures(metrics)
+    total = fixed(result.common_before, result.common_after, fixed_metrics, pct, min_tokens)
+    result.total_regressed = total.verdict == REGRESSED
+    result.total_metric = total.metric
     if result.total_regressed:
-        grown = [c.nodeid for c in _by_growth(result.regressions, metric)[:3]]
+        grown = [c.nodeid for c in _by_growth(result.regressions)[:3]]
         result.total_details = (f"most growth in {', '.join(grown)}",) if grown else ()
 
-    result.regressions = _by_growth(result.regressions, metric)
-    result.improvements = _by_growth(result.improvements, metric)[::-1]
+    result.regressions = _by_growth(result.regressions)
+    result.inconclusive = _by_growth(result.inconclusive)
+    result.improvements = _by_growth(result.improvements)[::-1]
+    result.verdicts = _all_verdicts(result, new_tests)
     old_env, new_env = baseline.environment, current.environment
     if isinstance(old_env, Environment) and isinstance(new_env, Environment):
         result.environment = changes(old_env, new_env)
     return result
 
 
-def _by_growth(changes: list[TestChange], metric: str) -> list[TestChange]:
+def _all_verdicts(result: Comparison, new_tests: Mapping[str, TestRecord]) -> dict[str, str]:
+    """Every test's verdict, by node id: the ones judged, unchanged, new and missing."""
+    judged = result.verdicts
+    out = dict.fromkeys(new_tests, UNCHANGED)
+    out.update(judged)
+    out.update(dict.fromkeys(result.new, NEW))
+    out.update(dict.fromkeys(result.missing, MISSING))
+    return out
+
+
+def _by_growth(changes: list[TestChange]) -> list[TestChange]:
     def growth(c: TestChange) -> tuple[int, str]:
-        a, b = exact_figure(c.after, metric), exact_figure(c.before, metric)
+        b, a = c.exact()
         return ((a or 0) - (b or 0), c.nodeid)
 
     return sorted(changes, key=growth, reverse=True)
@@ -374,5 +344,5 @@ __all__ = [
     "describe_change",
     "explain",
     "is_regression",
-    "parse_metric",
+    "parse_metrics",
 ]

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: ``config.workeroutput`` key of a worker's buckets (usage outside any test's figure), by name.
 WORKER_OUTPUT_KEY = "tokenbudget_buckets"
+#: ``config.workeroutput`` key of a worker's confirmation attempts: node id -> payloads.
+CONFIRMED_KEY = "tokenbudget_confirmed"
 
 
 class TokenBudgetSession:
@@ -70,6 +72,8 @@ class TokenBudgetSession:
         self.baseline_written: int | None = None
         #: Files that could not be written at the end, and other notes on the outputs.
         self.outputs = Outputs(config, settings)
+        #: A worker's confirmation attempts, shipped when it finishes: node id -> payloads.
+        self.confirmations: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def refusals(self) -> dict[str, BudgetExceeded]:
@@ -79,6 +83,13 @@ class TokenBudgetSession:
         """A test finished in this process; a worker leaves the adding up to the controller."""
         if not self.is_worker:
             self.run.add_test(nodeid, payload)
+
+    def confirmed(self, nodeid: str, payload: dict[str, Any]) -> None:
+        """A confirmation attempt finished in this process (``--tokenbudget-confirm``)."""
+        if self.is_worker:
+            self.confirmations.setdefault(nodeid, []).append(payload)
+        else:
+            self.run.add_confirmation(nodeid, payload)
 
     # -- budgets ---------------------------------------------------------------------------
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -109,8 +120,13 @@ class TokenBudgetSession:
         else:
             from .fixtures import WideFixtures
 
-            pm.register(PerTestHooks(self), "tokenbudget-tests")
+            hooks = PerTestHooks(self)
+            pm.register(hooks, "tokenbudget-tests")
             pm.register(WideFixtures(), "tokenbudget-fixtures")
+            if self.settings["confirm"]:
+                from .confirm import Confirmation
+
+                pm.register(Confirmation(self, hooks), "tokenbudget-confirm")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(
@@ -119,6 +135,7 @@ class TokenBudgetSession:
         buckets = {name: tracker_payload(t) for name, t in ATTRIBUTION.buckets.items()}
         if self.is_worker:
             self.config.workeroutput[WORKER_OUTPUT_KEY] = buckets  # type: ignore[attr-defined]
+            self.config.workeroutput[CONFIRMED_KEY] = self.confirmations  # type: ignore[attr-defined]
         else:
             self.run.add_buckets(buckets)
             self.finish_run(session)
@@ -169,6 +186,7 @@ class TokenBudgetSession:
             min_tokens=self.settings["regression_min_tokens"],
             metric=self.settings["regression_metric"],
             pricer=self.pricer,
+            confirm=self.settings["confirm"],
         )
         report.baseline = comparison.record()
         report.baseline.path = self.baseline_shown()

@@ -56,6 +56,9 @@ class Owner(Protocol):
     def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
         """A test finished in this process with ``payload``."""
 
+    def confirmed(self, nodeid: str, payload: dict[str, Any]) -> None:
+        """A confirmation attempt of a test finished in this process with ``payload``."""
+
 
 class PerTestHooks:
     """Serial run or xdist worker: attribute usage to the running test, check its budget and
@@ -67,11 +70,17 @@ class PerTestHooks:
         self.budget_reported = False
         #: The item whose teardown was reported last (the same one again: a rerun).
         self.finished: pytest.Item | None = None
+        #: Running a confirmation attempt (``--tokenbudget-confirm``): its payload goes to
+        #: the owner's ``confirmed``, never on a report.
+        self.confirming = False
+        #: The payload shipped last (None: the test recorded nothing).
+        self.shipped: dict[str, Any] | None = None
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         ATTRIBUTION.start(nodeid)
         self.status = "passed"
         self.budget_reported = False
+        self.shipped = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -97,7 +106,8 @@ class PerTestHooks:
 
             end_streams(ATTRIBUTION.current)  # its streams left open count from what arrived
         tracker = ATTRIBUTION.finish()
-        rerun, self.finished = item is self.finished, item
+        rerun = item is self.finished and not self.confirming
+        self.finished = item
         if tracker is None and rerun:  # the earlier attempts' usage is not this test's figure
             self.ship(report, {"cells": [], "rerun": UNTRACKED})
         if tracker is not None:  # a refusal, too, made the test's tracker
@@ -123,6 +133,10 @@ class PerTestHooks:
         return report
 
     def ship(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+        self.shipped = payload
+        if self.confirming:
+            self.owner.confirmed(report.nodeid, payload)
+            return
         setattr(report, REPORT_ATTR, payload)
         self.owner.collect(report.nodeid, payload)
 

@@ -20,7 +20,7 @@ import pytest
 from ..protection import SharedTotals, beyond, read_total
 from ..tracker import cells_from_payload
 from ..usage import EMPTY, NO_MODEL, NO_OPERATION, Usage, add_into, usage_counts
-from .session import WORKER_OUTPUT_KEY, TokenBudgetSession
+from .session import CONFIRMED_KEY, WORKER_OUTPUT_KEY, TokenBudgetSession
 from .tests import REPORT_ATTR
 
 SHARED_KEY = "tokenbudget_shared"
@@ -49,9 +49,13 @@ class XdistHooks:
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """A worker finished: add its buckets (the usage outside any test's figure)."""
-        buckets = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+        output = getattr(node, "workeroutput", {})
+        buckets = output.get(WORKER_OUTPUT_KEY)
         if buckets is not None:
             self.owner.run.add_buckets(buckets)
+        for nodeid, payloads in output.get(CONFIRMED_KEY, {}).items():
+            for payload in payloads:
+                self.owner.run.add_confirmation(nodeid, payload)
         if error:
             self.crashed(node.workerinput["workerid"])
 

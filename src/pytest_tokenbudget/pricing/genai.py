@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Callable
 
@@ -39,8 +40,12 @@ def genai_fallback() -> GenaiCost | None:
     return cost
 
 
-def genai_cost_pico(model: str, usage: TokenCounts, cache_write_1h_tokens: int = 0) -> int:
-    """Cost per genai-prices, rounded to the picodollar; LookupError for a model it lacks."""
+def genai_cost_pico(
+    model: str, usage: TokenCounts, cache_write_1h_tokens: int = 0, at: datetime | None = None
+) -> int:
+    """Cost per genai-prices, rounded to the picodollar; LookupError for a model it lacks.
+    ``at``: when the request was made (some prices depend on the time of day, e.g. DeepSeek's
+    off-peak hours); now when None."""
     import warnings
 
     import genai_prices
@@ -55,7 +60,9 @@ def genai_cost_pico(model: str, usage: TokenCounts, cache_write_1h_tokens: int =
         values["cache_write_1h_tokens"] = min(cache_write_1h_tokens, usage.cache_write_tokens)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        calc = genai_prices.calc_price(genai_prices.Usage(**values), model)
+        calc = genai_prices.calc_price(
+            genai_prices.Usage(**values), model, genai_request_timestamp=at
+        )
     return int((Decimal(calc.total_price) * PICO_PER_USD).to_integral_value())
 
 

@@ -25,10 +25,16 @@ def _table(rows: Sequence[Sequence[str]], right: set[int], indent: str = "  ") -
     return out
 
 
-def _change_rows(metric: str, changes: Sequence[ChangeRecord]) -> list[list[str]]:
-    rows = [["test", "before", "after", "change"]]
+def _change_rows(summary: ComparisonRecord, changes: Sequence[ChangeRecord]) -> list[list[str]]:
+    several = len(summary.metrics) > 1
+    rows = [
+        ["test", "figure", "before", "after", "change"]
+        if several
+        else ["test", "before", "after", "change"]
+    ]
     for c in changes:
         b, a = c.before, c.after
+        metric = c.metric or summary.metric
         if metric == "cost_usd" and isinstance(a, (int, float)) and isinstance(b, (int, float)):
             delta = _fmt.signed_usd(a - b)
         elif isinstance(a, int) and isinstance(b, int):
@@ -38,6 +44,7 @@ def _change_rows(metric: str, changes: Sequence[ChangeRecord]) -> list[list[str]
         rows.append(
             [
                 c.nodeid,
+                *([metric] if several else []),
                 _fmt.figure(metric, b),
                 _fmt.figure(metric, a),
                 f"{delta} ({_fmt.pct(c.change_pct)})",
@@ -48,8 +55,7 @@ def _change_rows(metric: str, changes: Sequence[ChangeRecord]) -> list[list[str]
 
 def render_comparison(summary: ComparisonRecord, *, limit: int = 20) -> str:
     """The full table: totals, every regression with what grew, improvements, new, missing."""
-    metric = summary.metric
-    lines = [f"tokenbudget compare: regression when {summary.rule or metric}"]
+    lines = [f"tokenbudget compare: regression when {summary.rule or summary.metric}"]
     if summary.costs == "recorded":
         lines.append("  (costs as recorded in the files; not recomputed with one price table)")
     total = summary.total
@@ -81,19 +87,30 @@ def render_comparison(summary: ComparisonRecord, *, limit: int = 20) -> str:
     regressions = summary.regressions
     lines.append("")
     lines.append(f"Regressions ({len(regressions)})" + (":" if regressions else ": none"))
+    right = {2, 3, 4} if len(summary.metrics) > 1 else {1, 2, 3}
     if regressions:
-        table = _table(_change_rows(metric, regressions), {1, 2, 3})
+        table = _table(_change_rows(summary, regressions), right)
         lines.append(table[0])
         for row, c in zip(table[1:], regressions):
             lines.append(row)
             if c.details:
                 lines.append("      what grew: " + ", ".join(c.details))
+    inconclusive = summary.inconclusive
+    if inconclusive:
+        lines.append("")
+        lines.append(
+            f"Inconclusive ({len(inconclusive)}): past the rule but within the baseline's noise "
+            "(not failing; --tokenbudget-confirm=K re-runs them)"
+        )
+        lines += _table(_change_rows(summary, inconclusive[:limit]), right)
+        if len(inconclusive) > limit:
+            lines.append(f"  ... and {len(inconclusive) - limit:,} more")
 
     improvements = summary.improvements
     if improvements:
         lines.append("")
         lines.append(f"Improvements ({len(improvements)}, saved {_saved(summary)}):")
-        lines += _table(_change_rows(metric, improvements[:limit]), {1, 2, 3})
+        lines += _table(_change_rows(summary, improvements[:limit]), right)
         if len(improvements) > limit:
             lines.append(f"  ... and {len(improvements) - limit:,} more")
         lines.append("  Refresh the baseline to lock them in: tokenbudget baseline update REPORT")
@@ -132,14 +149,16 @@ def environment_line(summary: ComparisonRecord) -> str:
 def verdict(summary: ComparisonRecord) -> str:
     regressions = len(summary.regressions)
     total = summary.total.regressed
+    unsure = len(summary.inconclusive)
     if not regressions and not total:
-        return "No regression."
+        return f"No regression ({unsure} inconclusive)." if unsure else "No regression."
     parts = []
     if regressions:
         parts.append(f"{regressions} test(s) regressed")
     if total:
         parts.append("the total regressed")
-    return "REGRESSION: " + " and ".join(parts) + "."
+    also = f"; {unsure} inconclusive" if unsure else ""
+    return "REGRESSION: " + " and ".join(parts) + also + "."
 
 
 def summary_lines(summary: ComparisonRecord, *, limit: int = 5) -> list[str]:
@@ -153,6 +172,10 @@ def summary_lines(summary: ComparisonRecord, *, limit: int = 5) -> list[str]:
         lines.append(f"regression: {c.message}{_spend(c)}")
     if len(regressions) > limit:
         lines.append(f"... and {len(regressions) - limit:,} more regressions")
+    for c in summary.inconclusive[:limit]:
+        lines.append(f"inconclusive (within the noise, not failing): {c.message}")
+    if len(summary.inconclusive) > limit:
+        lines.append(f"... and {len(summary.inconclusive) - limit:,} more inconclusive")
     improvements = summary.improvements
     if improvements:
         names = ", ".join(c.nodeid for c in improvements[:3])

@@ -173,17 +173,18 @@ def _comparison(summary: ComparisonRecord | None, top: int) -> list[str]:
     out = [f"<h2>Compared with the baseline</h2><p>Regression when {escape(summary.rule)}.</p>"]
     for changes, title in (
         (summary.regressions, "Regressions"),
+        (summary.inconclusive, "Inconclusive (within the noise, not failing)"),
         (summary.improvements, "Improvements"),
     ):
         if not changes:
             continue
-        cls = "bad" if title == "Regressions" else "ok"
+        cls = {"Regressions": "bad", "Improvements": "ok"}.get(title, "")
         out.append(f"<h3 class='{cls}'>{title} ({len(changes)})</h3>")
         rows = [
             [
                 f"<code>{escape(c.nodeid)}</code>",
-                escape(_fmt.figure(summary.metric, c.before)),
-                escape(_fmt.figure(summary.metric, c.after)),
+                escape(_fmt.figure(c.metric or summary.metric, c.before)),
+                escape(_fmt.figure(c.metric or summary.metric, c.after)),
                 escape(_fmt.pct(c.change_pct)),
                 escape(", ".join(c.details)),
             ]

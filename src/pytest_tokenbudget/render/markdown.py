@@ -115,7 +115,8 @@ def counts_line(c: Counts) -> str:
 
 
 def _changed_rows(summary: ComparisonRecord, report: Report) -> list[tuple[float, list[str]]]:
-    """(size of the change, row) of every changed test: regressed, improved, new."""
+    """(size of the change, row) of every changed test: regressed, inconclusive, improved,
+    new."""
     metric = summary.metric
     rows = []
 
@@ -126,12 +127,15 @@ def _changed_rows(summary: ComparisonRecord, report: Report) -> list[tuple[float
         grew = text(", ".join(c.details)) if c.details else ""
         month = change_month(c)
         grew = f"{grew} · {month}" if grew and month else grew or month
-        rows.append((size(c), _change_row("❌", c.nodeid, metric, c, grew)))
+        rows.append((size(c), _change_row("❌", c.nodeid, c.metric or metric, c, grew)))
+    for c in summary.inconclusive:
+        note = f"inconclusive: {c.metric or metric} within the noise"
+        rows.append((size(c), _change_row("⚠️", c.nodeid, c.metric or metric, c, text(note))))
     for c in summary.improvements:
         saved = f"saved {_fmt.usd(c.saved_usd)}" if c.saved_usd is not None else ""
         month = change_month(c, saved=True)
         saved = f"{saved}, {month}" if saved and month else saved or month
-        rows.append((size(c), _change_row("⚡", c.nodeid, metric, c, saved)))
+        rows.append((size(c), _change_row("⚡", c.nodeid, c.metric or metric, c, saved)))
     for nodeid in summary.new:
         rec = report.tests.get(nodeid)
         if is_bucket(nodeid) or rec is None:  # a report of an earlier version compared them
@@ -161,7 +165,8 @@ def changed_section(report: Report, limit: int) -> list[str]:
     out = []
     rows = _changed_rows(summary, report)
     if rows:
-        unit = "" if summary.metric == "total_tokens" else f" ({summary.metric})"
+        metrics = summary.metrics or [summary.metric]
+        unit = "" if metrics == ["total_tokens"] else f" ({' or '.join(metrics)})"
         out += [
             "",
             *table(

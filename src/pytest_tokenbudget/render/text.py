@@ -10,7 +10,14 @@ from ..fmt import usd as fmt_usd
 from ..gate.budget import LIMITS, Limits, Verdict
 from ..projection import run_spend
 from ..report import Report, breakdown, buckets, ranked, tests_only, tests_with_usage
-from ..usage import FIXTURE_BUCKET, NO_OPERATION, RERUNS_BUCKET, SESSION_BUCKET, Usage
+from ..usage import (
+    CONFIRMATION_BUCKET,
+    FIXTURE_BUCKET,
+    NO_OPERATION,
+    RERUNS_BUCKET,
+    SESSION_BUCKET,
+    Usage,
+)
 
 TOP_TESTS = 10
 
@@ -60,6 +67,8 @@ def bucket_what(nodeid: str) -> str:
         return "outside tests"
     if nodeid == RERUNS_BUCKET:
         return "earlier attempts of rerun tests"
+    if nodeid == CONFIRMATION_BUCKET:
+        return "extra runs confirming tests that looked regressed"
     if nodeid.startswith(fixture):
         return f"fixture {nodeid[len(fixture) : -1]}, wider than a test"
     return ""

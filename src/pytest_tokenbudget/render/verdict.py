@@ -101,4 +101,6 @@ def _verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> Gate
             "yellow",
         )
     compared = "no regression" if comparison is not None else "no baseline compared"
+    if tally.inconclusive:
+        compared += f" ({tally.inconclusive:,} inconclusive: within the noise)"
     return GateVerdict(f"token gate: passed — no budget exceeded, {compared}", "green")
