@@ -8,13 +8,13 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_tokenbudget.buckets import RERUNS_BUCKET, SESSION_BUCKET, is_bucket
 from pytest_tokenbudget.files.baseline import baseline_from_report, report_from_dict
 from pytest_tokenbudget.gate.regression import compare
 from pytest_tokenbudget.github.findings import outputs
 from pytest_tokenbudget.records import Violation
 from pytest_tokenbudget.render.markdown import render_markdown
 from pytest_tokenbudget.report import counts
-from pytest_tokenbudget.usage import RERUNS_BUCKET, SESSION_BUCKET, is_bucket
 from reportfactory import report_doc, simple
 
 #: Entries of a run's tests that are no test (never compared, never counted as one).

@@ -23,8 +23,9 @@ import threading
 from contextvars import ContextVar
 from typing import Callable, Mapping, Optional, Tuple
 
+from .buckets import SESSION_BUCKET
 from .tracker import OPERATION, BeforeRequest, NoPrices, ParseResponse, TokenTracker
-from .usage import SESSION_BUCKET, Pricer, Usage
+from .usage import Pricer, Usage
 
 
 class Owner:

@@ -8,9 +8,8 @@ Precedence: command line > ``[tool.tokenbudget]`` > default.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from .metrics import DEFAULT_METRIC, METRICS, parse_metrics
 from .parsers import (
@@ -59,8 +58,9 @@ def unknown_options(args: Sequence[str]) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
+    """One option and config key (a named tuple: the plugin's import builds no dataclass)."""
+
     key: str
     parse: Callable[[object], Any]
     default: Any
@@ -238,10 +238,12 @@ class SettingsError(ValueError):
     """A bad setting; the message names the key or option, the value and where it came from."""
 
 
-@dataclass
 class Settings:
-    values: dict[str, Any]
-    sources: dict[str, str] = field(default_factory=dict)
+    """The resolved settings and where each came from (a plain class: see ``Setting``)."""
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str] | None = None) -> None:
+        self.values = values
+        self.sources: dict[str, str] = {} if sources is None else sources
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

@@ -7,8 +7,6 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 
-from .usage import usd_to_pico
-
 
 def parse_positive_int(value: object) -> int:
     if isinstance(value, bool):
@@ -42,6 +40,8 @@ def parse_non_negative_int(value: object) -> int:
 
 def parse_usd(value: object) -> int:
     """A positive dollar amount (``0.50``, ``"$2"``) as integer picodollars."""
+    from .usage import usd_to_pico  # loaded with the first dollar amount, not at start-up
+
     text = value.strip().lstrip("$") if isinstance(value, str) else value
     try:
         pico = usd_to_pico(text)

@@ -18,9 +18,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from .buckets import is_bucket
 from .environment import Environment
 from .records import Figures, Number, TestRecord, Violation, total_cost_pico
-from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, is_bucket, used
+from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, used
 
 T = TypeVar("T")
 

@@ -13,19 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
+from .buckets import BUCKET_STATUS, CONFIRMATION_BUCKET, RERUNS_BUCKET, SESSION_BUCKET
 from .fmt import some
 from .tracker import cells_from_payload
-from .usage import (
-    BUCKET_STATUS,
-    CONFIRMATION_BUCKET,
-    EMPTY,
-    RERUNS_BUCKET,
-    SESSION_BUCKET,
-    Cell,
-    Usage,
-    add_into,
-    group,
-)
+from .usage import EMPTY, Cell, Usage, add_into, group
 
 if TYPE_CHECKING:  # the records (msgspec) are loaded when the run ends, not at plugin import
     from .records import TestRecord, Violation

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from .usage import (
     EMPTY,
+    MAX_COUNT,
     NO_MODEL,
     NO_OPERATION,
     UNCOUNTED,
@@ -28,6 +29,7 @@ from .usage import (
     group,
     make_usage,
     priced_at,
+    priced_call,
     usage_counts,
     usd_to_pico,
 )
@@ -122,6 +124,40 @@ class TokenTracker:
         With ``response`` (an SDK response object or dict), usage, model and id are read from
         it; keyword figures are then not allowed, but ``model``/``operation`` may label it.
         """
+        if (
+            response is None
+            and response_id is None
+            and cost_usd is None
+            and type(input_tokens) is type(output_tokens) is type(reasoning_tokens) is int
+            and type(cache_read_tokens) is type(cache_write_tokens) is int
+            and min(cache_read_tokens, cache_write_tokens) >= 0
+            and cache_read_tokens + cache_write_tokens <= input_tokens <= MAX_COUNT
+            and 0 <= reasoning_tokens <= output_tokens <= MAX_COUNT
+            and (model is None or type(model) is str)
+            and (operation is None or type(operation) is str)
+        ):
+            # the common record, valid as given: one part, no id to deduplicate, priced here
+            run = self._run
+            named = model
+            if model is not None and run is not None and model in run.aliases:
+                named = run.aliases[model]
+            tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+            counted = priced_call(self._pricer, named, (*tokens, reasoning_tokens))
+            key = Cell(named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
+            with self._lock:
+                ended = self._late is not None
+                if not ended:
+                    cells = self._cells
+                    cells[key] = cells[key] + counted if key in cells else counted
+                    if model is not None and model not in self.served:  # as ``_served``
+                        self.served[model] = set()
+            if not ended:
+                if self.listener is not None:
+                    self.listener(counted)
+                if run is not None and run.recorded is not None:
+                    run.recorded(self.nodeid, counted)
+                return counted
+            # its test ended meanwhile: the general path forwards it
         if response is not None:
             from .providers import extract
 

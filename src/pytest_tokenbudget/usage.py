@@ -78,24 +78,6 @@ class Cell(NamedTuple):
     operation: str
 
 
-#: The bucket of usage recorded outside any test (a run total, never compared or budgeted).
-SESSION_BUCKET = "<session>"
-#: The bucket of a fixture wider than function scope (its setup and teardown), by its name.
-FIXTURE_BUCKET = "<fixture {}>"
-#: The bucket of the attempts of rerun tests before their final one.
-RERUNS_BUCKET = "<reruns>"
-#: The bucket of the extra runs of tests that looked regressed (``--tokenbudget-confirm``).
-CONFIRMATION_BUCKET = "<confirmation>"
-#: The status of a bucket other than ``<session>`` (whose status is "session") in the files.
-BUCKET_STATUS = "bucket"
-
-
-def is_bucket(nodeid: str) -> bool:
-    """Is this entry of a run's ``tests`` a bucket (``<session>``, ``<fixture db>``, ...), in
-    the run's totals but never compared, budget-checked or ranked as a test?"""
-    return nodeid[:1] == "<" and nodeid[-1:] == ">"
-
-
 def check_count(name: str, value: object) -> int:
     """Return ``value`` if it is a count a real reply can carry (an int from 0 to
     :data:`MAX_COUNT`), else raise a ValueError naming ``name``."""
@@ -316,6 +298,20 @@ def priced_at(usage: Usage, cost_pico: int | None) -> Usage:
     if cost_pico is None:
         return with_cost(usage, 0, usage.calls or (1 if usage.total_tokens else 0))
     return with_cost(usage, cost_pico, 0)
+
+
+_ONE_CALL = dict.fromkeys((*COUNT_FIELDS, "cost_pico"), 0) | {"calls": 1}
+
+
+def priced_call(pricer: Pricer, model: str | None, tokens: tuple[int, ...]) -> Usage:
+    """One call of checked token counts (``TOKEN_FIELDS``), priced: ``record()``'s hot path."""
+    figures: dict[str, int] = dict(zip(TOKEN_FIELDS, tokens), **_ONE_CALL)
+    usage: Usage = _new(Usage)
+    _set(usage, "__dict__", figures)
+    cost = pricer.cost_pico(model, usage)
+    # nobody has seen it yet: its cost is set once, here
+    figures["unpriced_calls" if cost is None else "cost_pico"] = 1 if cost is None else cost
+    return usage
 
 
 def make_usage(

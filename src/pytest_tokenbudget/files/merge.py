@@ -13,9 +13,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from msgspec import UNSET
 
+from ..buckets import BUCKET_STATUS, is_bucket
 from ..records import Figures, TestRecord, figures, make_operation, make_record
 from ..report import Report, sum_figures
-from ..usage import BUCKET_STATUS, Usage, is_bucket
+from ..usage import Usage
 from .codec import BaselineError
 
 

@@ -7,16 +7,14 @@ loaded only when used.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from ..attribution import ATTRIBUTION
 from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve, unknown_options
-from ..pricing import LazyPricer
-from ..tracker import TokenTracker
-from .hooks import wire
-from .session import TokenBudgetSession
+
+if TYPE_CHECKING:
+    from ..tracker import TokenTracker
 
 SESSION_PLUGIN = "tokenbudget-session"
 
@@ -96,6 +94,12 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve(cli, read_pyproject(pyproject), str(pyproject))
     except SettingsError as exc:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
+    # the run's machinery is loaded now, not when pytest imports the plugin
+    from ..attribution import ATTRIBUTION
+    from ..pricing import LazyPricer
+    from .hooks import wire
+    from .session import TokenBudgetSession
+
     origin = f"[tool.tokenbudget.prices] of {pyproject}"
     try:
         pricer = LazyPricer(settings["prices"], origin)
@@ -128,4 +132,6 @@ def token_tracker() -> TokenTracker:
     """Token usage of the running test: ``record(...)``, ``operation(name)``, ``usage``,
     ``by_model``, ``by_operation``, ``count(text)``. LLM SDK calls are recorded automatically.
     """
+    from ..attribution import ATTRIBUTION
+
     return ATTRIBUTION.tracker()

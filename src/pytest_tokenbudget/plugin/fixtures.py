@@ -13,8 +13,8 @@ from typing import Any, Generator
 import pytest
 
 from ..attribution import ATTRIBUTION
+from ..buckets import FIXTURE_BUCKET
 from ..tracker import TokenTracker
-from ..usage import FIXTURE_BUCKET
 
 
 class Switch:

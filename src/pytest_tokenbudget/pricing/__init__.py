@@ -5,9 +5,50 @@
 
 from __future__ import annotations
 
-from .notes import CacheSavings, cache_savings, staleness_note
-from .rates import RATE_KEYS, Rates, describe, rates_from_mapping, usd_per_mtok_to_pico
-from .table import TABLE_SOURCE, LazyPricer, PriceTable, TableData, load_pricer, load_table
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .notes import CacheSavings, cache_savings, staleness_note
+    from .rates import RATE_KEYS, Rates, describe, rates_from_mapping, usd_per_mtok_to_pico
+    from .table import (
+        TABLE_SOURCE,
+        LazyPricer,
+        PriceTable,
+        TableData,
+        load_pricer,
+        load_table,
+    )
+
+#: The module of each name: loaded when the name is first asked for (every pytest run imports
+#: the plugin; the rates and the table module are needed once a call is priced).
+_MODULES = {
+    "CacheSavings": "notes",
+    "cache_savings": "notes",
+    "staleness_note": "notes",
+    "RATE_KEYS": "rates",
+    "Rates": "rates",
+    "describe": "rates",
+    "rates_from_mapping": "rates",
+    "usd_per_mtok_to_pico": "rates",
+    "TABLE_SOURCE": "table",
+    "LazyPricer": "table",
+    "PriceTable": "table",
+    "TableData": "table",
+    "load_pricer": "table",
+    "load_table": "table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "RATE_KEYS",

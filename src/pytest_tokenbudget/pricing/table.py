@@ -134,7 +134,9 @@ class PriceTable:
     ) -> int | None:
         if model is None:
             return None
-        rates = self.rates(model)
+        resolved = self._resolved  # the cached lookup, inline: this runs for every call
+        name = resolved[model] if model in resolved else self.resolve(model)
+        rates = None if name is None else self.models[name]
         if rates is not None:
             return rates.cost_pico(usage, cache_write_1h_tokens=cache_write_1h_tokens)
         if self._fallback is not None:
@@ -218,4 +220,5 @@ class LazyPricer:
             cost = hook(model, usage)
             if cost is not None:
                 return cost
-        return self.get().cost_pico(model, usage, cache_write_1h_tokens=cache_write_1h_tokens)
+        table = self._pricer if self._pricer is not None else self.get()
+        return table.cost_pico(model, usage, cache_write_1h_tokens=cache_write_1h_tokens)

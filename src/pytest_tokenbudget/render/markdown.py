@@ -17,6 +17,7 @@ from typing import Iterable
 from msgspec import UnsetType
 
 from .. import fmt as _fmt
+from ..buckets import is_bucket
 from ..projection import change_month, cost_pico, headline_month, monthly, run_change, runs_of
 from ..report import (
     ChangeRecord,
@@ -29,7 +30,7 @@ from ..report import (
     ranked,
     tests_only,
 )
-from ..usage import NO_OPERATION, Usage, is_bucket
+from ..usage import NO_OPERATION, Usage
 from ..version import __version__
 from .mdtext import code, table, text
 from .text import bucket_what

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ..buckets import CONFIRMATION_BUCKET, FIXTURE_BUCKET, RERUNS_BUCKET, SESSION_BUCKET
 from ..fmt import tokens as fmt_int
 from ..fmt import uncounted
 from ..fmt import usd as fmt_usd
 from ..gate.budget import LIMITS, Limits, Verdict
 from ..projection import run_spend
 from ..report import Report, breakdown, buckets, ranked, tests_only, tests_with_usage
-from ..usage import (
-    CONFIRMATION_BUCKET,
-    FIXTURE_BUCKET,
-    NO_OPERATION,
-    RERUNS_BUCKET,
-    SESSION_BUCKET,
-    Usage,
-)
+from ..usage import NO_OPERATION, Usage
 
 TOP_TESTS = 10
 

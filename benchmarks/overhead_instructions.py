@@ -1,0 +1,171 @@
+"""What the plugin costs a suite, in CPU instructions (callgrind): the table of issue 26.
+
+Wall time on a shared machine varies by several percent between identical runs; instruction
+counts do not. Needs valgrind (``apt-get install valgrind``) and the test set-up of the README
+(``bash scripts/test.sh``: the capture rows use ``tests/fakellm.py``). Run from the checkout:
+
+    .venv/bin/python benchmarks/overhead_instructions.py [--tests 1000] [--scale 10000] [--jobs 2]
+
+Every figure is one run with the plugin and one without (``-p no:tokenbudget``), or two
+workloads that differ in one thing, so fixed costs cancel. Other pytest plugins installed in the
+environment are disabled (``-p no:NAME``): the plugin is measured alone. Prints:
+
+- idle overhead: N trivial tests, plugin on vs off;
+- ``import pytest`` vs ``import pytest`` plus the plugin's entry point;
+- each ``record()``: N tests each recording 10 times, minus N tests that request
+  ``token_tracker`` and record nothing, per record;
+- a test requesting ``token_tracker`` and recording nothing, minus a trivial test (plugin on);
+- capture's cost per call, plain and streamed (``capture_instructions.py``, on minus off,
+  between two numbers of calls);
+- the idle cost per test beyond a run of one test, at N and at ``--scale`` tests (linear
+  when they are the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import entry_points
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECORDS_PER_TEST = 10
+#: Calls of the two capture runs whose difference is measured.
+CAPTURE_CALLS = (50, 550)
+RECORD = 'token_tracker.record(input_tokens=120, output_tokens=30, model="gpt-4o-mini")'
+
+
+def other_plugins() -> list[str]:
+    """``-p no:NAME`` for every installed pytest plugin but this one, and the cache."""
+    names = {e.name for e in entry_points(group="pytest11")} - {"tokenbudget"}
+    return [arg for name in sorted(names | {"cacheprovider"}) for arg in ("-p", f"no:{name}")]
+
+
+def environment() -> dict[str, str]:
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: from bytecode
+    return env
+
+
+def instructions(args: list[str], cwd: Path, name: str, keep: Path | None) -> int:
+    """The instructions of one run, after a run without valgrind that wrote the bytecode of
+    every module it imports (else the first measured run would count their compiling)."""
+    env = environment()
+    subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, check=False)
+    out = (keep or cwd) / f"callgrind.{name.replace(' ', '-')}"
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    match = re.search(r"^totals: (\d+)", out.read_text(), re.MULTILINE) if out.exists() else None
+    if match is None or done.returncode not in (0, 1):
+        raise SystemExit(f"{name}: exit {done.returncode}\n{done.stdout[-2000:]}{done.stderr}")
+    return int(match.group(1))
+
+
+def suite(n: int, args: str = "", body: str = "pass") -> str:
+    return "".join(f"def test_{i}({args}):\n    {body}\n" for i in range(n))
+
+
+def workloads(scale: int, capture: bool) -> dict[str, list[str]]:
+    """The runs by name: python's arguments."""
+    pytest = ["-m", "pytest", "-q", *other_plugins()]
+    off = ["-p", "no:tokenbudget"]
+    script = [str(HERE / "capture_instructions.py")]
+    runs = {
+        "import off": ["-c", "import pytest"],
+        "import on": ["-c", "import pytest, pytest_tokenbudget.pytest_entry"],
+        "one off": [*pytest, *off, "test_one.py"],
+        "one on": [*pytest, "test_one.py"],
+        "trivial off": [*pytest, *off, "test_trivial.py"],
+        "trivial on": [*pytest, "test_trivial.py"],
+        "tracker on": [*pytest, "test_tracker.py"],
+        "record on": [*pytest, "test_record.py"],
+    }
+    for calls in CAPTURE_CALLS if capture else ():
+        for side in ("on", "off"):
+            runs[f"capture {side} {calls}"] = [*script, side, "--calls", str(calls)]
+            runs[f"stream {side} {calls}"] = [*script, side, "--calls", str(calls), "--stream"]
+    if scale:
+        runs["scale off"] = [*pytest, *off, "test_scale.py"]
+        runs["scale on"] = [*pytest, "test_scale.py"]
+    return runs
+
+
+def per_call(counts: dict[str, int], name: str) -> float:
+    """Capture's instructions per call: on minus off, between the two numbers of calls."""
+    few, many = CAPTURE_CALLS
+    on = counts[f"{name} on {many}"] - counts[f"{name} on {few}"]
+    off = counts[f"{name} off {many}"] - counts[f"{name} off {few}"]
+    return (on - off) / (many - few)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=1000, help="trivial tests (default 1000)")
+    parser.add_argument(
+        "--scale", type=int, default=10000, help="the larger run of trivial tests (0: none)"
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
+    parser.add_argument("--keep", type=Path, help="keep the callgrind files in this folder")
+    parser.add_argument("--no-capture", action="store_true", help="leave out the capture rows")
+    args = parser.parse_args()
+    n, scale = args.tests, args.scale
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        (cwd / "test_one.py").write_text(suite(1))
+        (cwd / "test_trivial.py").write_text(suite(n))
+        (cwd / "test_tracker.py").write_text(suite(n, "token_tracker"))
+        loop = f"for _ in range({RECORDS_PER_TEST}):\n        {RECORD}"
+        (cwd / "test_record.py").write_text(suite(n, "token_tracker", loop))
+        if scale:
+            (cwd / "test_scale.py").write_text(suite(scale))
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        runs = workloads(scale, not args.no_capture)
+        with ThreadPoolExecutor(args.jobs) as pool:
+            found = pool.map(lambda name: instructions(runs[name], cwd, name, args.keep), runs)
+            counts = dict(zip(runs, found))
+    idle = counts["trivial on"] / counts["trivial off"] - 1
+    imported = counts["import on"] / counts["import off"] - 1
+    record = (counts["record on"] - counts["tracker on"]) / (n * RECORDS_PER_TEST)
+    tracker = (counts["tracker on"] - counts["trivial on"]) / n
+    print(
+        f"pytest-tokenbudget, {sys.implementation.name} {sys.version.split()[0]}: CPU instructions"
+    )
+    print("| what | measured | goal |")
+    print("|---|---|---|")
+    print(f"| idle overhead, {n:,} trivial tests | {idle:+.2%} | <= +1.0% |")
+    print(f"| `import pytest` with the plugin | {imported:+.2%} | <= +2% |")
+    print(f"| each `record()` ({RECORDS_PER_TEST} per test) | {record:,.0f} | <= 10,000 |")
+    print(
+        "| a `token_tracker` test recording nothing, minus a trivial test "
+        f"| {tracker:,.0f} | <= 300,000 |"
+    )
+    print()
+    if not args.no_capture:
+        plain, streamed = per_call(counts, "capture"), per_call(counts, "stream")
+        print(f"capture per call: plain {plain:,.0f}, streamed {streamed:,.0f}")
+    print(f"import pytest: {counts['import off']:,}; with the plugin {counts['import on']:,}")
+    one = counts["one on"] - counts["one off"]
+    sizes = [("trivial", n), ("scale", scale)] if scale else [("trivial", n)]
+    for name, size in sizes:
+        extra = counts[f"{name} on"] - counts[f"{name} off"]
+        print(
+            f"{size:,} trivial tests: off {counts[f'{name} off']:,}; on {counts[f'{name} on']:,}"
+            f" ({counts[f'{name} on'] / counts[f'{name} off'] - 1:+.2%}); the plugin's cost per"
+            f" test beyond a run of one test: {(extra - one) / (size - 1):,.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
