@@ -14,59 +14,56 @@ from typing import TYPE_CHECKING, Any, Generator
 import pytest
 
 from ..attribution import ATTRIBUTION
-from ..config import Settings
-from ..gate.budget import (
-    BudgetExceeded,
-    Limits,
-    check,
-    marker_limits,
-    message,
-    uncounted_note,
-    unpriced_note,
-    violation,
-)
 from ..inert import inert
-from ..pricing import LazyPricer, cache_savings, staleness_note
-from ..protection import SpendGuard
-from ..run import RunUsage
 from ..tracker import tracker_payload
 from .outputs import Outputs, ran_tests, runs_tests
-from .tests import ControllerHooks, PerTestHooks
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+    from ..config import Settings
     from ..files.baseline import Baseline
+    from ..gate.budget import BudgetExceeded, Limits
+    from ..pricing import LazyPricer
+    from ..protection import SpendGuard
     from ..records import Violation
     from ..report import Report
+    from ..run import RunUsage
 
 #: ``config.workeroutput`` key of a worker's buckets (usage outside any test's figure), by name.
 WORKER_OUTPUT_KEY = "tokenbudget_buckets"
 #: ``config.workeroutput`` key of a worker's confirmation attempts: node id -> payloads.
 CONFIRMED_KEY = "tokenbudget_confirmed"
+#: The refusals of a run without spend protection: always empty.
+NO_REFUSALS: dict[str, BudgetExceeded] = {}
 
 
 class TokenBudgetSession:
-    """The run's state and its run-level hooks (registered as ``tokenbudget-session``)."""
+    """The run's state and its run-level hooks (registered as ``tokenbudget-session``).
+
+    The run's accounting (``run``), its budget (``run_limits``) and spend protection
+    (``guard``) are made when first needed: a run in which no test records anything, with no
+    limits, never loads them."""
 
     def __init__(self, config: pytest.Config, settings: Settings, pricer: LazyPricer) -> None:
         self.config = config
         self.settings = settings
         self.pricer = pricer
-        self.run = RunUsage()
+        self._run: RunUsage | None = None
+        self._run_limits: Limits | None = None
+        self._guard: SpendGuard | None = None
         self.is_worker = hasattr(config, "workerinput")
         self.is_controller = False
         self.report: Report | None = None
         #: Per-test limits by node id, from markers and the default (collection time).
         self.limits: dict[str, Limits] = {}
         self.bad_markers: dict[str, str] = {}
-        self.run_limits = run_limits(settings)
         self.violations: list[Violation] = []
         self.run_messages: list[str] = []
         #: Notes on crashed xdist workers (plugin/xdist.py), added when the run is reported.
         self.crash_notes: list[str] = []
-        self.guard = SpendGuard(settings["enforce"], self.run_limits, self.limits)
-        self.guard.install()
+        if settings["max_tokens"] is not None or settings["max_cost_usd"] is not None:
+            self.guard.install()  # a run budget: the running total counts from the start
         self.baseline_path: Path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
         self.baseline_written: int | None = None
@@ -76,8 +73,34 @@ class TokenBudgetSession:
         self.confirmations: dict[str, list[dict[str, Any]]] = {}
 
     @property
+    def run(self) -> RunUsage:
+        if self._run is None:
+            from ..run import RunUsage
+
+            self._run = RunUsage()
+        return self._run
+
+    @property
+    def run_limits(self) -> Limits:
+        if self._run_limits is None:
+            self._run_limits = run_limits(self.settings)
+        return self._run_limits
+
+    @property
+    def guard(self) -> SpendGuard:
+        if self._guard is None:
+            from ..protection import SpendGuard
+
+            self._guard = SpendGuard(self.settings["enforce"], self.run_limits, self.limits)
+        return self._guard
+
+    @property
     def refusals(self) -> dict[str, BudgetExceeded]:
-        return self.guard.refusals
+        return NO_REFUSALS if self._guard is None else self._guard.refusals
+
+    def recorded(self) -> bool:
+        """Did this process's run count anything yet (without making the run's accounting)?"""
+        return self._run is not None and bool(self._run)
 
     def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
         """A test finished in this process; a worker leaves the adding up to the controller."""
@@ -101,11 +124,14 @@ class TokenBudgetSession:
             if marker is None and default is None:
                 continue
             args, kwargs = (marker.args, marker.kwargs) if marker else ((), {})
+            from ..gate.budget import marker_limits  # tests with limits only
+
             try:
                 self.limits[item.nodeid] = marker_limits(args, kwargs, default)
             except ValueError as exc:
                 self.bad_markers[item.nodeid] = f"tokenbudget: bad token_budget marker: {exc}"
-        self.guard.install()
+        if self.limits or self._guard is not None:
+            self.guard.install()
 
     # -- run-level hooks -------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -115,6 +141,8 @@ class TokenBudgetSession:
             self.baseline = self.outputs.load_baseline(self.baseline_path)
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
+        from .tests import ControllerHooks, PerTestHooks
+
         if self.is_controller:
             pm.register(ControllerHooks(self.run), "tokenbudget-tests")
         else:
@@ -137,13 +165,14 @@ class TokenBudgetSession:
             self.config.workeroutput[WORKER_OUTPUT_KEY] = buckets  # type: ignore[attr-defined]
             self.config.workeroutput[CONFIRMED_KEY] = self.confirmations  # type: ignore[attr-defined]
         else:
-            self.run.add_buckets(buckets)
+            if any(any(payload.values()) for payload in buckets.values()):
+                self.run.add_buckets(buckets)  # empty buckets bring nothing
             self.finish_run(session)
         return (yield)
 
     def finish_run(self, session: pytest.Session) -> None:
         """Controller or serial run: build the report, compare, write files, set exit status."""
-        if not self.run and not self.settings_given():
+        if not self.recorded() and not self.settings_given():
             return
         if not ran_tests(session):  # --collect-only, --fixtures, all deselected: write nothing
             return
@@ -241,6 +270,9 @@ class TokenBudgetSession:
 
     def check_run(self) -> None:
         """Collect per-test violations and check the run's own budget."""
+        from ..gate.budget import check, message, uncounted_note, unpriced_note, violation
+        from ..pricing import cache_savings, staleness_note
+
         self.violations += self.run.violations()
         for crash in self.crash_notes:
             self.run.notes[crash] = 1
@@ -355,6 +387,8 @@ class TokenBudgetSession:
 
 
 def run_limits(settings: Settings) -> Limits:
+    from ..gate.budget import Limits
+
     values, sources = {}, {}
     for key, name in (("max_tokens", "max_tokens"), ("max_cost_usd", "max_cost_usd")):
         if settings[key] is not None:

@@ -13,19 +13,23 @@ not a rerun: it adds up, as before.
 
 from __future__ import annotations
 
-from typing import Any, Generator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Generator, Mapping, Protocol
 
 import pytest
 
 from ..attribution import ATTRIBUTION
-from ..config import Settings
-from ..gate.budget import BudgetExceeded, Limits, budget_record, check, message, refusal_message
-from ..run import UNTRACKED, RunUsage
-from ..tracker import TokenTracker, tracker_payload
-from ..usage import Usage, used
+
+if TYPE_CHECKING:  # loaded by the tests that record, fail or have limits: not by idle ones
+    from ..config import Settings
+    from ..gate.budget import BudgetExceeded, Limits
+    from ..run import RunUsage
+    from ..tracker import TokenTracker
+    from ..usage import Usage
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
+#: A test's status once it failed: later phases do not change it.
+FAILED = ("failed", "error")
 
 
 def test_status(report: pytest.TestReport) -> str:
@@ -88,18 +92,19 @@ class PerTestHooks:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        failed_already = self.status in ("failed", "error")
-        if (report.when == "call" or not report.passed) and not failed_already:
+        when = report.when
+        if (when == "call" or report.outcome != "passed") and self.status not in FAILED:
             self.status = test_status(report)
-        if report.when == "setup" and item.nodeid in self.owner.bad_markers:
-            report.outcome, report.longrepr = "failed", self.owner.bad_markers[item.nodeid]
+        owner = self.owner
+        if when == "setup" and owner.bad_markers and item.nodeid in owner.bad_markers:
+            report.outcome, report.longrepr = "failed", owner.bad_markers[item.nodeid]
             self.status = "error"
-        limits = self.owner.limits.get(item.nodeid)
-        if report.when != "teardown":
+        if when != "teardown":
             tracker = ATTRIBUTION.current
             raised = call.excinfo is not None and refusal_raised(call.excinfo.value) is not None
-            if (report.when == "call" and tracker is not None) or raised:
-                refusal = self.owner.refusals.get(item.nodeid)
+            if (when == "call" and tracker is not None) or raised:
+                limits = owner.limits.get(item.nodeid) if owner.limits else None
+                refusal = owner.refusals.get(item.nodeid)
                 self.check_budget(item, report, call, limits, tracker, refusal)
             return report
         if ATTRIBUTION.current is not None:  # before its end, which sends later records away
@@ -109,31 +114,51 @@ class PerTestHooks:
         tracker = ATTRIBUTION.finish()
         rerun = item is self.finished and not self.confirming
         self.finished = item
-        if tracker is None and rerun:  # the earlier attempts' usage is not this test's figure
-            self.ship(report, {"cells": [], "rerun": UNTRACKED})
-            record_properties(item, report, None)
-        if tracker is not None:  # a refusal, too, made the test's tracker
-            record_properties(item, report, tracker.usage)
-            refusal = self.owner.refusals.pop(item.nodeid, None)
-            payload = tracker_payload(tracker)
-            if rerun:
-                payload["rerun"] = True
-            if limits or refusal:
-                import msgspec  # only for tests with limits or refusals: start-up stays cheap
+        if tracker is None:
+            if rerun:  # the earlier attempts' usage is not this test's figure
+                from ..run import UNTRACKED
 
-                self.check_budget(item, report, call, limits, tracker, refusal)
-                record = budget_record(
-                    item.nodeid,
-                    tracker.usage,
-                    tracker.cells(),
-                    limits or Limits(),
-                    self.owner.settings["warn_at"],
-                    refusal,
-                )
-                payload["budget"] = msgspec.to_builtins(record)
-            payload["status"] = self.status
-            self.ship(report, payload)
+                self.ship(report, {"cells": [], "rerun": UNTRACKED})
+                record_properties(item, report, None)
+            return report
+        self.finish_tracked(item, report, call, tracker, rerun)
         return report
+
+    def finish_tracked(
+        self,
+        item: pytest.Item,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+        tracker: TokenTracker,
+        rerun: bool,
+    ) -> None:
+        """Ship the usage of a test that made a tracker (a refusal, too, made it)."""
+        from ..tracker import tracker_payload
+
+        owner = self.owner
+        limits = owner.limits.get(item.nodeid) if owner.limits else None
+        record_properties(item, report, tracker.usage)
+        refusal = owner.refusals.pop(item.nodeid, None)
+        payload = tracker_payload(tracker)
+        if rerun:
+            payload["rerun"] = True
+        if limits or refusal:
+            import msgspec  # only for tests with limits or refusals: start-up stays cheap
+
+            from ..gate.budget import Limits, budget_record
+
+            self.check_budget(item, report, call, limits, tracker, refusal)
+            record = budget_record(
+                item.nodeid,
+                tracker.usage,
+                tracker.cells(),
+                limits or Limits(),
+                owner.settings["warn_at"],
+                refusal,
+            )
+            payload["budget"] = msgspec.to_builtins(record)
+        payload["status"] = self.status
+        self.ship(report, payload)
 
     def ship(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
         self.shipped = payload
@@ -158,6 +183,8 @@ class PerTestHooks:
         raised = refusal_raised(call.excinfo.value) if call.excinfo is not None else None
         if raised is None and (self.budget_reported or self.owner.settings["warn_only"]):
             return
+        from ..gate.budget import check, message
+
         lines = []
         if tracker is not None and limits:
             exceeded = check(tracker.usage, limits)
@@ -186,6 +213,7 @@ def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage
     (what ``record_property`` fills: ``--junitxml`` writes those of the teardown report, and
     xdist ships them with it); an earlier attempt's are replaced."""
     from ..render.junit import PREFIX, properties  # only for tests that made a tracker
+    from ..usage import used
 
     new = properties(usage) if usage is not None and used(usage) else []
     for holder in (item.user_properties, report.user_properties):
@@ -195,6 +223,8 @@ def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage
 def refusal_raised(exc: BaseException) -> BudgetExceeded | None:
     """The refusal a failed phase raised: itself, or the first of an exception group made of
     refusals only (``asyncio.TaskGroup`` and anyio task groups wrap what their tasks raise)."""
+    from ..gate.budget import BudgetExceeded  # only for failed phases
+
     if isinstance(exc, BudgetExceeded):
         return exc
     group = getattr(exc, "exceptions", None)  # BaseExceptionGroup, or its backport before 3.11
@@ -226,6 +256,8 @@ def refusal_lines(
         where.append(f"{'first ' if refused > 1 else ''}refused at {item.location[0]}:{line}")
     if caught:
         where.append("a refused request fails the test even when its code catches it")
+    from ..gate.budget import refusal_message
+
     text = refusal_message(refusal.scope, refusal.verdict, refused)
     return [text, "; ".join(where)] if where else [text]
 
