@@ -141,7 +141,8 @@ class RunUsage:
 
     @property
     def totals(self) -> Usage:
-        return sum((t.usage for t in self.tests.values()), EMPTY)
+        # tests that recorded nothing add nothing (and cost no addition)
+        return sum((u for t in self.tests.values() if (u := t.usage) is not EMPTY), EMPTY)
 
     def cells(self) -> dict[Cell, Usage]:
         out: dict[Cell, Usage] = {}

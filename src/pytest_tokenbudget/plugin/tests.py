@@ -183,10 +183,10 @@ class PerTestHooks:
         raised = refusal_raised(call.excinfo.value) if call.excinfo is not None else None
         if raised is None and (self.budget_reported or self.owner.settings["warn_only"]):
             return
-        from ..gate.budget import check, message
-
         lines = []
         if tracker is not None and limits:
+            from ..gate.budget import check, message
+
             exceeded = check(tracker.usage, limits)
             if exceeded:
                 lines.append(message(exceeded, tracker.usage, tracker.cells()))
