@@ -17,6 +17,7 @@ from ..attribution import ATTRIBUTION
 from ..inert import inert
 from ..tracker import tracker_payload
 from .outputs import Outputs, ran_tests, runs_tests
+from .tests import ControllerHooks, PerTestHooks, budget_marker
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -119,8 +120,9 @@ class TokenBudgetSession:
         """Read each test's limits once; a test with a malformed marker errors in setup (a
         UsageError raised here would crash xdist workers, and runs must agree)."""
         default = self.settings["test_max_tokens"]
+        inherited: dict[object, pytest.Mark | None] = {}
         for item in items:
-            marker = item.get_closest_marker("token_budget")
+            marker = budget_marker(item, inherited)
             if marker is None and default is None:
                 continue
             args, kwargs = (marker.args, marker.kwargs) if marker else ((), {})
@@ -141,8 +143,6 @@ class TokenBudgetSession:
             self.baseline = self.outputs.load_baseline(self.baseline_path)
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
-        from .tests import ControllerHooks, PerTestHooks
-
         if self.is_controller:
             pm.register(ControllerHooks(self.run), "tokenbudget-tests")
         else:

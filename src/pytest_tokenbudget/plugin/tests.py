@@ -208,6 +208,20 @@ class PerTestHooks:
             self.status = "failed" if report.when == "call" else "error"
 
 
+def budget_marker(
+    item: pytest.Item, inherited: dict[object, pytest.Mark | None]
+) -> pytest.Mark | None:
+    """``item.get_closest_marker("token_budget")``, each parent's read once for all its tests
+    (``inherited``: by parent), not up the chain for every test."""
+    marker = next((m for m in item.own_markers if m.name == "token_budget"), None)
+    parent = item.parent
+    if marker is not None or parent is None:
+        return marker
+    if parent not in inherited:
+        inherited[parent] = parent.get_closest_marker("token_budget")
+    return inherited[parent]
+
+
 def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage | None) -> None:
     """The test's figures as its JUnit properties, through pytest's own ``user_properties``
     (what ``record_property`` fills: ``--junitxml`` writes those of the teardown report, and
