@@ -39,6 +39,7 @@ FLOORS = {
     "report": 2,
     "projection": 2,
     "tracker": 2,
+    "sums": 1,
     "attribution": 2,
     "capture": 3,
     "threads": 3,
