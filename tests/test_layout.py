@@ -22,6 +22,7 @@ MAX_LINES = 400
 FLOORS = {
     "usage": 0,
     "buckets": 0,
+    "lazy": 0,
     "version": 0,
     "fmt": 0,
     "atomicfile": 0,
