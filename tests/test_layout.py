@@ -22,6 +22,7 @@ MAX_LINES = 400
 FLOORS = {
     "usage": 0,
     "buckets": 0,
+    "lazy": 0,
     "version": 0,
     "fmt": 0,
     "atomicfile": 0,
@@ -39,6 +40,7 @@ FLOORS = {
     "report": 2,
     "projection": 2,
     "tracker": 2,
+    "sums": 1,
     "attribution": 2,
     "capture": 3,
     "threads": 3,

@@ -49,15 +49,22 @@ class TestUsage:
 
         from .records import BudgetRecord, make_operation, make_record
 
-        by_operation = {
-            op: make_operation(
-                op_usage, {key.model: u for key, u in self.cells.items() if key.operation == op}
-            )
-            for op, op_usage in group(self.cells, "operation").items()
-        }
+        cells = self.cells
+        if len(cells) == 1:  # one model in one operation (the common test): nothing to group
+            ((cell, usage),) = cells.items()
+            by_model = {cell.model: usage}
+            by_operation = {cell.operation: make_operation(usage, by_model)}
+        else:
+            usage, by_model = self.usage, group(cells, "model")
+            by_operation = {
+                op: make_operation(
+                    op_usage, {key.model: u for key, u in cells.items() if key.operation == op}
+                )
+                for op, op_usage in group(cells, "operation").items()
+            }
         record = make_record(
-            self.usage,
-            group(self.cells, "model"),
+            usage,
+            by_model,
             by_operation,
             status=self.status,
             budget=None if self.budget is None else msgspec.convert(self.budget, BudgetRecord),

@@ -13,6 +13,9 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
+from .sums import Table, add_held, aliased, one_call, read_cells
+from .sums import cells_from_payload as cells_from_payload
+from .sums import tracker_payload as tracker_payload
 from .usage import (
     EMPTY,
     MAX_COUNT,
@@ -25,12 +28,10 @@ from .usage import (
     Pricer,
     TokenCounts,
     Usage,
-    add_into,
     group,
     make_usage,
     priced_at,
     priced_call,
-    usage_counts,
     usd_to_pico,
 )
 
@@ -89,7 +90,9 @@ class TokenTracker:
         self._pricer: Pricer = pricer or NoPrices()
         self._run = run
         self._lock = threading.Lock()
-        self._cells: dict[Cell, Usage] = {}
+        self._cells: Table = {}
+        #: Flat rates of models priced before (``LazyPricer.flat``): record()'s price lookup.
+        self._flat: dict[str, tuple[int, int, int, int] | None] = getattr(pricer, "flat", {})
         self._seen_ids: set[str] = set()
         #: Once its test ended: the tracker that gets what is recorded later, and its note.
         self._late: tuple[TokenTracker, str] | None = None
@@ -130,7 +133,8 @@ class TokenTracker:
             and cost_usd is None
             and type(input_tokens) is type(output_tokens) is type(reasoning_tokens) is int
             and type(cache_read_tokens) is type(cache_write_tokens) is int
-            and min(cache_read_tokens, cache_write_tokens) >= 0
+            and cache_read_tokens >= 0
+            and cache_write_tokens >= 0
             and cache_read_tokens + cache_write_tokens <= input_tokens <= MAX_COUNT
             and 0 <= reasoning_tokens <= output_tokens <= MAX_COUNT
             and (model is None or type(model) is str)
@@ -141,14 +145,29 @@ class TokenTracker:
             named = model
             if model is not None and run is not None and model in run.aliases:
                 named = run.aliases[model]
+            rates = None if named is None else self._flat.get(named)
             tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-            counted = priced_call(self._pricer, named, (*tokens, reasoning_tokens))
-            key = Cell(named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
+            if rates is None:
+                counted = priced_call(self._pricer, named, (*tokens, reasoning_tokens))
+            else:
+                counted = one_call(rates, *tokens, reasoning_tokens)
+            key = (named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
             with self._lock:
                 ended = self._late is not None
                 if not ended:
                     cells = self._cells
-                    cells[key] = cells[key] + counted if key in cells else counted
+                    held = cells.get(key)
+                    if type(held) is list:  # added in place: no Usage per call
+                        held[0] += input_tokens
+                        held[1] += output_tokens
+                        held[2] += cache_read_tokens
+                        held[3] += cache_write_tokens
+                        held[4] += reasoning_tokens
+                        held[5] += 1
+                        held[6] += counted.unpriced_calls
+                        held[9] += counted.cost_pico
+                    else:
+                        add_held(cells, key, counted)
                     if model is not None and model not in self.served:  # as ``_served``
                         self.served[model] = set()
             if not ended:
@@ -233,7 +252,7 @@ class TokenTracker:
         (both here, or both forwarded once the test ended)."""
         op = operation or self.current_operation() or NO_OPERATION
         run = self._run
-        named = found if run is None or not run.aliases else _aliased(found, run.aliases)
+        named = found if run is None or not run.aliases else aliased(found, run.aliases)
         priced = [
             (Cell(part.model or NO_MODEL, op), self._priced(part, cost_pico))
             for part in named.parts
@@ -249,7 +268,7 @@ class TokenTracker:
                         return EMPTY
                     self._seen_ids.add(rid)
                 for key, usage in priced:
-                    add_into(self._cells, key, usage)
+                    add_held(self._cells, key, usage)
                 if uncounted is None:
                     self._served(found)
                 if uncounted is not None:
@@ -343,7 +362,7 @@ class TokenTracker:
     # -- reading ---------------------------------------------------------------------------
     def cells(self) -> dict[Cell, Usage]:
         with self._lock:
-            return dict(self._cells)
+            return read_cells(self._cells)
 
     def served_models(self) -> dict[str, list[str]]:
         """The served model ids, each with its fingerprints (sorted)."""
@@ -365,32 +384,3 @@ class TokenTracker:
     def __repr__(self) -> str:
         u = self.usage
         return f"<TokenTracker {self.nodeid} {u.total_tokens} tokens in {u.calls} calls>"
-
-
-def _aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
-    """``found`` with each model named by ``aliases`` renamed (``[tool.tokenbudget.aliases]``)."""
-    if not any(part.model in aliases for part in found.parts):
-        return found
-    parts = tuple(
-        replace(p, model=aliases[p.model]) if p.model is not None and p.model in aliases else p
-        for p in found.parts
-    )
-    return Extracted(parts, found.response_id, found.fingerprint)
-
-
-def tracker_payload(tracker: TokenTracker) -> dict[str, Any]:
-    """Built-in types only, for the test report (crosses execnet under xdist)."""
-    cells = tracker.cells()
-    payload: dict[str, Any] = {
-        "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
-        "notes": dict(tracker.notes),
-        "uncounted": dict(tracker.uncounted_reasons),
-    }
-    served = tracker.served_models()
-    if served:
-        payload["served"] = served
-    return payload
-
-
-def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:
-    return {Cell(m, o): Usage(**counts) for m, o, counts in payload["cells"]}

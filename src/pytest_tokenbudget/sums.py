@@ -1,0 +1,130 @@
+"""Running sums of a tracker's cells, added to in place (pure).
+
+A test recording many calls into one cell would build a new :class:`~.usage.Usage` per call
+if its cell held one; a cell holds instead a list of the ten figures (in ``USAGE_FIELDS``
+order) that each call adds to, and becomes a Usage only when read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Dict, List, Mapping, Protocol, Tuple, Union
+
+from .usage import USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
+
+
+class Tracked(Protocol):
+    """What a tracker's payload reads of it (``tracker.TokenTracker``)."""
+
+    notes: dict[str, int]
+    uncounted_reasons: dict[str, int]
+
+    def cells(self) -> dict[Cell, Usage]: ...
+    def served_models(self) -> dict[str, list[str]]: ...
+
+
+#: A cell's figures: a Usage (one call so far), or the running sums of several.
+Held = Union[Usage, List[int]]
+#: A tracker's cells, keyed by a Cell or a plain (model, operation) pair (equal, same hash).
+Table = Dict[Tuple[str, str], Held]
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def one_call(
+    rates: tuple[int, int, int, int],
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    reasoning_tokens: int,
+) -> Usage:
+    """One call of counts already checked, priced at flat ``rates`` (``LazyPricer.flat``):
+    ``record()``'s hot path (``Rates.cost_pico`` of a model with every rate, written out)."""
+    uncached = input_tokens - cache_read_tokens - cache_write_tokens
+    cost_pico = (
+        uncached * rates[0]
+        + output_tokens * rates[1]
+        + cache_read_tokens * rates[2]
+        + cache_write_tokens * rates[3]
+    )
+    usage: Usage = _new(Usage)
+    _set(
+        usage,
+        "__dict__",
+        {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "reasoning_tokens": reasoning_tokens,
+            "calls": 1,
+            "unpriced_calls": 0,
+            "refused_calls": 0,
+            "uncounted_calls": 0,
+            "cost_pico": cost_pico,
+        },
+    )
+    return usage
+
+
+def sums_of(usage: Usage) -> list[int]:
+    """The ten figures of ``usage``, as a list to add to."""
+    return [getattr(usage, name) for name in USAGE_FIELDS]
+
+
+def add_held(table: Table, key: tuple[str, str], usage: Usage) -> None:
+    """Add ``usage`` into the cell ``key`` of ``table``."""
+    held = table.get(key)
+    if held is None:
+        table[key] = usage
+    elif type(held) is list:
+        for index, name in enumerate(USAGE_FIELDS):
+            held[index] += getattr(usage, name)
+    else:
+        assert isinstance(held, Usage)
+        table[key] = sums_of(held + usage)
+
+
+def as_usage(held: Held) -> Usage:
+    if type(held) is not list:
+        assert isinstance(held, Usage)
+        return held
+    usage: Usage = _new(Usage)
+    _set(usage, "__dict__", dict(zip(USAGE_FIELDS, held)))
+    return usage
+
+
+def read_cells(table: Table) -> dict[Cell, Usage]:
+    """``table`` as Usage by Cell, in its order."""
+    return {key if type(key) is Cell else Cell(*key): as_usage(held) for key, held in table.items()}
+
+
+def aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
+    """``found`` with each model named by ``aliases`` renamed (``[tool.tokenbudget.aliases]``)."""
+    if not any(part.model in aliases for part in found.parts):
+        return found
+    parts = tuple(
+        replace(p, model=aliases[p.model]) if p.model is not None and p.model in aliases else p
+        for p in found.parts
+    )
+    return Extracted(parts, found.response_id, found.fingerprint)
+
+
+def tracker_payload(tracker: Tracked) -> dict[str, Any]:
+    """Built-in types only, for the test report (crosses execnet under xdist)."""
+    cells = tracker.cells()
+    payload: dict[str, Any] = {
+        "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
+        "notes": dict(tracker.notes),
+        "uncounted": dict(tracker.uncounted_reasons),
+    }
+    served = tracker.served_models()
+    if served:
+        payload["served"] = served
+    return payload
+
+
+def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:
+    return {Cell(m, o): Usage(**counts) for m, o, counts in payload["cells"]}
