@@ -98,10 +98,14 @@ def test_a_budget_says_how_many_calls_it_could_not_check() -> None:
     limits = Limits({"max_tokens": 1000, "max_calls": 5}, {"max_tokens": "marker"})
     record = budget_record("t::a", usage, cells, limits, warn_at=1.0)
     assert record.note == (
-        "max_tokens, max_calls checked on counted calls only: "
-        "1 call could not be checked (not counted)"
+        "max_tokens checked on counted calls only: 1 call could not be checked (not counted)"
     )
     assert record.violations == []  # a call whose figures are unknown is over no limit
+    # but it was made: max_calls counts it (2 counted + 1 not counted > 2)
+    two = Limits({"max_calls": 2}, {"max_calls": "marker"})
+    (over,) = budget_record("t::a", usage, cells, two, warn_at=1.0).violations
+    assert (over.metric, over.limit, over.actual) == ("calls", 2, 3)
+    assert budget_record("t::a", usage, cells, two, warn_at=1.0).note is None
     unpriced = Usage(input_tokens=10, calls=1, unpriced_calls=1, uncounted_calls=2)
     costly = Limits({"max_cost_usd": 10**12})
     assert budget_record("t::a", unpriced, {}, costly, 1.0).note == (

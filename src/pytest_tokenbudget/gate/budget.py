@@ -2,9 +2,10 @@
 
 A limit is compared with ``actual > limit``: a test that uses exactly its budget passes.
 Cost limits only ever compare priced calls; unpriced calls make a cost limit not checkable
-for that part, reported as such, never counted as $0. Likewise every limit compares counted
-calls only: a call capture could not count (``uncounted_calls``) is reported as not checked,
-and fails nothing by itself (its figures are unknown, not over any limit).
+for that part, reported as such, never counted as $0. Likewise token and cost limits compare
+counted calls only: a call capture could not count (``uncounted_calls``) is reported as not
+checked by them (its figures are unknown, not over any limit); ``max_calls`` counts it, since
+the call was made.
 """
 
 from __future__ import annotations
@@ -127,11 +128,18 @@ class Verdict:
         return f"{self.figure(self.actual)} > {self.limit_name} {limit} ({self.source})"
 
 
+def actual_of(usage: Usage, name: str) -> int:
+    """The figure limit ``name`` compares. A call that could not be counted was still made:
+    ``max_calls`` counts it (its tokens and cost are unknown, so the other limits cannot)."""
+    actual: int = getattr(usage, LIMITS[name][0])
+    return actual + usage.uncounted_calls if name == "max_calls" else actual
+
+
 def check(usage: Usage, limits: Limits, warn_at: float = 1.0) -> list[Verdict]:
     """Exceeded limits, then (when ``warn_at`` < 1) the ones at or above that share."""
     out: list[Verdict] = []
     for name, limit in limits.values.items():
-        actual = getattr(usage, LIMITS[name][0])
+        actual = actual_of(usage, name)
         source = limits.sources.get(name, "")
         if actual > limit:
             out.append(Verdict(name, limit, actual, source, exceeded=True))
@@ -141,12 +149,9 @@ def check(usage: Usage, limits: Limits, warn_at: float = 1.0) -> list[Verdict]:
 
 
 def reached(usage: Usage, limits: Limits) -> Verdict | None:
-    """The first limit already reached (``actual >= limit``): spend protection stops here.
-    A call that could not be counted was still made: ``max_calls`` counts it."""
+    """The first limit already reached (``actual >= limit``): spend protection stops here."""
     for name, limit in limits.values.items():
-        actual = getattr(usage, LIMITS[name][0])
-        if name == "max_calls":
-            actual += usage.uncounted_calls
+        actual = actual_of(usage, name)
         if actual >= limit:
             return Verdict(name, limit, actual, limits.sources.get(name, ""), exceeded=True)
     return None
@@ -164,12 +169,14 @@ def unpriced_note(usage: Usage, limits: Limits) -> str | None:
 
 
 def uncounted_note(usage: Usage, limits: Limits) -> str | None:
-    """Limits compare counted calls only: say how many calls they could not check."""
+    """Token and cost limits compare counted calls only: say how many calls they could not
+    check (``max_calls`` counts every call made)."""
     n = usage.uncounted_calls
-    if not n or not limits:
+    names = [name for name in limits.values if name != "max_calls"]
+    if not n or not names:
         return None
     return (
-        f"{', '.join(limits.values)} checked on counted calls only: "
+        f"{', '.join(names)} checked on counted calls only: "
         f"{fmt_int(n)} call{'s' if n != 1 else ''} could not be checked (not counted)"
     )
 
