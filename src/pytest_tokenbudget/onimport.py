@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
 
@@ -59,3 +60,40 @@ class PatchOnImport(importlib.abc.MetaPathFinder):
 
         loader.exec_module = exec_module
         return spec
+
+
+class Installs:
+    """Patches installed once however often asked for: the first :meth:`install` calls
+    ``start``, the undo of the last calls ``stop`` (a plugin registered twice and pytester's
+    in-process runs nest installs). ``lock`` is held while either runs; ``active`` says whether
+    any install is in force (read under ``lock`` by a patch made on import)."""
+
+    def __init__(self, start: Callable[[], None], stop: Callable[[], None]) -> None:
+        self.lock = threading.RLock()
+        self.count = 0
+        self._start = start
+        self._stop = stop
+
+    @property
+    def active(self) -> bool:
+        return self.count > 0
+
+    def install(self) -> Callable[[], None]:
+        """Install (once however often called); returns this install's undo (idempotent)."""
+        with self.lock:
+            self.count += 1
+            if self.count == 1:
+                self._start()
+        undone = False
+
+        def uninstall() -> None:
+            nonlocal undone
+            with self.lock:
+                if undone:
+                    return
+                undone = True
+                self.count -= 1
+                if self.count == 0:
+                    self._stop()
+
+        return uninstall

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Protocol, Tuple, Union
 
 from .usage import USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
+from .usage import _usage as fast_usage
 
 
 class Tracked(Protocol):
@@ -49,24 +50,18 @@ def one_call(
         + cache_read_tokens * rates[2]
         + cache_write_tokens * rates[3]
     )
-    usage: Usage = _new(Usage)
-    _set(
-        usage,
-        "__dict__",
-        {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_read_tokens": cache_read_tokens,
-            "cache_write_tokens": cache_write_tokens,
-            "reasoning_tokens": reasoning_tokens,
-            "calls": 1,
-            "unpriced_calls": 0,
-            "refused_calls": 0,
-            "uncounted_calls": 0,
-            "cost_pico": cost_pico,
-        },
+    return fast_usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read_tokens,
+        cache_write_tokens=cache_write_tokens,
+        reasoning_tokens=reasoning_tokens,
+        calls=1,
+        unpriced_calls=0,
+        refused_calls=0,
+        uncounted_calls=0,
+        cost_pico=cost_pico,
     )
-    return usage
 
 
 def sums_of(usage: Usage) -> list[int]:

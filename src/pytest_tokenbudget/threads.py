@@ -17,42 +17,30 @@ from types import ModuleType
 from typing import Any, Callable, TypeVar
 
 from .attribution import ATTRIBUTION, Inherited, inherit
-from .onimport import PatchOnImport
+from .onimport import Installs, PatchOnImport
 
 __all__ = ["install"]
 
 T = TypeVar("T")
 
-_lock = threading.RLock()
-_installs = 0
 _restore: list[tuple[type, str, Any]] = []
 
 
 def install() -> Callable[[], None]:
     """Patch thread starts and pool submits (once however often called); returns the undo."""
-    global _installs
-    with _lock:
-        _installs += 1
-        if _installs == 1:
-            _patch(threading.Thread, "start", _inheriting_start)
-            _finder.watch(("concurrent.futures.thread",))
-    undone = False
+    return _INSTALLS.install()
 
-    def uninstall() -> None:
-        global _installs
-        nonlocal undone
-        with _lock:
-            if undone:
-                return
-            undone = True
-            _installs -= 1
-            if _installs == 0:
-                _finder.stop()
-                while _restore:
-                    cls, attr, original = _restore.pop()
-                    setattr(cls, attr, original)
 
-    return uninstall
+def _start() -> None:
+    _patch(threading.Thread, "start", _inheriting_start)
+    _finder.watch(("concurrent.futures.thread",))
+
+
+def _stop() -> None:
+    _finder.stop()
+    while _restore:
+        cls, attr, original = _restore.pop()
+        setattr(cls, attr, original)
 
 
 def _patch(cls: type, attr: str, make: Callable[[Any], Any]) -> None:
@@ -104,8 +92,8 @@ def _inheriting_submit(submit: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _patch_pool(module: ModuleType) -> None:
-    with _lock:
-        if not _installs:
+    with _INSTALLS.lock:
+        if not _INSTALLS.active:
             return
         try:
             _patch(module.ThreadPoolExecutor, "submit", _inheriting_submit)
@@ -114,3 +102,4 @@ def _patch_pool(module: ModuleType) -> None:
 
 
 _finder = PatchOnImport(_patch_pool)
+_INSTALLS = Installs(_start, _stop)

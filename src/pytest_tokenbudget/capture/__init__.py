@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-import threading
 from types import ModuleType
 from typing import Any, Callable
 
-from ..onimport import PatchOnImport
+from ..onimport import Installs, PatchOnImport
 
 __all__ = ["end_streams", "install", "installed"]
 
@@ -29,48 +28,37 @@ MODULES = {
     "botocore.handlers": "botocore",
 }
 
-_lock = threading.RLock()
-_installs = 0
 #: Undoes the patches, newest last.
 _restore: list[Callable[[], None]] = []
 
 
 def _patch_if_installed(module: ModuleType) -> None:
-    with _lock:
-        if _installs:
+    with _INSTALLS.lock:
+        if _INSTALLS.active:
             _patch(module)  # never raises: the user's import must not fail
 
 
 _finder = PatchOnImport(_patch_if_installed)
 
 
+def _unpatch() -> None:
+    _finder.stop()
+    while _restore:
+        _restore.pop()()
+
+
+#: The first install watches the client modules (patching those already imported, under the
+#: lock it re-enters); the last undo restores every patch.
+_INSTALLS = Installs(lambda: _finder.watch(MODULES), _unpatch)
+
+
 def installed() -> bool:
-    return _installs > 0
+    return _INSTALLS.active
 
 
 def install() -> Callable[[], None]:
     """Patch the HTTP clients (once however often called); returns this install's undo."""
-    global _installs
-    with _lock:
-        _installs += 1
-        if _installs == 1:
-            _finder.watch(MODULES)  # patches those already imported (re-entering the lock)
-    undone = False
-
-    def uninstall() -> None:
-        global _installs
-        nonlocal undone
-        with _lock:
-            if undone:
-                return
-            undone = True
-            _installs -= 1
-            if _installs == 0:
-                _finder.stop()
-                while _restore:
-                    _restore.pop()()
-
-    return uninstall
+    return _INSTALLS.install()
 
 
 def _patch(module: Any) -> None:
