@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
+from .labels import OPERATION
 from .sums import Table, add_held, aliased, one_call, read_cells
 from .sums import cells_from_payload as cells_from_payload
 from .sums import tracker_payload as tracker_payload
@@ -75,9 +75,6 @@ class NoPrices:
 
 
 #: The operation label of the running thread or task (inherited: see attribution.py).
-OPERATION: ContextVar[str | None] = ContextVar("tokenbudget_operation", default=None)
-
-
 class TokenTracker:
     """Usage of one test (or of the session bucket), thread-safe.
 
@@ -318,6 +315,23 @@ class TokenTracker:
         which gets ``note`` each time."""
         with self._lock:
             self._late = (late, note)
+
+    def absorb(self, other: TokenTracker, note: str) -> None:
+        """Take all that ``other`` counted, noted ``note`` (a test's tracker made after its last
+        report: its usage came after the test ended)."""
+        cells, served = other.cells(), other.served_models()
+        with self._lock:
+            for key, usage in cells.items():
+                add_held(self._cells, key, usage)
+            for mine, theirs in (
+                (self.notes, other.notes),
+                (self.uncounted_reasons, other.uncounted_reasons),
+            ):
+                for text, times in theirs.items():
+                    mine[text] = mine.get(text, 0) + times
+            for model, fingerprints in served.items():
+                self.served.setdefault(model, set()).update(fingerprints)
+        self.note(note)
 
     def refuse(self, model: str | None = None) -> None:
         """Count one request that enforcement refused to send."""

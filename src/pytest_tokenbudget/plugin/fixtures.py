@@ -8,13 +8,15 @@ run total, never a test's figure). Nested ones: the innermost being set up or to
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
 from ..attribution import ATTRIBUTION
 from ..buckets import FIXTURE_BUCKET
-from ..tracker import TokenTracker
+
+if TYPE_CHECKING:
+    from ..tracker import TokenTracker
 
 
 class Switch:
