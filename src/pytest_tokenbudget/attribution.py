@@ -70,8 +70,9 @@ class Attribution:
         self._nodeid: str | None = None
         #: The running test as the threads its code started know it (made with the first).
         self._owner: Owner | None = None
-        #: The bucket of the wider-scope fixture being set up or torn down, if any.
-        self.fixture: TokenTracker | None = None
+        #: The bucket name of the wider-scope fixture being set up or torn down, if any (the
+        #: bucket is made on first use).
+        self.fixture: str | None = None
         #: Every bucket of this process by name, ``<session>`` included once made (shipped at
         #: its end).
         self.buckets: dict[str, TokenTracker] = {}
@@ -119,7 +120,7 @@ class Attribution:
             if owner is not self._owner:
                 return self._forward(owner)
         elif self.fixture is not None:
-            return self.fixture
+            return self.bucket(self.fixture)
         current = self.current
         if current is not None:
             return current

@@ -316,9 +316,9 @@ class TokenTracker:
         with self._lock:
             self._late = (late, note)
 
-    def absorb(self, other: TokenTracker, note: str) -> None:
-        """Take all that ``other`` counted, noted ``note`` (a test's tracker made after its last
-        report: its usage came after the test ended)."""
+    def absorb(self, other: TokenTracker) -> None:
+        """Take all that ``other`` counted (a test's tracker made after the test's last report:
+        what it counted came after the test ended)."""
         cells, served = other.cells(), other.served_models()
         with self._lock:
             for key, usage in cells.items():
@@ -331,7 +331,6 @@ class TokenTracker:
                     mine[text] = mine.get(text, 0) + times
             for model, fingerprints in served.items():
                 self.served.setdefault(model, set()).update(fingerprints)
-        self.note(note)
 
     def refuse(self, model: str | None = None) -> None:
         """Count one request that enforcement refused to send."""

@@ -129,10 +129,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from .. import capture
 
         config.add_cleanup(capture.install())
-    if hasattr(config.hook, "pytest_html_results_table_row") and not session.is_worker:
-        from .htmlcolumns import HtmlColumns  # pytest-html is installed: its table's columns
+    if getattr(config.option, "htmlpath", None) and not session.is_worker:
+        from .htmlcolumns import HtmlColumns  # pytest-html writes a report: its table's columns
 
-        config.pluginmanager.register(HtmlColumns(session.run), "tokenbudget-html")
+        config.pluginmanager.register(HtmlColumns(session), "tokenbudget-html")
     if config.pluginmanager.has_plugin("xdist"):
         from .xdist import XdistHooks
 

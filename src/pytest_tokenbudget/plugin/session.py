@@ -62,7 +62,7 @@ class TokenBudgetSession:
         self.run_messages: list[str] = []
         #: Notes on crashed xdist workers (plugin/xdist.py), added when the run is reported.
         self.crash_notes: list[str] = []
-        if settings["max_tokens"] is not None or settings["max_cost_usd"] is not None:
+        if self.has_run_budget:
             self.guard.install()  # a run budget: the running total counts from the start
         self.baseline_path: Path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
@@ -81,6 +81,11 @@ class TokenBudgetSession:
 
             self._run = RunUsage()
         return self._run
+
+    @property
+    def has_run_budget(self) -> bool:
+        """Does the whole run have a limit (without loading the budget module)?"""
+        return self.settings["max_tokens"] is not None or self.settings["max_cost_usd"] is not None
 
     @property
     def run_limits(self) -> Limits:
@@ -149,7 +154,7 @@ class TokenBudgetSession:
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
         if self.is_controller:
-            pm.register(ControllerHooks(self.run), TESTS_PLUGIN)
+            pm.register(ControllerHooks(self), TESTS_PLUGIN)
             return
         from .fixtures import WideFixtures
 

@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any, Generator, Mapping, Protocol
 
 import pytest
 
-from ..attribution import ATTRIBUTION, late_note
+from ..attribution import ATTRIBUTION
 
 if TYPE_CHECKING:  # loaded by the tests that record, fail or have limits: not by idle ones
     from ..config import Settings
     from ..gate.budget import BudgetExceeded, Limits
-    from ..run import RunUsage
     from ..tracker import TokenTracker
     from ..usage import Usage
 
@@ -117,7 +116,7 @@ class TestBounds:
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         left = ATTRIBUTION.finish()
         if left is not None:  # made after the test's teardown report (by a logreport hook)
-            ATTRIBUTION.session.absorb(left, late_note(nodeid))
+            ATTRIBUTION.session.absorb(left)
         if self.watching:  # watching began during this test: PerTestHooks from the next on
             self.pluginmanager.unregister(self)
 
@@ -368,10 +367,10 @@ def refusal_lines(
 class ControllerHooks:
     """xdist controller: sum what the workers shipped on their teardown reports."""
 
-    def __init__(self, run: RunUsage) -> None:
-        self.run = run
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, REPORT_ATTR, None)
         if payload is not None and report.when == "teardown":
-            self.run.add_test(report.nodeid, payload)
+            self.owner.collect(report.nodeid, payload)
