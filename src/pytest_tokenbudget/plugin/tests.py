@@ -301,10 +301,12 @@ def budget_marker(
 ) -> pytest.Mark | None:
     """``item.get_closest_marker("token_budget")``, each parent's read once for all its tests
     (``inherited``: by parent), not up the chain for every test."""
-    marker = next((m for m in item.own_markers if m.name == "token_budget"), None)
+    for marker in item.own_markers:  # most tests have none: no generator per test
+        if marker.name == "token_budget":
+            return marker
     parent = item.parent
-    if marker is not None or parent is None:
-        return marker
+    if parent is None:
+        return None
     if parent not in inherited:
         inherited[parent] = parent.get_closest_marker("token_budget")
     return inherited[parent]
