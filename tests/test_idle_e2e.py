@@ -17,12 +17,12 @@ pytest.importorskip("openai")
 #: Each process (serial run, xdist controller and workers) writes which plugins wrap
 #: ``pytest_runtest_makereport`` and which of our modules it loaded.
 SEEN = """
-import os, sys
+import sys
 
 def pytest_sessionfinish(session):
     names = [i.plugin_name for i in session.config.hook.pytest_runtest_makereport.get_hookimpls()]
     loaded = sorted(m for m in sys.modules if m.startswith(("pytest_tokenbudget", "msgspec")))
-    who = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    who = getattr(session.config, "workerinput", {}).get("workerid", "main")
     (session.config.rootpath / f"seen-{who}.txt").write_text(repr((names, loaded)))
 """
 

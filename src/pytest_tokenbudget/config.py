@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .metrics import DEFAULT_METRIC, METRICS, parse_metrics
 from .parsers import (
@@ -58,17 +58,29 @@ def unknown_options(args: Sequence[str]) -> list[str]:
     return out
 
 
-class Setting(NamedTuple):
-    """One option and config key (a named tuple: the plugin's import builds no dataclass)."""
+class Setting:
+    """One option and config key (a plain class: every pytest run builds these, and a named
+    tuple or dataclass would compile code for its class when the plugin loads)."""
 
-    key: str
-    parse: Callable[[object], Any]
-    default: Any
-    help: str
-    #: Command-line flag taking no value (store_true); None: config-only setting.
-    flag: bool = False
-    option: str | None = None
-    metavar: str | None = None
+    __slots__ = ("default", "flag", "help", "key", "metavar", "option", "parse")
+
+    def __init__(
+        self,
+        key: str,
+        parse: Callable[[object], Any],
+        default: Any,
+        help: str,
+        *,
+        flag: bool = False,
+        option: str | None = None,
+        metavar: str | None = None,
+    ) -> None:
+        self.key, self.parse, self.default, self.help = key, parse, default, help
+        #: Command-line flag taking no value (store_true).
+        self.flag = flag
+        #: The command-line option; None: a config-only setting.
+        self.option = option
+        self.metavar = metavar
 
 
 SETTINGS: tuple[Setting, ...] = (

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Callable
 
 import pytest
 
-from ..atomicfile import file_identity, write_problem
 from ..config import BY_KEY, Settings
 
 if TYPE_CHECKING:
@@ -78,6 +77,8 @@ class Outputs:
         """Every output path can be written: else a usage error naming the option and why."""
         seen: dict[str, str] = {}
         for key in self.keys():
+            from ..atomicfile import write_problem  # only for runs with outputs
+
             path = self.path(key)
             problem = write_problem(path, append=key == "history")
             if problem:
@@ -127,4 +128,6 @@ class Outputs:
 
     def baseline_changed(self, path: Path) -> bool:
         """Whether another program replaced or rewrote the baseline since it was read."""
+        from ..atomicfile import file_identity
+
         return self._baseline_id is not None and file_identity(path) != self._baseline_id

@@ -156,9 +156,6 @@ class TokenBudgetSession:
         if self.is_controller:
             pm.register(ControllerHooks(self), TESTS_PLUGIN)
             return
-        from .fixtures import WideFixtures
-
-        pm.register(WideFixtures(), "tokenbudget-fixtures")
         confirm = self.settings["confirm"]
         self.bounds = per_test_hooks(self, pm, watch=bool(confirm) or self._guard is not None)
         if confirm:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generator, Mapping, Protocol
 import pytest
 
 from ..attribution import ATTRIBUTION
+from .fixtures import WideFixtures
 
 if TYPE_CHECKING:  # loaded by the tests that record, fail or have limits: not by idle ones
     from ..config import Settings
@@ -28,10 +29,9 @@ if TYPE_CHECKING:  # loaded by the tests that record, fail or have limits: not b
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
-#: The plugin name of the per-test hooks (``TestBounds``, then ``PerTestHooks``; or, on an
-#: xdist controller, ``ControllerHooks``).
+#: The plugin name of ``PerTestHooks`` (or, on an xdist controller, ``ControllerHooks``).
 TESTS_PLUGIN = "tokenbudget-tests"
-#: The plugin name of ``TestBounds`` (while a test runs, it may be registered beside them).
+#: The plugin name of ``TestBounds`` (each test's start and end, wider fixtures' buckets).
 BOUNDS_PLUGIN = "tokenbudget-test-bounds"
 #: A test's status once it failed: later phases do not change it.
 FAILED = ("failed", "error")
@@ -96,13 +96,12 @@ class Owner(Protocol):
         """A confirmation attempt of a test finished in this process with ``payload``."""
 
 
-class TestBounds:
-    """Serial run or xdist worker, while no test has needed its reports watched: each test's
-    start and end for attribution, the only per-test hooks a suite that never records pays for
-    (a report wrapper would cost it several times more). ``watch`` hands over to
-    :class:`PerTestHooks` for good: when the first test's tracker is made
-    (``ATTRIBUTION.activate``), or before any test when limits, spend protection or
-    confirmation need every report."""
+class TestBounds(WideFixtures):
+    """Serial run or xdist worker: each test's start and end for attribution, and the buckets
+    of wider fixtures: the only per-test hooks a suite that never records pays for (a report
+    wrapper would cost it several times more). ``watch`` adds :class:`PerTestHooks` for good:
+    when the first test's tracker is made (``ATTRIBUTION.activate``), or before any test when
+    limits, spend protection or confirmation need every report."""
 
     def __init__(self, hooks: PerTestHooks, pluginmanager: pytest.PytestPluginManager) -> None:
         self.hooks = hooks
@@ -114,11 +113,9 @@ class TestBounds:
         ATTRIBUTION.start(nodeid)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        left = ATTRIBUTION.finish()
+        left = ATTRIBUTION.finish()  # PerTestHooks, once watching, finished it at its teardown
         if left is not None:  # made after the test's teardown report (by a logreport hook)
             ATTRIBUTION.session.absorb(left)
-        if self.watching:  # watching began during this test: PerTestHooks from the next on
-            self.pluginmanager.unregister(self)
 
     def watch(self, during_test: bool) -> None:
         """Watch every test's reports from now on (once; from any thread). ``during_test``:
@@ -131,8 +128,6 @@ class TestBounds:
         if during_test:
             self.hooks.status = None
         self.pluginmanager.register(self.hooks, TESTS_PLUGIN)
-        if not during_test:
-            self.pluginmanager.unregister(self)
 
 
 def per_test_hooks(
