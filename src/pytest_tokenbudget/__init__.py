@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .lazy import lazy_names
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .gate.budget import BudgetExceeded
@@ -13,7 +11,8 @@ if TYPE_CHECKING:
     from .version import __version__
 
 #: The module of each name, loaded when the name is first asked for: importing the plugin (as
-#: every pytest run does) loads none of them.
+#: every pytest run does) loads none of them, nor even ``lazy``: pytest imports an installed
+#: plugin's first modules through its assertion rewriter, slowly.
 _MODULES = {
     "BudgetExceeded": "gate.budget",
     "TokenTracker": "tracker",
@@ -22,6 +21,9 @@ _MODULES = {
 }
 
 
-__getattr__ = lazy_names(__name__, _MODULES)
+def __getattr__(name: str) -> Any:
+    from .lazy import lazy_names
+
+    return lazy_names(__name__, _MODULES)(name)
 
 __all__ = ["BudgetExceeded", "TokenTracker", "Usage", "__version__"]
