@@ -26,4 +26,5 @@ def __getattr__(name: str) -> Any:
 
     return lazy_names(__name__, _MODULES)(name)
 
+
 __all__ = ["BudgetExceeded", "TokenTracker", "Usage", "__version__"]

@@ -19,6 +19,7 @@ from ..config import BY_KEY, Settings
 
 if TYPE_CHECKING:
     from ..files.baseline import Baseline
+    from ..report import Report
 
 #: The report outputs, in the order they are written; the baseline update comes last.
 REPORTS = ("json", "markdown", "html", "openmetrics", "history")
@@ -92,6 +93,44 @@ class Outputs:
                     "give each its own file"
                 )
             seen[real] = self.name(key)
+
+    def write_reports(self, report: Report) -> None:
+        """The report files asked for, each on its own (its writer loaded only then)."""
+        from ..atomicfile import write_atomic
+
+        def json(path: Path) -> None:
+            from ..files.baseline import write_json_atomic
+
+            write_json_atomic(path, report)
+
+        def markdown(path: Path) -> None:
+            from ..render.markdown import render_markdown
+
+            write_atomic(path, render_markdown(report))
+
+        def html(path: Path) -> None:
+            from ..render.html import render_html
+
+            write_atomic(path, render_html(report))
+
+        def openmetrics(path: Path) -> None:
+            from ..render.openmetrics import render_openmetrics
+
+            write_atomic(path, render_openmetrics(report))
+
+        def history(path: Path) -> None:
+            from ..files.history import append_history
+
+            append_history(path, report)
+
+        for key, writer in (
+            ("json", json),
+            ("markdown", markdown),
+            ("html", html),
+            ("openmetrics", openmetrics),
+            ("history", history),
+        ):
+            self.write(key, writer)
 
     def write(self, key: str, write: Callable[[Path], None]) -> None:
         """Write one output; a failure is kept for the summary, never raised."""

@@ -248,23 +248,13 @@ class TokenBudgetSession:
             return str(self.baseline_path)
 
     def write_files(self, report: Report) -> None:
-        """Every output, each on its own: one that cannot be written costs only itself."""
-        from ..atomicfile import write_atomic
-        from ..files.baseline import baseline_from_report, update_file, write_json_atomic
-        from ..files.history import append_history
-        from ..render.html import render_html
-        from ..render.markdown import render_markdown
-        from ..render.openmetrics import render_openmetrics
-
-        write = self.outputs.write
-        write("json", lambda path: write_json_atomic(path, report))
-        write("markdown", lambda path: write_atomic(path, render_markdown(report)))
-        write("html", lambda path: write_atomic(path, render_html(report)))
-        write("openmetrics", lambda path: write_atomic(path, render_openmetrics(report)))
-        write("history", lambda path: append_history(path, report))
+        """Every output, each on its own: one that cannot be written costs only itself (and
+        loads its writer only when asked for)."""
+        self.outputs.write_reports(report)
         if self.settings["update_baseline"]:
 
             def update(path: Path) -> None:
+                from ..files.baseline import baseline_from_report, update_file
                 from ..report import Recorded
 
                 new = baseline_from_report(report)
@@ -277,7 +267,7 @@ class TokenBudgetSession:
                         f"replaced the unreadable baseline with this run's {done.tests:,} tests"
                     )
 
-            write("baseline", update)
+            self.outputs.write("baseline", update)
 
     def check_run(self) -> None:
         """Collect per-test violations and check the run's own budget."""
