@@ -11,7 +11,6 @@ from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Protocol, Tuple, Union
 
 from .usage import USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
-from .usage import _usage as fast_usage
 
 
 class Tracked(Protocol):
@@ -29,6 +28,9 @@ Held = Union[Usage, List[int]]
 #: A tracker's cells, keyed by a Cell or a plain (model, operation) pair (equal, same hash).
 Table = Dict[Tuple[str, str], Held]
 
+#: How many priced calls a pricer keeps to give again (``LazyPricer.calls``).
+MAX_CALLS = 4096
+
 _new = object.__new__
 _set = object.__setattr__
 
@@ -43,25 +45,27 @@ def one_call(
 ) -> Usage:
     """One call of counts already checked, priced at flat ``rates`` (``LazyPricer.flat``):
     ``record()``'s hot path (``Rates.cost_pico`` of a model with every rate, written out)."""
-    uncached = input_tokens - cache_read_tokens - cache_write_tokens
-    cost_pico = (
-        uncached * rates[0]
-        + output_tokens * rates[1]
-        + cache_read_tokens * rates[2]
-        + cache_write_tokens * rates[3]
+    usage: Usage = _new(Usage)
+    _set(
+        usage,
+        "__dict__",
+        {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "reasoning_tokens": reasoning_tokens,
+            "calls": 1,
+            "unpriced_calls": 0,
+            "refused_calls": 0,
+            "uncounted_calls": 0,
+            "cost_pico": (input_tokens - cache_read_tokens - cache_write_tokens) * rates[0]
+            + output_tokens * rates[1]
+            + cache_read_tokens * rates[2]
+            + cache_write_tokens * rates[3],
+        },
     )
-    return fast_usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read_tokens,
-        cache_write_tokens=cache_write_tokens,
-        reasoning_tokens=reasoning_tokens,
-        calls=1,
-        unpriced_calls=0,
-        refused_calls=0,
-        uncounted_calls=0,
-        cost_pico=cost_pico,
-    )
+    return usage
 
 
 def sums_of(usage: Usage) -> list[int]:

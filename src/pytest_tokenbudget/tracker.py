@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
-from .sums import Table, add_held, aliased, one_call, read_cells
+from .sums import MAX_CALLS, Table, add_held, aliased, one_call, read_cells
 from .sums import cells_from_payload as cells_from_payload
 from .sums import tracker_payload as tracker_payload
 from .usage import (
@@ -26,7 +26,6 @@ from .usage import (
     Extracted,
     Part,
     Pricer,
-    TokenCounts,
     Usage,
     group,
     make_usage,
@@ -34,6 +33,7 @@ from .usage import (
     priced_call,
     usd_to_pico,
 )
+from .usage import NoPrices as NoPrices
 
 if TYPE_CHECKING:
     from .providers import Endpoint
@@ -67,13 +67,6 @@ class Run(Protocol):
     recorded: Callable[[str, Usage], None] | None
 
 
-class NoPrices:
-    def cost_pico(
-        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
-    ) -> int | None:
-        return None
-
-
 #: The operation label of the running thread or task (inherited: see attribution.py).
 OPERATION: ContextVar[str | None] = ContextVar("tokenbudget_operation", default=None)
 
@@ -93,6 +86,8 @@ class TokenTracker:
         self._cells: Table = {}
         #: Flat rates of models priced before (``LazyPricer.flat``): record()'s price lookup.
         self._flat: dict[str, tuple[int, int, int, int] | None] = getattr(pricer, "flat", {})
+        #: The Usage of calls priced from ``_flat`` before (``LazyPricer.calls``): reused.
+        self._calls: dict[tuple[str, int, int, int, int, int], Usage] = getattr(pricer, "calls", {})
         self._seen_ids: set[str] = set()
         #: Once its test ended: the tracker that gets what is recorded later, and its note.
         self._late: tuple[TokenTracker, str] | None = None
@@ -131,12 +126,15 @@ class TokenTracker:
             response is None
             and response_id is None
             and cost_usd is None
-            and type(input_tokens) is type(output_tokens) is type(reasoning_tokens) is int
-            and type(cache_read_tokens) is type(cache_write_tokens) is int
-            and cache_read_tokens >= 0
-            and cache_write_tokens >= 0
+            and type(input_tokens)
+            is type(output_tokens)
+            is type(cache_read_tokens)
+            is type(cache_write_tokens)
+            is type(reasoning_tokens)
+            is int
+            and (cache_read_tokens | cache_write_tokens | reasoning_tokens) >= 0  # none negative
             and cache_read_tokens + cache_write_tokens <= input_tokens <= MAX_COUNT
-            and 0 <= reasoning_tokens <= output_tokens <= MAX_COUNT
+            and reasoning_tokens <= output_tokens <= MAX_COUNT
             and (model is None or type(model) is str)
             and (operation is None or type(operation) is str)
         ):
@@ -146,11 +144,24 @@ class TokenTracker:
             if model is not None and run is not None and model in run.aliases:
                 named = run.aliases[model]
             rates = None if named is None else self._flat.get(named)
-            tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-            if rates is None:
+            if rates is None or named is None:
+                tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
                 counted = priced_call(self._pricer, named, (*tokens, reasoning_tokens))
             else:
-                counted = one_call(rates, *tokens, reasoning_tokens)
+                call = (
+                    named,
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    reasoning_tokens,
+                )
+                known = self._calls.get(call)
+                if known is None:
+                    known = one_call(rates, *call[1:])
+                    if len(self._calls) < MAX_CALLS:
+                        self._calls[call] = known
+                counted = known
             key = (named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
             with self._lock:
                 ended = self._late is not None
@@ -160,11 +171,13 @@ class TokenTracker:
                     if type(held) is list:  # added in place: no Usage per call
                         held[0] += input_tokens
                         held[1] += output_tokens
-                        held[2] += cache_read_tokens
-                        held[3] += cache_write_tokens
-                        held[4] += reasoning_tokens
+                        if cache_read_tokens or cache_write_tokens or reasoning_tokens:
+                            held[2] += cache_read_tokens
+                            held[3] += cache_write_tokens
+                            held[4] += reasoning_tokens
                         held[5] += 1
-                        held[6] += counted.unpriced_calls
+                        if rates is None:
+                            held[6] += counted.unpriced_calls
                         held[9] += counted.cost_pico
                     else:
                         add_held(cells, key, counted)

@@ -32,7 +32,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Callable, Mapping
 
-from ..usage import TokenCounts
+from ..usage import TokenCounts, Usage
 from .genai import MAX_RESOLVED, GenaiCost, genai_fallback, genai_version
 from .rates import RATE_KEYS, Rates, make_rates, rates_from_mapping
 
@@ -207,6 +207,10 @@ class LazyPricer:
         #: picodollars per token; None for a model priced otherwise. ``record()`` prices a
         #: model seen before from here, in one lookup. Emptied when the price hook changes.
         self.flat: dict[str, tuple[int, int, int, int] | None] = {}
+        #: The Usage of a call ``record()`` priced from :attr:`flat`, by (model, its five
+        #: token counts), given again for the same figures (a frozen value: reused, not
+        #: rebuilt). Emptied with :attr:`flat`; at most ``MAX_CALLS`` kept.
+        self.calls: dict[tuple[str, int, int, int, int, int], Usage] = {}
         if prices_config:
             self._pricer = load_pricer(prices_config, origin=origin)
 
@@ -220,6 +224,7 @@ class LazyPricer:
     def price_hook(self, hook: Callable[[str | None, TokenCounts], int | None] | None) -> None:
         self._hook = hook
         self.flat.clear()
+        self.calls.clear()
 
     def get(self) -> PriceTable:
         if self._pricer is None:
