@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .buckets import BUCKET_STATUS, CONFIRMATION_BUCKET, RERUNS_BUCKET, SESSION_BUCKET
 from .fmt import some
+from .sums import total
 from .tracker import cells_from_payload
 from .usage import EMPTY, Cell, Usage, add_into, group
 
@@ -42,7 +43,7 @@ class TestUsage:
 
     @property
     def usage(self) -> Usage:
-        return sum(self.cells.values(), EMPTY)
+        return total(self.cells.values())
 
     def to_record(self) -> TestRecord:
         import msgspec
@@ -148,15 +149,15 @@ class RunUsage:
 
     @property
     def totals(self) -> Usage:
-        # tests that recorded nothing add nothing (and cost no addition)
-        return sum((u for t in self.tests.values() if (u := t.usage) is not EMPTY), EMPTY)
+        # every cell of every test, added field by field at C speed (no Usage per addition)
+        return total([u for t in self.tests.values() for u in t.cells.values()])
 
     def cells(self) -> dict[Cell, Usage]:
-        out: dict[Cell, Usage] = {}
+        found: dict[Cell, list[Usage]] = {}
         for test in self.tests.values():
             for key, usage in test.cells.items():
-                add_into(out, key, usage)
-        return out
+                found.setdefault(key, []).append(usage)
+        return {key: total(usages) for key, usages in found.items()}
 
     def by_model(self) -> dict[str, Usage]:
         return group(self.cells(), "model")

@@ -8,9 +8,10 @@ order) that each call adds to, and becomes a Usage only when read.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Protocol, Tuple, Union
+from operator import add
+from typing import Any, Dict, Iterable, List, Mapping, Protocol, Tuple, Union
 
-from .usage import USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
+from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
 
 
 class Tracked(Protocol):
@@ -70,7 +71,7 @@ def one_call(
 
 def sums_of(usage: Usage) -> list[int]:
     """The ten figures of ``usage``, as a list to add to."""
-    return [getattr(usage, name) for name in USAGE_FIELDS]
+    return list(map(usage.__dict__.__getitem__, USAGE_FIELDS))
 
 
 def add_held(table: Table, key: tuple[str, str], usage: Usage) -> None:
@@ -78,12 +79,23 @@ def add_held(table: Table, key: tuple[str, str], usage: Usage) -> None:
     held = table.get(key)
     if held is None:
         table[key] = usage
-    elif type(held) is list:
-        for index, name in enumerate(USAGE_FIELDS):
-            held[index] += getattr(usage, name)
-    else:
-        assert isinstance(held, Usage)
-        table[key] = sums_of(held + usage)
+        return
+    sums = held if type(held) is list else sums_of(held)  # type: ignore[arg-type]
+    sums[:] = map(add, sums, map(usage.__dict__.__getitem__, USAGE_FIELDS))
+    table[key] = sums
+
+
+def total(held: Iterable[Held]) -> Usage:
+    """The sum of cells' figures (one cell: its own Usage; none: ``EMPTY``), added at C speed."""
+    cells = list(held)
+    if len(cells) == 1:
+        return as_usage(cells[0])
+    if not cells:
+        return EMPTY
+    sums = [0] * len(USAGE_FIELDS)
+    for cell in cells:
+        sums[:] = map(add, sums, cell if type(cell) is list else sums_of(cell))  # type: ignore[arg-type]
+    return as_usage(sums)
 
 
 def as_usage(held: Held) -> Usage:
@@ -126,4 +138,14 @@ def tracker_payload(tracker: Tracked) -> dict[str, Any]:
 
 
 def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:
-    return {Cell(m, o): Usage(**counts) for m, o, counts in payload["cells"]}
+    return {Cell(m, o): from_counts(counts) for m, o, counts in payload["cells"]}
+
+
+_ZEROS = dict.fromkeys(USAGE_FIELDS, 0)
+
+
+def from_counts(counts: Mapping[str, int]) -> Usage:
+    """The Usage of ``usage_counts``' output (a payload's, made by this plugin)."""
+    usage: Usage = _new(Usage)
+    _set(usage, "__dict__", {**_ZEROS, **counts})
+    return usage

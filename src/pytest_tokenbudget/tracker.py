@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
-from .sums import MAX_CALLS, Table, add_held, aliased, one_call, read_cells
+from .sums import MAX_CALLS, Table, add_held, aliased, one_call, read_cells, total
 from .sums import cells_from_payload as cells_from_payload
 from .sums import tracker_payload as tracker_payload
 from .usage import (
@@ -384,7 +384,8 @@ class TokenTracker:
 
     @property
     def usage(self) -> Usage:
-        return sum(self.cells().values(), Usage())
+        with self._lock:
+            return total(self._cells.values())
 
     @property
     def by_model(self) -> dict[str, Usage]:
