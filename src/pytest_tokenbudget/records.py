@@ -81,7 +81,7 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
 
 
 def _fields(usage: Usage) -> Dict[str, Any]:
-    fields: Dict[str, Any] = {name: getattr(usage, name) for name in _COUNTS}
+    fields: Dict[str, Any] = dict(zip(_COUNTS, map(usage.__dict__.__getitem__, _COUNTS)))
     fields["total_tokens"] = usage.total_tokens
     fields["cost_usd"] = usage.cost_usd
     return fields
@@ -273,6 +273,28 @@ def make_record(
         **_fields(usage),
         by_model={m: figures(u) for m, u in (by_model or {}).items()},
         operations=Raw(_encoder.encode(dict(by_operation or {}))),
+        budget=budget,
+        status=status,
+    )
+
+
+def one_cell_record(
+    usage: Usage,
+    model: str,
+    operation: str,
+    *,
+    status: Union[str, UnsetType, None] = UNSET,
+    budget: Union[BudgetRecord, UnsetType, None] = UNSET,
+) -> TestRecord:
+    """:func:`make_record` of a test with one model in one operation (the common test): its
+    figures read once, for the test, its model and its operation."""
+    fields = _fields(usage)
+    by_model = {model: Figures(**fields)}
+    by_operation = {operation: OperationRecord(**fields, by_model=by_model)}
+    return TestRecord(
+        **fields,
+        by_model=by_model,
+        operations=Raw(_encoder.encode(by_operation)),
         budget=budget,
         status=status,
     )

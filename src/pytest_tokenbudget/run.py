@@ -48,13 +48,15 @@ class TestUsage:
     def to_record(self) -> TestRecord:
         import msgspec
 
-        from .records import BudgetRecord, make_operation, make_record
+        from .records import BudgetRecord, make_operation, make_record, one_cell_record
 
         cells = self.cells
+        budget = None if self.budget is None else msgspec.convert(self.budget, BudgetRecord)
         if len(cells) == 1:  # one model in one operation (the common test): nothing to group
             ((cell, usage),) = cells.items()
-            by_model = {cell.model: usage}
-            by_operation = {cell.operation: make_operation(usage, by_model)}
+            record = one_cell_record(
+                usage, cell.model, cell.operation, status=self.status, budget=budget
+            )
         else:
             usage, by_model = self.usage, group(cells, "model")
             by_operation = {
@@ -63,13 +65,7 @@ class TestUsage:
                 )
                 for op, op_usage in group(cells, "operation").items()
             }
-        record = make_record(
-            usage,
-            by_model,
-            by_operation,
-            status=self.status,
-            budget=None if self.budget is None else msgspec.convert(self.budget, BudgetRecord),
-        )
+            record = make_record(usage, by_model, by_operation, status=self.status, budget=budget)
         if not self.confirmations:
             return record
         from .records import make_samples
