@@ -126,8 +126,9 @@ class RunUsage:
 
     def add_cells(self, nodeid: str, cells: Mapping[Cell, Usage], status: str) -> TestUsage:
         entry = self.tests.get(nodeid)
-        if entry is None:
-            entry = self.tests[nodeid] = TestUsage({}, status)
+        if entry is None:  # its cells as they come (no addition)
+            entry = self.tests[nodeid] = TestUsage(dict(cells), status)
+            return entry
         for key, usage in cells.items():
             add_into(entry.cells, key, usage)
         return entry

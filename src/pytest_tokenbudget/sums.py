@@ -8,10 +8,11 @@ order) that each call adds to, and becomes a Usage only when read.
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import compress
 from operator import add
 from typing import Any, Dict, Iterable, List, Mapping, Protocol, Tuple, Union
 
-from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
+from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage
 
 
 class Tracked(Protocol):
@@ -20,7 +21,7 @@ class Tracked(Protocol):
     notes: dict[str, int]
     uncounted_reasons: dict[str, int]
 
-    def cells(self) -> dict[Cell, Usage]: ...
+    def payload_cells(self) -> list[list[Any]]: ...
     def served_models(self) -> dict[str, list[str]]: ...
 
 
@@ -125,9 +126,8 @@ def aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
 
 def tracker_payload(tracker: Tracked) -> dict[str, Any]:
     """Built-in types only, for the test report (crosses execnet under xdist)."""
-    cells = tracker.cells()
     payload: dict[str, Any] = {
-        "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
+        "cells": tracker.payload_cells(),
         "notes": dict(tracker.notes),
         "uncounted": dict(tracker.uncounted_reasons),
     }
@@ -135,6 +135,28 @@ def tracker_payload(tracker: Tracked) -> dict[str, Any]:
     if served:
         payload["served"] = served
     return payload
+
+
+def payload_cells(table: Table) -> list[list[Any]]:
+    """``table``'s cells as a payload's: [model, operation, the figures that are not zero (as
+    ``usage_counts``)], sorted."""
+    out = []
+    for (model, operation), held in sorted(table.items()):
+        values = held if type(held) is list else sums_of(held)  # type: ignore[arg-type]
+        out.append([model, operation, dict(compress(zip(USAGE_FIELDS, values), values))])
+    return out
+
+
+def add_served(served: dict[str, set[str]], found: Extracted) -> None:
+    """Keep the served model ids of a counted call in ``served`` (a tracker's, under its
+    lock; a refused request served nothing)."""
+    for part in found.parts:
+        if part.model is not None and part.usage.calls:
+            seen = served.get(part.model)
+            if seen is None:
+                seen = served[part.model] = set()
+            if found.fingerprint is not None:
+                seen.add(found.fingerprint)
 
 
 def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:

@@ -13,7 +13,8 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
-from .sums import MAX_CALLS, Table, add_held, aliased, one_call, read_cells, total
+from . import sums
+from .sums import MAX_CALLS, Table, add_held, add_served, aliased, one_call
 from .sums import cells_from_payload as cells_from_payload
 from .sums import tracker_payload as tracker_payload
 from .usage import (
@@ -181,7 +182,7 @@ class TokenTracker:
                         held[9] += counted.cost_pico
                     else:
                         add_held(cells, key, counted)
-                    if model is not None and model not in self.served:  # as ``_served``
+                    if model is not None and model not in self.served:  # as ``add_served``
                         self.served[model] = set()
             if not ended:
                 if self.listener is not None:
@@ -283,7 +284,7 @@ class TokenTracker:
                 for key, usage in priced:
                     add_held(self._cells, key, usage)
                 if uncounted is None:
-                    self._served(found)
+                    add_served(self.served, found)
                 if uncounted is not None:
                     reasons = self.uncounted_reasons
                     reasons[uncounted] = reasons.get(uncounted, 0) + 1
@@ -296,17 +297,6 @@ class TokenTracker:
         if run is not None and run.recorded is not None:
             run.recorded(self.nodeid, counted)
         return counted
-
-    def _served(self, found: Extracted) -> None:
-        """Keep the served model ids of a counted call (under the lock; a refused request
-        served nothing)."""
-        for part in found.parts:
-            if part.model is not None and part.usage.calls:
-                seen = self.served.get(part.model)
-                if seen is None:
-                    seen = self.served[part.model] = set()
-                if found.fingerprint is not None:
-                    seen.add(found.fingerprint)
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
         usage = part.usage
@@ -375,7 +365,12 @@ class TokenTracker:
     # -- reading ---------------------------------------------------------------------------
     def cells(self) -> dict[Cell, Usage]:
         with self._lock:
-            return read_cells(self._cells)
+            return sums.read_cells(self._cells)
+
+    def payload_cells(self) -> list[list[Any]]:
+        """The cells as built-in types (model, operation, their counts), sorted."""
+        with self._lock:
+            return sums.payload_cells(self._cells)
 
     def served_models(self) -> dict[str, list[str]]:
         """The served model ids, each with its fingerprints (sorted)."""
@@ -385,7 +380,7 @@ class TokenTracker:
     @property
     def usage(self) -> Usage:
         with self._lock:
-            return total(self._cells.values())
+            return sums.total(self._cells.values())
 
     @property
     def by_model(self) -> dict[str, Usage]:
