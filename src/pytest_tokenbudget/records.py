@@ -19,6 +19,7 @@ from typing import Annotated, Any, Dict, List, Mapping, Optional, Union
 import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
+from .sums import total
 from .usage import (
     COUNT_FIELDS,
     NO_MODEL,
@@ -27,6 +28,7 @@ from .usage import (
     TOKEN_FIELDS,
     Cell,
     Usage,
+    group,
     usd_to_pico,
 )
 from .usage import _usage as fast_usage
@@ -298,3 +300,22 @@ def one_cell_record(
         budget=budget,
         status=status,
     )
+
+
+def test_record(
+    cells: Mapping[Cell, Usage], status: str, budget: Optional[Mapping[str, Any]]
+) -> TestRecord:
+    """The record of a test of the run (``run.TestUsage``): its usage by model and operation,
+    its status and its budget as shipped (built-in types)."""
+    converted = None if budget is None else msgspec.convert(budget, BudgetRecord)
+    if len(cells) == 1:  # one model in one operation (the common test): nothing to group
+        ((cell, usage),) = cells.items()
+        return one_cell_record(usage, cell.model, cell.operation, status=status, budget=converted)
+    by_operation = {
+        op: make_operation(
+            op_usage, {key.model: u for key, u in cells.items() if key.operation == op}
+        )
+        for op, op_usage in group(cells, "operation").items()
+    }
+    usage = total(cells.values())
+    return make_record(usage, group(cells, "model"), by_operation, status=status, budget=converted)

@@ -45,29 +45,12 @@ class TestUsage:
     def usage(self) -> Usage:
         return total(self.cells.values())
 
-    def to_record(self) -> TestRecord:
-        import msgspec
-
-        from .records import BudgetRecord, make_operation, make_record, one_cell_record
-
-        cells = self.cells
-        budget = None if self.budget is None else msgspec.convert(self.budget, BudgetRecord)
-        if len(cells) == 1:  # one model in one operation (the common test): nothing to group
-            ((cell, usage),) = cells.items()
-            record = one_cell_record(
-                usage, cell.model, cell.operation, status=self.status, budget=budget
-            )
-        else:
-            usage, by_model = self.usage, group(cells, "model")
-            by_operation = {
-                op: make_operation(
-                    op_usage, {key.model: u for key, u in cells.items() if key.operation == op}
-                )
-                for op, op_usage in group(cells, "operation").items()
-            }
-            record = make_record(usage, by_model, by_operation, status=self.status, budget=budget)
+    def with_samples(self, record: TestRecord) -> TestRecord:
+        """``record`` (``records.test_record`` of this test) with its confirmation samples."""
         if not self.confirmations:
             return record
+        import msgspec
+
         from .records import make_samples
 
         runs = [self.usage, *self.confirmations]
@@ -184,7 +167,7 @@ class RunUsage:
         """The run's report, without comparison or verdict (the gate adds those); ``sdks``:
         the SDK versions installed (``environment.sdk_versions``), for its ``environment``."""
         from .environment import Environment
-        from .records import figures
+        from .records import figures, test_record
         from .report import Report
 
         created = created or datetime.now(timezone.utc)
@@ -192,7 +175,10 @@ class RunUsage:
             if nodeid in self.tests:
                 self.tests[nodeid].confirmations = extra
         return Report(
-            tests={nodeid: self.tests[nodeid].to_record() for nodeid in sorted(self.tests)},
+            tests={
+                nodeid: entry.with_samples(test_record(entry.cells, entry.status, entry.budget))
+                for nodeid, entry in sorted(self.tests.items())
+            },
             totals=figures(self.totals),
             created=created.isoformat(timespec="seconds"),
             baseline=None,
