@@ -43,14 +43,14 @@ def test_a_wider_fixture_takes_the_running_tests_place_but_not_its_threads(
     test = fresh.tracker()
     bucket = fresh.bucket("<fixture db>")
     assert fresh.bucket("<fixture db>") is bucket
-    fresh.fixture = bucket
+    fresh.fixture = "<fixture db>"
     assert fresh.tracker() is bucket
     assert in_thread(fresh.tracker) is bucket  # started by the fixture: follows the slot
     fresh.fixture = None
     go, seen = threading.Event(), []
     worker = threading.Thread(target=lambda: (go.wait(10), seen.append(fresh.tracker())))
     worker.start()  # started by the test's code: the test's thread
-    fresh.fixture = bucket
+    fresh.fixture = "<fixture db>"
     go.set()
     worker.join()
     assert seen == [test]

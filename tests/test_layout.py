@@ -29,6 +29,7 @@ FLOORS = {
     "onimport": 0,
     "filelock": 0,
     "inert": 0,
+    "labels": 0,
     "metrics": 0,
     "parsers": 0,
     "config": 1,

@@ -153,7 +153,7 @@ def test_pytest_html_shows_token_and_cost_columns(
 
 def test_without_pytest_html_nothing_is_registered(pytester: pytest.Pytester) -> None:
     """``-p no:html``: no hooks of pytest-html exist, so no columns plugin (an unknown hook
-    would be an error), and the run is as before."""
+    would be an error), and the run is as before; nor without ``--html``."""
     pytester.makepyfile(
         """
         def test_a(token_tracker, pytestconfig):
@@ -170,4 +170,12 @@ def test_without_pytest_html_nothing_is_registered(pytester: pytest.Pytester) ->
             assert pytestconfig.pluginmanager.has_plugin("tokenbudget-html")
         """
     )
-    pytester.runpytest("-p", "html", "test_b.py").assert_outcomes(passed=1)
+    pytester.runpytest("-p", "html", "--html=r.html", "test_b.py").assert_outcomes(passed=1)
+    # pytest-html installed but writing no report: its hooks never run, nothing to register
+    pytester.makepyfile(
+        test_c="""
+        def test_c(pytestconfig):
+            assert not pytestconfig.pluginmanager.has_plugin("tokenbudget-html")
+        """
+    )
+    pytester.runpytest("-p", "html", "test_c.py").assert_outcomes(passed=1)

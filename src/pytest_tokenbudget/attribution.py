@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import threading
 from contextvars import ContextVar
-from typing import Callable, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Tuple
 
 from .buckets import SESSION_BUCKET
-from .tracker import OPERATION, BeforeRequest, NoPrices, ParseResponse, TokenTracker
-from .usage import Pricer, Usage
+from .labels import OPERATION
+
+if TYPE_CHECKING:  # made on first use: a run that records nothing never loads them
+    from .tracker import BeforeRequest, ParseResponse, TokenTracker
+    from .usage import Pricer, Usage
 
 
 class Owner:
@@ -60,17 +63,19 @@ class Attribution:
         """Start a fresh run; returns a function restoring the previous state (nested runs,
         e.g. pytester's in-process runs, must not disturb the outer run's attribution)."""
         saved = dict(self.__dict__)
-        self.pricer: Pricer = pricer or NoPrices()
+        #: Given to every tracker (None: nothing is priced).
+        self.pricer: Pricer | None = pricer
         #: The running test's tracker, made on first use.
         self.current: TokenTracker | None = None
         self._nodeid: str | None = None
         #: The running test as the threads its code started know it (made with the first).
         self._owner: Owner | None = None
-        #: The bucket of the wider-scope fixture being set up or torn down, if any.
-        self.fixture: TokenTracker | None = None
-        self.session = TokenTracker(SESSION_BUCKET, self.pricer, self)
-        #: Every bucket of this process by name, ``<session>`` included (shipped at its end).
-        self.buckets: dict[str, TokenTracker] = {SESSION_BUCKET: self.session}
+        #: The bucket name of the wider-scope fixture being set up or torn down, if any (the
+        #: bucket is made on first use).
+        self.fixture: str | None = None
+        #: Every bucket of this process by name, ``<session>`` included once made (shipped at
+        #: its end).
+        self.buckets: dict[str, TokenTracker] = {}
         #: The thread that runs the tests (the one that starts the run).
         self.runner = threading.get_ident()
         #: Called before each request that capture recognises (spend protection); may raise.
@@ -83,6 +88,9 @@ class Attribution:
         self.recorded: Callable[[str, Usage], None] | None = None
         #: Served or deployment names -> the model they are priced and grouped as.
         self.aliases: Mapping[str, str] = {}
+        #: Called once, when the first test's tracker is made (then cleared): the plugin's cue
+        #: to start watching every test's reports (an idle run never does).
+        self.activate: Callable[[], None] | None = None
         return lambda: self.__dict__.update(saved)
 
     def listen(self, listener: Callable[[Usage], None]) -> None:
@@ -91,6 +99,11 @@ class Attribution:
         for tracker in (self.current, *self.buckets.values()):
             if tracker is not None:
                 tracker.listener = listener
+
+    @property
+    def session(self) -> TokenTracker:
+        """The ``<session>`` bucket: usage outside any test (made on first use)."""
+        return self.bucket(SESSION_BUCKET)
 
     def start(self, nodeid: str) -> None:
         self.current = None
@@ -107,18 +120,25 @@ class Attribution:
             if owner is not self._owner:
                 return self._forward(owner)
         elif self.fixture is not None:
-            return self.fixture
+            return self.bucket(self.fixture)
         current = self.current
         if current is not None:
             return current
         nodeid = self._nodeid
         if nodeid is None:
             return self.session
+        activate = None
+        from .tracker import TokenTracker
+
         with _create_lock:
-            if self.current is None:
-                self.current = TokenTracker(nodeid, self.pricer, self)
-                self.current.listener = self.listener
-            return self.current
+            made = self.current
+            if made is None:
+                made = self.current = TokenTracker(nodeid, self.pricer, self)
+                made.listener = self.listener
+                activate, self.activate = self.activate, None
+        if activate is not None:
+            activate()
+        return made
 
     def finish(self) -> TokenTracker | None:
         """End the running test; returns its tracker if anything used it. Its figures are
@@ -130,6 +150,11 @@ class Attribution:
 
     def bucket(self, name: str) -> TokenTracker:
         """This process's bucket ``name`` (made on first use)."""
+        found = self.buckets.get(name)
+        if found is not None:
+            return found
+        from .tracker import TokenTracker
+
         with _create_lock:
             found = self.buckets.get(name)
             if found is None:
@@ -153,10 +178,13 @@ class Attribution:
         return owner, OPERATION.get()
 
     def _forward(self, owner: Owner) -> TokenTracker:
+        from .tracker import TokenTracker
+
+        session = self.session  # made outside the lock, which its making takes
         with _create_lock:
             if owner.forward is None:
                 owner.forward = TokenTracker(SESSION_BUCKET, self.pricer, self)
-                owner.forward.end(self.session, late_note(owner.nodeid))
+                owner.forward.end(session, late_note(owner.nodeid))
             return owner.forward
 
 

@@ -262,5 +262,6 @@ def estimate(endpoint: Endpoint, path: str, body: Callable[[], bytes | None]) ->
         if counted:
             input_tokens = sum(counted) + declared.overhead
     usage = Usage(input_tokens=input_tokens, output_tokens=declared.output_cap, calls=1)
-    cost = ATTRIBUTION.pricer.cost_pico(declared.model, usage)
+    pricer = ATTRIBUTION.pricer
+    cost = None if pricer is None else pricer.cost_pico(declared.model, usage)
     return usage if cost is None else replace(usage, cost_pico=cost)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import compress
 from operator import add
-from typing import Any, Dict, Iterable, List, Mapping, Protocol, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 
 from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage
 
@@ -29,6 +29,8 @@ class Tracked(Protocol):
 Held = Union[Usage, List[int]]
 #: A tracker's cells, keyed by a Cell or a plain (model, operation) pair (equal, same hash).
 Table = Dict[Tuple[str, str], Held]
+#: Calls priced before, by (model, their five token counts): ``LazyPricer.calls``.
+Known = Dict[Tuple[Optional[str], int, int, int, int, int], Usage]
 
 #: How many priced calls a pricer keeps to give again (``LazyPricer.calls``).
 MAX_CALLS = 4096
@@ -38,15 +40,14 @@ _set = object.__setattr__
 
 
 def one_call(
+    known: Known,
     rates: tuple[int, int, int, int],
-    input_tokens: int,
-    output_tokens: int,
-    cache_read_tokens: int,
-    cache_write_tokens: int,
-    reasoning_tokens: int,
+    call: tuple[str | None, int, int, int, int, int],
 ) -> Usage:
-    """One call of counts already checked, priced at flat ``rates`` (``LazyPricer.flat``):
-    ``record()``'s hot path (``Rates.cost_pico`` of a model with every rate, written out)."""
+    """One call (model, counts already checked) priced at flat ``rates`` (``LazyPricer.flat``),
+    kept in ``known`` for the same figures again: ``record()``'s hot path (``Rates.cost_pico``
+    of a model with every rate, written out)."""
+    _, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens = call
     usage: Usage = _new(Usage)
     _set(
         usage,
@@ -67,6 +68,8 @@ def one_call(
             + cache_write_tokens * rates[3],
         },
     )
+    if len(known) < MAX_CALLS:
+        known[call] = usage
     return usage
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from . import sums
-from .sums import MAX_CALLS, Table, add_held, add_served, aliased, one_call
+from .labels import OPERATION
+from .sums import Known, Table, add_held, add_served, aliased, one_call
 from .sums import cells_from_payload as cells_from_payload
 from .sums import tracker_payload as tracker_payload
 from .usage import (
@@ -25,6 +25,7 @@ from .usage import (
     UNCOUNTED,
     Cell,
     Extracted,
+    NoPrices,
     Part,
     Pricer,
     Usage,
@@ -34,7 +35,6 @@ from .usage import (
     priced_call,
     usd_to_pico,
 )
-from .usage import NoPrices as NoPrices
 
 if TYPE_CHECKING:
     from .providers import Endpoint
@@ -68,10 +68,6 @@ class Run(Protocol):
     recorded: Callable[[str, Usage], None] | None
 
 
-#: The operation label of the running thread or task (inherited: see attribution.py).
-OPERATION: ContextVar[str | None] = ContextVar("tokenbudget_operation", default=None)
-
-
 class TokenTracker:
     """Usage of one test (or of the session bucket), thread-safe.
 
@@ -88,7 +84,7 @@ class TokenTracker:
         #: Flat rates of models priced before (``LazyPricer.flat``): record()'s price lookup.
         self._flat: dict[str, tuple[int, int, int, int] | None] = getattr(pricer, "flat", {})
         #: The Usage of calls priced from ``_flat`` before (``LazyPricer.calls``): reused.
-        self._calls: dict[tuple[str, int, int, int, int, int], Usage] = getattr(pricer, "calls", {})
+        self._calls: Known = getattr(pricer, "calls", {})
         self._seen_ids: set[str] = set()
         #: Once its test ended: the tracker that gets what is recorded later, and its note.
         self._late: tuple[TokenTracker, str] | None = None
@@ -145,24 +141,19 @@ class TokenTracker:
             if model is not None and run is not None and model in run.aliases:
                 named = run.aliases[model]
             rates = None if named is None else self._flat.get(named)
-            if rates is None or named is None:
-                tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-                counted = priced_call(self._pricer, named, (*tokens, reasoning_tokens))
-            else:
-                call = (
-                    named,
-                    input_tokens,
-                    output_tokens,
-                    cache_read_tokens,
-                    cache_write_tokens,
-                    reasoning_tokens,
-                )
+            call = (
+                named,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+            )
+            if rates is None:
+                counted = priced_call(self._pricer, named, call[1:])
+            else:  # priced before at these rates: the same figures give the same Usage
                 known = self._calls.get(call)
-                if known is None:
-                    known = one_call(rates, *call[1:])
-                    if len(self._calls) < MAX_CALLS:
-                        self._calls[call] = known
-                counted = known
+                counted = known if known is not None else one_call(self._calls, rates, call)
             key = (named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
             with self._lock:
                 ended = self._late is not None
@@ -177,8 +168,7 @@ class TokenTracker:
                             held[3] += cache_write_tokens
                             held[4] += reasoning_tokens
                         held[5] += 1
-                        if rates is None:
-                            held[6] += counted.unpriced_calls
+                        held[6] += counted.unpriced_calls
                         held[9] += counted.cost_pico
                     else:
                         add_held(cells, key, counted)
@@ -322,6 +312,22 @@ class TokenTracker:
         with self._lock:
             self._late = (late, note)
 
+    def absorb(self, other: TokenTracker) -> None:
+        """Take all that ``other`` counted (a test's tracker made after the test's last report:
+        what it counted came after the test ended)."""
+        cells, served = other.cells(), other.served_models()
+        with self._lock:
+            for key, usage in cells.items():
+                add_held(self._cells, key, usage)
+            for mine, theirs in (
+                (self.notes, other.notes),
+                (self.uncounted_reasons, other.uncounted_reasons),
+            ):
+                for text, times in theirs.items():
+                    mine[text] = mine.get(text, 0) + times
+            for model, fingerprints in served.items():
+                self.served.setdefault(model, set()).update(fingerprints)
+
     def refuse(self, model: str | None = None) -> None:
         """Count one request that enforcement refused to send."""
         self.add_extracted(Extracted((Part(Usage(refused_calls=1), model),)), cost_pico=0)
@@ -367,8 +373,7 @@ class TokenTracker:
         with self._lock:
             return sums.read_cells(self._cells)
 
-    def payload_cells(self) -> list[list[Any]]:
-        """The cells as built-in types (model, operation, their counts), sorted."""
+    def payload_cells(self) -> list[list[Any]]:  # model, operation, counts; sorted
         with self._lock:
             return sums.payload_cells(self._cells)
 

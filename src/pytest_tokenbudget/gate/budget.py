@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ..config import closest
+from ..config import Settings, closest
 from ..fmt import UNITS
 from ..fmt import tokens as fmt_int
 from ..fmt import usd as fmt_usd
@@ -295,3 +295,13 @@ def budget_record(
         note="; ".join(filter(None, (unpriced_note(usage, limits), uncounted_note(usage, limits))))
         or None,
     )
+
+
+def run_limits(settings: Settings) -> Limits:
+    """The whole run's limits (``max_tokens``, ``max_cost_usd``), each with where it was set."""
+    values, sources = {}, {}
+    for key in ("max_tokens", "max_cost_usd"):
+        if settings[key] is not None:
+            values[key] = settings[key]
+            sources[key] = settings.sources[key]
+    return Limits(values, sources)

@@ -1,7 +1,9 @@
 """pytest11 entry point ``tokenbudget``: options, config, marker, fixture and wiring.
 
 Importing this module must stay cheap: tiktoken, the price table and the HTTP clients are
-loaded only when used.
+loaded only when used. Even the settings (``config``) load in the first hook: pytest imports
+an installed plugin through its assertion rewriter, which reads each module's cached code far
+more slowly than Python's own import, until ``pytest_addhooks`` unmarks the package.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from ..config import SETTINGS, Setting, SettingsError, read_pyproject, resolve, unknown_options
-
 if TYPE_CHECKING:
+    from ..config import Setting
     from ..tracker import TokenTracker
 
 SESSION_PLUGIN = "tokenbudget-session"
@@ -56,6 +57,8 @@ def _unmark_rewrite(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from ..config import SETTINGS
+
     group = parser.getgroup("tokenbudget", "LLM token usage (pytest-tokenbudget)")
     if group.options:  # registered twice (entry point and pytest_plugins): add them once
         return
@@ -87,6 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
     """A typo'd ``--tokenbudget-*`` option stops the run naming the option it was meant as."""
+    from ..config import unknown_options
+
     unknown = unknown_options(args)
     if unknown:
         raise pytest.UsageError(f"tokenbudget: {unknown[0]}")
@@ -99,6 +104,8 @@ def _dest(setting: Setting) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin(SESSION_PLUGIN):  # registered twice: count once
         return
+    from ..config import SETTINGS, SettingsError, read_pyproject, resolve
+
     config.addinivalue_line("markers", MARKER)
     pyproject = config.rootpath / "pyproject.toml"
     cli = {s.key: config.getoption(_dest(s)) for s in SETTINGS if s.option is not None}
@@ -129,10 +136,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from .. import capture
 
         config.add_cleanup(capture.install())
-    if hasattr(config.hook, "pytest_html_results_table_row") and not session.is_worker:
-        from .htmlcolumns import HtmlColumns  # pytest-html is installed: its table's columns
+    if getattr(config.option, "htmlpath", None) and not session.is_worker:
+        from .htmlcolumns import HtmlColumns  # pytest-html writes a report: its table's columns
 
-        config.pluginmanager.register(HtmlColumns(session.run), "tokenbudget-html")
+        config.pluginmanager.register(HtmlColumns(session), "tokenbudget-html")
     if config.pluginmanager.has_plugin("xdist"):
         from .xdist import XdistHooks
 

@@ -14,17 +14,17 @@ import pytest
 
 from ..attribution import ATTRIBUTION
 from ..buckets import FIXTURE_BUCKET
-from ..tracker import TokenTracker
 
 
 class Switch:
-    """Attribution to one fixture's bucket, on and back (each ``on`` is followed by ``back``)."""
+    """Attribution to one fixture's bucket (by name: made when something records into it),
+    on and back (each ``on`` is followed by ``back``)."""
 
     __slots__ = ("bucket", "saved")
 
-    def __init__(self, bucket: TokenTracker) -> None:
+    def __init__(self, bucket: str) -> None:
         self.bucket = bucket
-        self.saved: TokenTracker | None = None
+        self.saved: str | None = None
 
     def on(self) -> None:
         self.saved, ATTRIBUTION.fixture = ATTRIBUTION.fixture, self.bucket
@@ -42,7 +42,7 @@ class WideFixtures:
     ) -> Generator[None, Any, Any]:
         if fixturedef.scope == "function":  # every test's own fixtures: nothing more
             return (yield)
-        switch = Switch(ATTRIBUTION.bucket(FIXTURE_BUCKET.format(fixturedef.argname)))
+        switch = Switch(FIXTURE_BUCKET.format(fixturedef.argname))
         # FixtureDef.finish runs its finalizers last in, first out: ``back`` (added before the
         # set-up) after the fixture's own teardown, ``on`` (added after) before it
         fixturedef.addfinalizer(switch.back)

@@ -6,13 +6,15 @@ The built-in providers answer ``pytest_tokenbudget_parse_response`` like any plu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..attribution import ATTRIBUTION
-from ..pricing import LazyPricer
-from ..usage import Extracted, TokenCounts, Usage, usd_to_pico
+
+if TYPE_CHECKING:
+    from ..pricing import LazyPricer
+    from ..usage import Extracted, TokenCounts, Usage
 
 HOOKS_PLUGIN = "tokenbudget-hooks"
 
@@ -65,6 +67,8 @@ class HookWiring:
         return None if fields is None else from_fields(fields)
 
     def price(self, model: str | None, usage: TokenCounts) -> int | None:
+        from ..usage import usd_to_pico
+
         usd = self.hook.pytest_tokenbudget_price(model=model, usage=usage)
         return None if usd is None else usd_to_pico(usd, "pytest_tokenbudget_price")
 

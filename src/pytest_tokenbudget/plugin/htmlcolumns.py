@@ -12,12 +12,20 @@ cells, as tests without usage do.
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
-from ..fmt import tokens, usd
-from ..run import RunUsage
-from ..usage import Usage, used
+if TYPE_CHECKING:
+    from ..run import RunUsage
+    from ..usage import Usage
+
+
+class Owner(Protocol):
+    @property
+    def run(self) -> RunUsage:
+        """The run's accounting (made on first use)."""
+
 
 EMPTY_CELLS = ('<td class="col-tokens"></td>', '<td class="col-cost"></td>')
 
@@ -25,8 +33,8 @@ EMPTY_CELLS = ('<td class="col-tokens"></td>', '<td class="col-cost"></td>')
 class HtmlColumns:
     """Registered as ``tokenbudget-html`` on the process that writes the report."""
 
-    def __init__(self, run: RunUsage) -> None:
-        self.run = run
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells += ['<th class="col-tokens">Tokens</th>', '<th class="col-cost">Cost</th>']
@@ -38,6 +46,7 @@ class HtmlColumns:
         if usage is None:
             cells += EMPTY_CELLS
             return
+        from ..fmt import tokens, usd
         from ..render.text import describe
 
         title = escape(describe(usage))
@@ -48,7 +57,13 @@ class HtmlColumns:
 
     def figure(self, report: pytest.TestReport) -> Usage | None:
         """The test's figure when this report's row is the test's own, else None."""
+        from ..usage import used
+
         when = getattr(report, "when", None)
         own = when == "call" or (when == "setup" and not report.passed)
-        test = self.run.tests.get(report.nodeid) if own and str(report.outcome) != "rerun" else None
+        test = (
+            self.owner.run.tests.get(report.nodeid)
+            if own and str(report.outcome) != "rerun"
+            else None
+        )
         return test.usage if test is not None and used(test.usage) else None

@@ -15,9 +15,8 @@ import pytest
 
 from ..attribution import ATTRIBUTION
 from ..inert import inert
-from ..tracker import tracker_payload
 from .outputs import Outputs, ran_tests, runs_tests
-from .tests import ControllerHooks, PerTestHooks, budget_marker
+from .tests import TESTS_PLUGIN, ControllerHooks, TestBounds, budget_marker, per_test_hooks
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -63,7 +62,7 @@ class TokenBudgetSession:
         self.run_messages: list[str] = []
         #: Notes on crashed xdist workers (plugin/xdist.py), added when the run is reported.
         self.crash_notes: list[str] = []
-        if settings["max_tokens"] is not None or settings["max_cost_usd"] is not None:
+        if self.has_run_budget:
             self.guard.install()  # a run budget: the running total counts from the start
         self.baseline_path: Path = config.rootpath / settings["baseline"]
         self.baseline: Baseline | None = None
@@ -72,6 +71,8 @@ class TokenBudgetSession:
         self.outputs = Outputs(config, settings)
         #: A worker's confirmation attempts, shipped when it finishes: node id -> payloads.
         self.confirmations: dict[str, list[dict[str, Any]]] = {}
+        #: Serial run or xdist worker: the per-test hooks until tests' reports are watched.
+        self.bounds: TestBounds | None = None
 
     @property
     def run(self) -> RunUsage:
@@ -82,8 +83,15 @@ class TokenBudgetSession:
         return self._run
 
     @property
+    def has_run_budget(self) -> bool:
+        """Does the whole run have a limit (without loading the budget module)?"""
+        return self.settings["max_tokens"] is not None or self.settings["max_cost_usd"] is not None
+
+    @property
     def run_limits(self) -> Limits:
         if self._run_limits is None:
+            from ..gate.budget import run_limits
+
             self._run_limits = run_limits(self.settings)
         return self._run_limits
 
@@ -134,6 +142,8 @@ class TokenBudgetSession:
                 self.bad_markers[item.nodeid] = f"tokenbudget: bad token_budget marker: {exc}"
         if self.limits or self._guard is not None:
             self.guard.install()
+        if (self.limits or self.bad_markers) and self.bounds is not None:
+            self.bounds.watch(during_test=False)  # every test with limits has reports to check
 
     # -- run-level hooks -------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -144,23 +154,27 @@ class TokenBudgetSession:
         pm = self.config.pluginmanager
         self.is_controller = pm.has_plugin("dsession")
         if self.is_controller:
-            pm.register(ControllerHooks(self.run), "tokenbudget-tests")
-        else:
-            from .fixtures import WideFixtures
+            pm.register(ControllerHooks(self), TESTS_PLUGIN)
+            return
+        from .fixtures import WideFixtures
 
-            hooks = PerTestHooks(self)
-            pm.register(hooks, "tokenbudget-tests")
-            pm.register(WideFixtures(), "tokenbudget-fixtures")
-            if self.settings["confirm"]:
-                from .confirm import Confirmation
+        pm.register(WideFixtures(), "tokenbudget-fixtures")
+        confirm = self.settings["confirm"]
+        self.bounds = per_test_hooks(self, pm, watch=bool(confirm) or self._guard is not None)
+        if confirm:
+            from .confirm import Confirmation
 
-                pm.register(Confirmation(self, hooks), "tokenbudget-confirm")
+            pm.register(Confirmation(self, self.bounds.hooks), "tokenbudget-confirm")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, None, None]:
-        buckets = {name: tracker_payload(t) for name, t in ATTRIBUTION.buckets.items()}
+        buckets: dict[str, dict[str, Any]] = {}
+        if ATTRIBUTION.buckets:  # none made: a run that recorded nothing loads no tracker
+            from ..tracker import tracker_payload
+
+            buckets = {name: tracker_payload(t) for name, t in ATTRIBUTION.buckets.items()}
         if self.is_worker:
             self.config.workeroutput[WORKER_OUTPUT_KEY] = buckets  # type: ignore[attr-defined]
             self.config.workeroutput[CONFIRMED_KEY] = self.confirmations  # type: ignore[attr-defined]
@@ -384,14 +398,3 @@ class TokenBudgetSession:
                 "call",
             )
             terminalreporter.stats.setdefault(word, []).extend([gate_report] * count)
-
-
-def run_limits(settings: Settings) -> Limits:
-    from ..gate.budget import Limits
-
-    values, sources = {}, {}
-    for key, name in (("max_tokens", "max_tokens"), ("max_cost_usd", "max_cost_usd")):
-        if settings[key] is not None:
-            values[name] = settings[key]
-            sources[name] = settings.sources[key]
-    return Limits(values, sources)

@@ -13,6 +13,7 @@ not a rerun: it adds up, as before.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Generator, Mapping, Protocol
 
 import pytest
@@ -22,14 +23,44 @@ from ..attribution import ATTRIBUTION
 if TYPE_CHECKING:  # loaded by the tests that record, fail or have limits: not by idle ones
     from ..config import Settings
     from ..gate.budget import BudgetExceeded, Limits
-    from ..run import RunUsage
     from ..tracker import TokenTracker
     from ..usage import Usage
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
+#: The plugin name of the per-test hooks (``TestBounds``, then ``PerTestHooks``; or, on an
+#: xdist controller, ``ControllerHooks``).
+TESTS_PLUGIN = "tokenbudget-tests"
+#: The plugin name of ``TestBounds`` (while a test runs, it may be registered beside them).
+BOUNDS_PLUGIN = "tokenbudget-test-bounds"
 #: A test's status once it failed: later phases do not change it.
 FAILED = ("failed", "error")
+
+
+def earlier_status(item: pytest.Item) -> str:
+    """The status of ``item`` from the setup and call reports pytest's terminal reporter kept
+    (``TerminalReporter.stats``): for the one test during whose teardown watching began. Without
+    the terminal reporter (``-p no:terminal``): passed."""
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    found = [
+        report
+        for reports in getattr(reporter, "stats", {}).values()
+        for report in reports
+        if isinstance(report, pytest.TestReport)
+        and report.nodeid == item.nodeid
+        and report.when in ("setup", "call")
+    ]
+    status = "passed"
+    for report in sorted(found, key=lambda r: r.when != "setup"):
+        status = next_status(status, report)
+    return status
+
+
+def next_status(status: str, report: pytest.TestReport) -> str:
+    """A test's status after ``report`` of one of its phases: a failure stays."""
+    if (report.when == "call" or report.outcome != "passed") and status not in FAILED:
+        return test_status(report)
+    return status
 
 
 def test_status(report: pytest.TestReport) -> str:
@@ -65,13 +96,68 @@ class Owner(Protocol):
         """A confirmation attempt of a test finished in this process with ``payload``."""
 
 
+class TestBounds:
+    """Serial run or xdist worker, while no test has needed its reports watched: each test's
+    start and end for attribution, the only per-test hooks a suite that never records pays for
+    (a report wrapper would cost it several times more). ``watch`` hands over to
+    :class:`PerTestHooks` for good: when the first test's tracker is made
+    (``ATTRIBUTION.activate``), or before any test when limits, spend protection or
+    confirmation need every report."""
+
+    def __init__(self, hooks: PerTestHooks, pluginmanager: pytest.PytestPluginManager) -> None:
+        self.hooks = hooks
+        self.pluginmanager = pluginmanager
+        self.watching = False
+        self._lock = threading.Lock()
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        ATTRIBUTION.start(nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        left = ATTRIBUTION.finish()
+        if left is not None:  # made after the test's teardown report (by a logreport hook)
+            ATTRIBUTION.session.absorb(left)
+        if self.watching:  # watching began during this test: PerTestHooks from the next on
+            self.pluginmanager.unregister(self)
+
+    def watch(self, during_test: bool) -> None:
+        """Watch every test's reports from now on (once; from any thread). ``during_test``:
+        the running test's earlier phases were not seen (see ``PerTestHooks.status``)."""
+        with self._lock:
+            if self.watching:
+                return
+            self.watching = True
+        ATTRIBUTION.activate = None
+        if during_test:
+            self.hooks.status = None
+        self.pluginmanager.register(self.hooks, TESTS_PLUGIN)
+        if not during_test:
+            self.pluginmanager.unregister(self)
+
+
+def per_test_hooks(
+    owner: Owner, pluginmanager: pytest.PytestPluginManager, watch: bool
+) -> TestBounds:
+    """Register a serial run's or xdist worker's per-test hooks: :class:`TestBounds`, handing
+    over to :class:`PerTestHooks` at once (``watch``) or when the first test's tracker is made."""
+    bounds = TestBounds(PerTestHooks(owner), pluginmanager)
+    pluginmanager.register(bounds, BOUNDS_PLUGIN)
+    if watch:
+        bounds.watch(during_test=False)
+    else:
+        ATTRIBUTION.activate = lambda: bounds.watch(during_test=True)
+    return bounds
+
+
 class PerTestHooks:
     """Serial run or xdist worker: attribute usage to the running test, check its budget and
     ship its usage on the teardown report."""
 
     def __init__(self, owner: Owner) -> None:
         self.owner = owner
-        self.status = "passed"
+        #: The running test's status so far; None: watching began during it, after phases
+        #: whose reports were not seen (``earlier_status`` finds them).
+        self.status: str | None = "passed"
         self.budget_reported = False
         #: The item whose teardown was reported last (the same one again: a rerun).
         self.finished: pytest.Item | None = None
@@ -93,8 +179,10 @@ class PerTestHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         when = report.when
-        if (when == "call" or report.outcome != "passed") and self.status not in FAILED:
-            self.status = test_status(report)
+        status = self.status
+        if status is None:
+            status = earlier_status(item) if when == "teardown" else "passed"
+        self.status = next_status(status, report)
         owner = self.owner
         if when == "setup" and owner.bad_markers and item.nodeid in owner.bad_markers:
             report.outcome, report.longrepr = "failed", owner.bad_markers[item.nodeid]
@@ -213,10 +301,12 @@ def budget_marker(
 ) -> pytest.Mark | None:
     """``item.get_closest_marker("token_budget")``, each parent's read once for all its tests
     (``inherited``: by parent), not up the chain for every test."""
-    marker = next((m for m in item.own_markers if m.name == "token_budget"), None)
+    for marker in item.own_markers:  # most tests have none: no generator per test
+        if marker.name == "token_budget":
+            return marker
     parent = item.parent
-    if marker is not None or parent is None:
-        return marker
+    if parent is None:
+        return None
     if parent not in inherited:
         inherited[parent] = parent.get_closest_marker("token_budget")
     return inherited[parent]
@@ -279,10 +369,10 @@ def refusal_lines(
 class ControllerHooks:
     """xdist controller: sum what the workers shipped on their teardown reports."""
 
-    def __init__(self, run: RunUsage) -> None:
-        self.run = run
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, REPORT_ATTR, None)
         if payload is not None and report.when == "teardown":
-            self.run.add_test(report.nodeid, payload)
+            self.owner.collect(report.nodeid, payload)

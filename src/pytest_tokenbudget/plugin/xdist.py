@@ -13,15 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..protection import SharedTotals, beyond, read_total
-from ..tracker import cells_from_payload
-from ..usage import EMPTY, NO_MODEL, NO_OPERATION, Usage, add_into, usage_counts
 from .session import CONFIRMED_KEY, WORKER_OUTPUT_KEY, TokenBudgetSession
 from .tests import REPORT_ATTR
+
+if TYPE_CHECKING:  # loaded when a run has a budget or a worker crashed: not by idle runs
+    from ..usage import Usage
 
 SHARED_KEY = "tokenbudget_shared"
 #: The bucket of a crashed worker's usage that no test report carried (in the run's totals).
@@ -35,11 +35,13 @@ class XdistHooks:
         self.shipped = ShippedUsage()
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None and workerinput.get(SHARED_KEY):
+            from ..protection import SharedTotals
+
             owner.guard.shared = SharedTotals(workerinput[SHARED_KEY], workerinput["workerid"])
 
     def pytest_configure_node(self, node: Any) -> None:
         """Controller: give each worker the folder of shared totals (run budgets only)."""
-        if not self.owner.run_limits:
+        if not self.owner.has_run_budget:
             return
         if self.folder is None:
             self.folder = tempfile.mkdtemp(prefix="tokenbudget-")
@@ -51,7 +53,7 @@ class XdistHooks:
         """A worker finished: add its buckets (the usage outside any test's figure)."""
         output = getattr(node, "workeroutput", {})
         buckets = output.get(WORKER_OUTPUT_KEY)
-        if buckets is not None:
+        if buckets:  # a worker that recorded nothing made none
             self.owner.run.add_buckets(buckets)
         for nodeid, payloads in output.get(CONFIRMED_KEY, {}).items():
             for payload in payloads:
@@ -61,6 +63,9 @@ class XdistHooks:
 
     def crashed(self, worker: str) -> None:
         """Count what the crashed ``worker`` published that none of its test reports carried."""
+        from ..protection import beyond, read_total
+        from ..usage import EMPTY, NO_MODEL, NO_OPERATION, usage_counts
+
         if self.folder is None:
             return self.unknown(worker, "workers share running totals only under a run budget")
         shipped = self.shipped.by_worker.get(worker, EMPTY)
@@ -106,5 +111,8 @@ class ShippedUsage:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, REPORT_ATTR, None)
         if payload is not None and report.when == "teardown":
+            from ..tracker import cells_from_payload
+            from ..usage import EMPTY, add_into
+
             usage = sum(cells_from_payload(payload).values(), EMPTY)
             add_into(self.by_worker, report.node.workerinput["workerid"], usage)

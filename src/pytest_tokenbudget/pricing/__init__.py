@@ -11,10 +11,10 @@ from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .notes import CacheSavings, cache_savings, staleness_note
+    from .pricer import LazyPricer
     from .rates import RATE_KEYS, Rates, describe, rates_from_mapping, usd_per_mtok_to_pico
     from .table import (
         TABLE_SOURCE,
-        LazyPricer,
         PriceTable,
         TableData,
         load_pricer,
@@ -33,7 +33,7 @@ _MODULES = {
     "rates_from_mapping": "rates",
     "usd_per_mtok_to_pico": "rates",
     "TABLE_SOURCE": "table",
-    "LazyPricer": "table",
+    "LazyPricer": "pricer",
     "PriceTable": "table",
     "TableData": "table",
     "load_pricer": "table",

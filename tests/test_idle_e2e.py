@@ -1,0 +1,139 @@
+"""A suite that records nothing pays only for each test's start and end (issue 26): no report
+wrapper, no accounting loaded. The report wrapper starts with the first test's tracker, which
+may be made in any phase of any test, and no figure or status changes for it."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from fakellm import FakeLLM
+from runs import DIST, run_report
+from test_attribution_e2e import ASK
+
+pytest.importorskip("openai")
+
+#: Each process (serial run, xdist controller and workers) writes which plugins wrap
+#: ``pytest_runtest_makereport`` and which of our modules it loaded.
+SEEN = """
+import os, sys
+
+def pytest_sessionfinish(session):
+    names = [i.plugin_name for i in session.config.hook.pytest_runtest_makereport.get_hookimpls()]
+    loaded = sorted(m for m in sys.modules if m.startswith(("pytest_tokenbudget", "msgspec")))
+    who = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (session.config.rootpath / f"seen-{who}.txt").write_text(repr((names, loaded)))
+"""
+
+#: Loaded by a run that records something (or has limits): never by one that records nothing.
+ACCOUNTING = (
+    "msgspec",
+    "pytest_tokenbudget.tracker",
+    "pytest_tokenbudget.usage",
+    "pytest_tokenbudget.sums",
+    "pytest_tokenbudget.pricing.table",
+    "pytest_tokenbudget.run",
+    "pytest_tokenbudget.records",
+)
+
+
+def seen(pytester: pytest.Pytester) -> dict[str, tuple[list[str], list[str]]]:
+    found = {}
+    for path in pytester.path.glob("seen-*.txt"):
+        found[path.stem[5:]] = ast.literal_eval(path.read_text())
+    return found
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_a_suite_that_records_nothing_has_no_report_wrapper_and_loads_no_accounting(
+    pytester: pytest.Pytester, dist: list[str]
+) -> None:
+    pytester.makeconftest(SEEN)
+    pytester.makepyfile(test_idle="".join(f"def test_{i}():\n    pass\n" for i in range(6)))
+    result = pytester.runpytest_subprocess(*dist)
+    result.assert_outcomes(passed=6)
+    processes = seen(pytester)
+    assert "main" in processes  # and under xdist the workers that wrote theirs in time
+    assert not dist or any(who.startswith("gw") for who in processes)
+    for who, (names, loaded) in processes.items():
+        assert not [name for name in names if "tokenbudget" in name], who
+        assert not set(ACCOUNTING) & set(loaded), who
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_a_recording_suite_wraps_reports_from_its_first_tracker(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
+) -> None:
+    pytester.makeconftest(SEEN)
+    pytester.makepyfile(ask=ASK)
+    pytester.makepyfile(test_calls="from ask import ask\ndef test_a():\n    ask(3)\n")
+    result, report = run_report(pytester, *dist, subprocess=True)
+    result.assert_outcomes(passed=1)
+    assert report["tests"]["test_calls.py::test_a"]["input_tokens"] == 3
+    ran_the_test = [
+        names for who, (names, _) in seen(pytester).items() if who != "main" or not dist
+    ]
+    assert any("tokenbudget-tests" in names for names in ran_the_test)
+
+
+#: The first usage of each test comes in its fixture's teardown, after the test's outcome: each
+#: worker's first tracker is made there, after reports it did not watch.
+LATE = """
+import pytest
+from ask import ask
+
+@pytest.fixture
+def judge():
+    yield
+    ask(7)
+
+def test_fails(judge):
+    assert False
+
+def test_xfails(judge):
+    pytest.xfail("known")
+
+def test_skips(judge):
+    pytest.skip("not today")
+
+def test_passes(judge):
+    pass
+"""
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_a_first_tracker_made_in_teardown_keeps_the_test_status(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
+) -> None:
+    pytester.makepyfile(ask=ASK, test_late=LATE)
+    result, report = run_report(pytester, *dist)
+    result.assert_outcomes(passed=1, failed=1, xfailed=1, skipped=1)
+    tests = report["tests"]
+    assert {name.split("::")[1]: t["status"] for name, t in tests.items()} == {
+        "test_fails": "failed",
+        "test_xfails": "xfailed",
+        "test_skips": "skipped",
+        "test_passes": "passed",
+    }
+    assert all(t["input_tokens"] == 7 and t["calls"] == 1 for t in tests.values())
+
+
+def test_usage_after_a_tests_last_report_goes_to_the_session(
+    pytester: pytest.Pytester, fake_llm: FakeLLM
+) -> None:
+    pytester.makepyfile(ask=ASK, test_after="def test_quiet():\n    pass\n")
+    pytester.makeconftest(
+        """
+        from ask import ask
+
+        def pytest_runtest_logreport(report):
+            if report.when == "teardown":
+                ask(9)  # the test has ended: not its usage
+        """
+    )
+    result, report = run_report(pytester)
+    result.assert_outcomes(passed=1)
+    assert report["tests"]["<session>"]["input_tokens"] == 9
+    assert "test_after.py::test_quiet" not in report["tests"]
+    assert report["totals"]["calls"] == fake_llm.totals()["calls"] == 1
