@@ -30,3 +30,24 @@ def test_an_unpriced_secondary_pass_makes_the_cost_unknown_not_zero() -> None:
     assert tracker.by_model["a"].cost_usd == 110 * 1000 / 10**12
     assert tracker.by_model["advisor-b"].cost_usd is None
     assert tracker.add_extracted(found) == Usage()  # same response id: counted once
+
+
+def test_a_repeated_record_is_priced_once_and_a_new_price_hook_prices_it_again() -> None:
+    from pytest_tokenbudget.pricing import LazyPricer
+
+    pricer = LazyPricer(None, "test")
+    tracker = TokenTracker("t", pricer)
+    calls: list[Usage] = []
+    for _ in range(3):
+        calls.append(tracker.record(input_tokens=120, output_tokens=30, model="gpt-4o-mini"))
+    other = tracker.record(input_tokens=121, output_tokens=30, model="gpt-4o-mini")
+    # the same figures at the same (flat) rates: the same frozen Usage given again, not rebuilt
+    assert calls[2] is calls[1]
+    assert other is not calls[1]
+    assert calls[0] == calls[1] == Usage(120, 30, calls=1, cost_pico=36_000_000)
+    assert other == Usage(121, 30, calls=1, cost_pico=36_150_000)
+    pricer.price_hook = lambda model, usage: 7  # a new price: nothing priced before is reused
+    assert tracker.record(input_tokens=120, output_tokens=30, model="gpt-4o-mini") == Usage(
+        120, 30, calls=1, cost_pico=7
+    )
+    assert tracker.usage == Usage(601, 150, calls=5, cost_pico=3 * 36_000_000 + 36_150_000 + 7)

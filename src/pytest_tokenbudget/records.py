@@ -19,6 +19,7 @@ from typing import Annotated, Any, Dict, List, Mapping, Optional, Union
 import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
+from .sums import total
 from .usage import (
     COUNT_FIELDS,
     NO_MODEL,
@@ -27,6 +28,7 @@ from .usage import (
     TOKEN_FIELDS,
     Cell,
     Usage,
+    group,
     usd_to_pico,
 )
 from .usage import _usage as fast_usage
@@ -81,7 +83,7 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
 
 
 def _fields(usage: Usage) -> Dict[str, Any]:
-    fields: Dict[str, Any] = {name: getattr(usage, name) for name in _COUNTS}
+    fields: Dict[str, Any] = dict(zip(_COUNTS, map(usage.__dict__.__getitem__, _COUNTS)))
     fields["total_tokens"] = usage.total_tokens
     fields["cost_usd"] = usage.cost_usd
     return fields
@@ -276,3 +278,44 @@ def make_record(
         budget=budget,
         status=status,
     )
+
+
+def one_cell_record(
+    usage: Usage,
+    model: str,
+    operation: str,
+    *,
+    status: Union[str, UnsetType, None] = UNSET,
+    budget: Union[BudgetRecord, UnsetType, None] = UNSET,
+) -> TestRecord:
+    """:func:`make_record` of a test with one model in one operation (the common test): its
+    figures read once, for the test, its model and its operation."""
+    fields = _fields(usage)
+    by_model = {model: Figures(**fields)}
+    by_operation = {operation: OperationRecord(**fields, by_model=by_model)}
+    return TestRecord(
+        **fields,
+        by_model=by_model,
+        operations=Raw(_encoder.encode(by_operation)),
+        budget=budget,
+        status=status,
+    )
+
+
+def test_record(
+    cells: Mapping[Cell, Usage], status: str, budget: Optional[Mapping[str, Any]]
+) -> TestRecord:
+    """The record of a test of the run (``run.TestUsage``): its usage by model and operation,
+    its status and its budget as shipped (built-in types)."""
+    converted = None if budget is None else msgspec.convert(budget, BudgetRecord)
+    if len(cells) == 1:  # one model in one operation (the common test): nothing to group
+        ((cell, usage),) = cells.items()
+        return one_cell_record(usage, cell.model, cell.operation, status=status, budget=converted)
+    by_operation = {
+        op: make_operation(
+            op_usage, {key.model: u for key, u in cells.items() if key.operation == op}
+        )
+        for op, op_usage in group(cells, "operation").items()
+    }
+    usage = total(cells.values())
+    return make_record(usage, group(cells, "model"), by_operation, status=status, budget=converted)

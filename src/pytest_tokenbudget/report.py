@@ -21,7 +21,7 @@ from msgspec import UNSET, UnsetType
 from .buckets import is_bucket
 from .environment import Environment
 from .records import Figures, Number, TestRecord, Violation, total_cost_pico
-from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, add_into, used
+from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, used
 
 T = TypeVar("T")
 
@@ -224,12 +224,12 @@ def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRec
 
 def breakdown(tests: Mapping[str, TestRecord], by: str) -> Dict[str, Usage]:
     """The run's usage per model (``by="model"``) or per operation (``by="operation"``)."""
-    out: Dict[str, Usage] = {}
+    found: Dict[str, List[Figures]] = {}
     for rec in tests.values():
         table = rec.by_model if by == "model" else rec.by_operation
         for name, figures in table.items():
-            add_into(out, name, figures.usage)
-    return out
+            found.setdefault(name, []).append(figures)
+    return {name: sum_figures(records) for name, records in found.items()}
 
 
 def ranked(rows: Mapping[str, Usage]) -> List[Tuple[str, Usage]]:

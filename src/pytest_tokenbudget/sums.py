@@ -8,10 +8,11 @@ order) that each call adds to, and becomes a Usage only when read.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Protocol, Tuple, Union
+from itertools import compress
+from operator import add
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 
-from .usage import USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
-from .usage import _usage as fast_usage
+from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage
 
 
 class Tracked(Protocol):
@@ -20,7 +21,7 @@ class Tracked(Protocol):
     notes: dict[str, int]
     uncounted_reasons: dict[str, int]
 
-    def cells(self) -> dict[Cell, Usage]: ...
+    def payload_cells(self) -> list[list[Any]]: ...
     def served_models(self) -> dict[str, list[str]]: ...
 
 
@@ -28,45 +29,53 @@ class Tracked(Protocol):
 Held = Union[Usage, List[int]]
 #: A tracker's cells, keyed by a Cell or a plain (model, operation) pair (equal, same hash).
 Table = Dict[Tuple[str, str], Held]
+#: Calls priced before, by (model, their five token counts): ``LazyPricer.calls``.
+Known = Dict[Tuple[Optional[str], int, int, int, int, int], Usage]
+
+#: How many priced calls a pricer keeps to give again (``LazyPricer.calls``).
+MAX_CALLS = 4096
 
 _new = object.__new__
 _set = object.__setattr__
 
 
 def one_call(
+    known: Known,
     rates: tuple[int, int, int, int],
-    input_tokens: int,
-    output_tokens: int,
-    cache_read_tokens: int,
-    cache_write_tokens: int,
-    reasoning_tokens: int,
+    call: tuple[str | None, int, int, int, int, int],
 ) -> Usage:
-    """One call of counts already checked, priced at flat ``rates`` (``LazyPricer.flat``):
-    ``record()``'s hot path (``Rates.cost_pico`` of a model with every rate, written out)."""
-    uncached = input_tokens - cache_read_tokens - cache_write_tokens
-    cost_pico = (
-        uncached * rates[0]
-        + output_tokens * rates[1]
-        + cache_read_tokens * rates[2]
-        + cache_write_tokens * rates[3]
+    """One call (model, counts already checked) priced at flat ``rates`` (``LazyPricer.flat``),
+    kept in ``known`` for the same figures again: ``record()``'s hot path (``Rates.cost_pico``
+    of a model with every rate, written out)."""
+    _, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens = call
+    usage: Usage = _new(Usage)
+    _set(
+        usage,
+        "__dict__",
+        {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "reasoning_tokens": reasoning_tokens,
+            "calls": 1,
+            "unpriced_calls": 0,
+            "refused_calls": 0,
+            "uncounted_calls": 0,
+            "cost_pico": (input_tokens - cache_read_tokens - cache_write_tokens) * rates[0]
+            + output_tokens * rates[1]
+            + cache_read_tokens * rates[2]
+            + cache_write_tokens * rates[3],
+        },
     )
-    return fast_usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read_tokens,
-        cache_write_tokens=cache_write_tokens,
-        reasoning_tokens=reasoning_tokens,
-        calls=1,
-        unpriced_calls=0,
-        refused_calls=0,
-        uncounted_calls=0,
-        cost_pico=cost_pico,
-    )
+    if len(known) < MAX_CALLS:
+        known[call] = usage
+    return usage
 
 
 def sums_of(usage: Usage) -> list[int]:
     """The ten figures of ``usage``, as a list to add to."""
-    return [getattr(usage, name) for name in USAGE_FIELDS]
+    return list(map(usage.__dict__.__getitem__, USAGE_FIELDS))
 
 
 def add_held(table: Table, key: tuple[str, str], usage: Usage) -> None:
@@ -74,12 +83,23 @@ def add_held(table: Table, key: tuple[str, str], usage: Usage) -> None:
     held = table.get(key)
     if held is None:
         table[key] = usage
-    elif type(held) is list:
-        for index, name in enumerate(USAGE_FIELDS):
-            held[index] += getattr(usage, name)
-    else:
-        assert isinstance(held, Usage)
-        table[key] = sums_of(held + usage)
+        return
+    sums = held if type(held) is list else sums_of(held)  # type: ignore[arg-type]
+    sums[:] = map(add, sums, map(usage.__dict__.__getitem__, USAGE_FIELDS))
+    table[key] = sums
+
+
+def total(held: Iterable[Held]) -> Usage:
+    """The sum of cells' figures (one cell: its own Usage; none: ``EMPTY``), added at C speed."""
+    cells = list(held)
+    if len(cells) == 1:
+        return as_usage(cells[0])
+    if not cells:
+        return EMPTY
+    sums = [0] * len(USAGE_FIELDS)
+    for cell in cells:
+        sums[:] = map(add, sums, cell if type(cell) is list else sums_of(cell))  # type: ignore[arg-type]
+    return as_usage(sums)
 
 
 def as_usage(held: Held) -> Usage:
@@ -109,9 +129,8 @@ def aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
 
 def tracker_payload(tracker: Tracked) -> dict[str, Any]:
     """Built-in types only, for the test report (crosses execnet under xdist)."""
-    cells = tracker.cells()
     payload: dict[str, Any] = {
-        "cells": [[key.model, key.operation, usage_counts(u)] for key, u in sorted(cells.items())],
+        "cells": tracker.payload_cells(),
         "notes": dict(tracker.notes),
         "uncounted": dict(tracker.uncounted_reasons),
     }
@@ -121,5 +140,37 @@ def tracker_payload(tracker: Tracked) -> dict[str, Any]:
     return payload
 
 
+def payload_cells(table: Table) -> list[list[Any]]:
+    """``table``'s cells as a payload's: [model, operation, the figures that are not zero (as
+    ``usage_counts``)], sorted."""
+    out = []
+    for (model, operation), held in sorted(table.items()):
+        values = held if type(held) is list else sums_of(held)  # type: ignore[arg-type]
+        out.append([model, operation, dict(compress(zip(USAGE_FIELDS, values), values))])
+    return out
+
+
+def add_served(served: dict[str, set[str]], found: Extracted) -> None:
+    """Keep the served model ids of a counted call in ``served`` (a tracker's, under its
+    lock; a refused request served nothing)."""
+    for part in found.parts:
+        if part.model is not None and part.usage.calls:
+            seen = served.get(part.model)
+            if seen is None:
+                seen = served[part.model] = set()
+            if found.fingerprint is not None:
+                seen.add(found.fingerprint)
+
+
 def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:
-    return {Cell(m, o): Usage(**counts) for m, o, counts in payload["cells"]}
+    return {Cell(m, o): from_counts(counts) for m, o, counts in payload["cells"]}
+
+
+_ZEROS = dict.fromkeys(USAGE_FIELDS, 0)
+
+
+def from_counts(counts: Mapping[str, int]) -> Usage:
+    """The Usage of ``usage_counts``' output (a payload's, made by this plugin)."""
+    usage: Usage = _new(Usage)
+    _set(usage, "__dict__", {**_ZEROS, **counts})
+    return usage

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
+from . import sums
 from .labels import OPERATION
-from .sums import Table, add_held, aliased, one_call, read_cells
+from .sums import Known, Table, add_held, add_served, aliased, one_call
 from .sums import cells_from_payload as cells_from_payload
 from .sums import tracker_payload as tracker_payload
 from .usage import (
@@ -24,9 +25,9 @@ from .usage import (
     UNCOUNTED,
     Cell,
     Extracted,
+    NoPrices,
     Part,
     Pricer,
-    TokenCounts,
     Usage,
     group,
     make_usage,
@@ -67,14 +68,6 @@ class Run(Protocol):
     recorded: Callable[[str, Usage], None] | None
 
 
-class NoPrices:
-    def cost_pico(
-        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
-    ) -> int | None:
-        return None
-
-
-#: The operation label of the running thread or task (inherited: see attribution.py).
 class TokenTracker:
     """Usage of one test (or of the session bucket), thread-safe.
 
@@ -90,6 +83,8 @@ class TokenTracker:
         self._cells: Table = {}
         #: Flat rates of models priced before (``LazyPricer.flat``): record()'s price lookup.
         self._flat: dict[str, tuple[int, int, int, int] | None] = getattr(pricer, "flat", {})
+        #: The Usage of calls priced from ``_flat`` before (``LazyPricer.calls``): reused.
+        self._calls: Known = getattr(pricer, "calls", {})
         self._seen_ids: set[str] = set()
         #: Once its test ended: the tracker that gets what is recorded later, and its note.
         self._late: tuple[TokenTracker, str] | None = None
@@ -128,12 +123,15 @@ class TokenTracker:
             response is None
             and response_id is None
             and cost_usd is None
-            and type(input_tokens) is type(output_tokens) is type(reasoning_tokens) is int
-            and type(cache_read_tokens) is type(cache_write_tokens) is int
-            and cache_read_tokens >= 0
-            and cache_write_tokens >= 0
+            and type(input_tokens)
+            is type(output_tokens)
+            is type(cache_read_tokens)
+            is type(cache_write_tokens)
+            is type(reasoning_tokens)
+            is int
+            and (cache_read_tokens | cache_write_tokens | reasoning_tokens) >= 0  # none negative
             and cache_read_tokens + cache_write_tokens <= input_tokens <= MAX_COUNT
-            and 0 <= reasoning_tokens <= output_tokens <= MAX_COUNT
+            and reasoning_tokens <= output_tokens <= MAX_COUNT
             and (model is None or type(model) is str)
             and (operation is None or type(operation) is str)
         ):
@@ -143,11 +141,19 @@ class TokenTracker:
             if model is not None and run is not None and model in run.aliases:
                 named = run.aliases[model]
             rates = None if named is None else self._flat.get(named)
-            tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+            call = (
+                named,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+            )
             if rates is None:
-                counted = priced_call(self._pricer, named, (*tokens, reasoning_tokens))
-            else:
-                counted = one_call(rates, *tokens, reasoning_tokens)
+                counted = priced_call(self._pricer, named, call[1:])
+            else:  # priced before at these rates: the same figures give the same Usage
+                known = self._calls.get(call)
+                counted = known if known is not None else one_call(self._calls, rates, call)
             key = (named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
             with self._lock:
                 ended = self._late is not None
@@ -157,15 +163,16 @@ class TokenTracker:
                     if type(held) is list:  # added in place: no Usage per call
                         held[0] += input_tokens
                         held[1] += output_tokens
-                        held[2] += cache_read_tokens
-                        held[3] += cache_write_tokens
-                        held[4] += reasoning_tokens
+                        if cache_read_tokens or cache_write_tokens or reasoning_tokens:
+                            held[2] += cache_read_tokens
+                            held[3] += cache_write_tokens
+                            held[4] += reasoning_tokens
                         held[5] += 1
                         held[6] += counted.unpriced_calls
                         held[9] += counted.cost_pico
                     else:
                         add_held(cells, key, counted)
-                    if model is not None and model not in self.served:  # as ``_served``
+                    if model is not None and model not in self.served:  # as ``add_served``
                         self.served[model] = set()
             if not ended:
                 if self.listener is not None:
@@ -267,7 +274,7 @@ class TokenTracker:
                 for key, usage in priced:
                     add_held(self._cells, key, usage)
                 if uncounted is None:
-                    self._served(found)
+                    add_served(self.served, found)
                 if uncounted is not None:
                     reasons = self.uncounted_reasons
                     reasons[uncounted] = reasons.get(uncounted, 0) + 1
@@ -280,17 +287,6 @@ class TokenTracker:
         if run is not None and run.recorded is not None:
             run.recorded(self.nodeid, counted)
         return counted
-
-    def _served(self, found: Extracted) -> None:
-        """Keep the served model ids of a counted call (under the lock; a refused request
-        served nothing)."""
-        for part in found.parts:
-            if part.model is not None and part.usage.calls:
-                seen = self.served.get(part.model)
-                if seen is None:
-                    seen = self.served[part.model] = set()
-                if found.fingerprint is not None:
-                    seen.add(found.fingerprint)
 
     def _priced(self, part: Part, cost_pico: int | None) -> Usage:
         usage = part.usage
@@ -375,7 +371,11 @@ class TokenTracker:
     # -- reading ---------------------------------------------------------------------------
     def cells(self) -> dict[Cell, Usage]:
         with self._lock:
-            return read_cells(self._cells)
+            return sums.read_cells(self._cells)
+
+    def payload_cells(self) -> list[list[Any]]:  # model, operation, counts; sorted
+        with self._lock:
+            return sums.payload_cells(self._cells)
 
     def served_models(self) -> dict[str, list[str]]:
         """The served model ids, each with its fingerprints (sorted)."""
@@ -384,7 +384,8 @@ class TokenTracker:
 
     @property
     def usage(self) -> Usage:
-        return sum(self.cells().values(), Usage())
+        with self._lock:
+            return sums.total(self._cells.values())
 
     @property
     def by_model(self) -> dict[str, Usage]:

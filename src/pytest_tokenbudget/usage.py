@@ -64,6 +64,15 @@ class Pricer(Protocol):
         """Cost of ``usage`` on ``model`` in picodollars, or None when the model is unpriced."""
 
 
+class NoPrices:
+    """The pricer of trackers made without one: every model unpriced."""
+
+    def cost_pico(
+        self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
+    ) -> int | None:
+        return None
+
+
 NO_MODEL = "(unknown)"
 NO_OPERATION = "(none)"
 

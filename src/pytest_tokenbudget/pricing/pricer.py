@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Mapping
 
 if TYPE_CHECKING:
-    from ..usage import TokenCounts
+    from ..usage import TokenCounts, Usage
     from .table import PriceTable
 
 
@@ -25,6 +25,10 @@ class LazyPricer:
         #: picodollars per token; None for a model priced otherwise. ``record()`` prices a
         #: model seen before from here, in one lookup. Emptied when the price hook changes.
         self.flat: dict[str, tuple[int, int, int, int] | None] = {}
+        #: The Usage of a call ``record()`` priced from :attr:`flat`, by (model, its five
+        #: token counts), given again for the same figures (a frozen value: reused, not
+        #: rebuilt). Emptied with :attr:`flat`; at most ``sums.MAX_CALLS`` kept.
+        self.calls: dict[tuple[str | None, int, int, int, int, int], Usage] = {}
         if prices_config:
             self._pricer = self.get()
 
@@ -38,6 +42,7 @@ class LazyPricer:
     def price_hook(self, hook: Callable[[str | None, TokenCounts], int | None] | None) -> None:
         self._hook = hook
         self.flat.clear()
+        self.calls.clear()
 
     def get(self) -> PriceTable:
         if self._pricer is None:

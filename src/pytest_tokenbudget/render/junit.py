@@ -34,17 +34,23 @@ def properties(usage: Usage) -> list[tuple[str, object]]:
     """``(name, value)`` of a usage's figures: counts as ints, the cost as the JSON report's
     number written without an exponent (``unpriced`` when unknown); ``uncounted_calls`` too
     when some calls could not be read (the figures are then a lower bound)."""
-    cost = UNPRICED if usage.cost_usd is None else plain_number(usage.cost_usd)
-    values: dict[str, object] = {
-        "total_tokens": usage.total_tokens,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "calls": usage.calls,
-        "cost_usd": cost,
-    }
+    cost = usage.cost_usd
+    found: list[tuple[str, object]] = [
+        (_TOTAL, usage.input_tokens + usage.output_tokens),
+        (_INPUT, usage.input_tokens),
+        (_OUTPUT, usage.output_tokens),
+        (_CALLS, usage.calls),
+        (_COST, UNPRICED if cost is None else plain_number(cost)),
+    ]
     if usage.uncounted_calls:
-        values["uncounted_calls"] = usage.uncounted_calls
-    return [(PREFIX + name, value) for name, value in values.items()]
+        found.append((_UNCOUNTED, usage.uncounted_calls))
+    return found
+
+
+#: The property names, each the figure's under the prefix (one string per test, not five).
+_TOTAL, _INPUT, _OUTPUT, _CALLS, _COST, _UNCOUNTED = (
+    PREFIX + name for name in (*FIGURES, "uncounted_calls")
+)
 
 
 def junit_names(nodeid: str) -> tuple[str, str]:

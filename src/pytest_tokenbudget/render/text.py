@@ -77,7 +77,11 @@ def bucket_label(nodeid: str) -> str:
 def _table(title: str, rows: Mapping[str, Usage], limit: int, show_all: str) -> list[str]:
     """The ``limit`` biggest rows (0: all of them), and how many more (``show_all`` lists them)."""
     ordered = ranked(rows)
-    shown = ordered[:limit] if limit else ordered
+    return _rows(title, ordered[:limit] if limit else ordered, len(ordered), show_all)
+
+
+def _rows(title: str, shown: list[tuple[str, Usage]], count: int, show_all: str) -> list[str]:
+    """The rows ``shown`` of a table of ``count`` rows ranked biggest first."""
     lines = [f"{title}:"]
     width = max(len(fmt_int(u.total_tokens)) for _, u in shown)
     for name, usage in shown:
@@ -87,8 +91,8 @@ def _table(title: str, rows: Mapping[str, Usage], limit: int, show_all: str) -> 
             f"  {fmt_int(usage.total_tokens):>{width}} tokens  {name}  "
             f"({fmt_int(calls)} call{'s' if calls != 1 else ''}, {fmt_cost(usage)}{lost})"
         )
-    if len(ordered) > len(shown):
-        lines.append(f"  ... and {len(ordered) - len(shown)} more ({show_all} lists all)")
+    if count > len(shown):
+        lines.append(f"  ... and {count - len(shown)} more ({show_all} lists all)")
     return lines
 
 
@@ -102,10 +106,11 @@ def summary_lines(
         lines.append(spend)
     for nodeid, rec in buckets(tests):
         lines.append(f"{bucket_label(nodeid)}: {describe(rec.usage)}")
-    real_tests = {nodeid: rec.usage for nodeid, rec in tests_with_usage(tests)}
+    real_tests = tests_with_usage(tests)  # ranked as ``ranked`` ranks: biggest first, by id
     if real_tests:
         title = f"top tests by tokens ({len(real_tests)} with usage)"
-        lines += _table(title, real_tests, top, show_all)
+        shown = real_tests[:top] if top else real_tests  # only these are read as Usage
+        lines += _rows(title, [(n, rec.usage) for n, rec in shown], len(real_tests), show_all)
     by_model = breakdown(tests, "model")
     if by_model:
         lines += _table("by model", by_model, top, show_all)
