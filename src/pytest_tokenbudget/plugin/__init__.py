@@ -1,40 +1,20 @@
-"""pytest11 entry point ``tokenbudget``: options, config, marker, fixture and wiring.
+"""pytest11 entry point ``tokenbudget`` (``-p pytest_tokenbudget.plugin`` too): the hooks and
+the fixture, each loading what it does (``setup.py``) when called.
 
-Importing this module must stay cheap: tiktoken, the price table and the HTTP clients are
-loaded only when used. Even the settings (``config``) load in the first hook: pytest imports
-an installed plugin through its assertion rewriter, which reads each module's cached code far
-more slowly than Python's own import, until ``pytest_addhooks`` unmarks the package.
+Importing this module must stay cheap: pytest imports an installed plugin's first modules
+through its assertion rewriter, which reads their cached code far more slowly than Python's own
+import, until ``pytest_addhooks`` unmarks the package; tiktoken, the price table and the HTTP
+clients load only when used.
 """
 
 from __future__ import annotations
 
-import argparse
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from ..config import Setting
     from ..tracker import TokenTracker
-
-SESSION_PLUGIN = "tokenbudget-session"
-
-MARKER = (
-    "token_budget(max_tokens=None, *, max_input_tokens=None, max_output_tokens=None, "
-    "max_cost_usd=None, max_calls=None, enforce=None): fail the test when its LLM token "
-    "usage exceeds a limit (pytest-tokenbudget)"
-)
-
-
-def _argparse_type(setting: Setting) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return setting.parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    parse.__name__ = setting.key  # argparse names the type in its messages
-    return parse
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -57,35 +37,9 @@ def _unmark_rewrite(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from ..config import SETTINGS
+    from .setup import add_options
 
-    group = parser.getgroup("tokenbudget", "LLM token usage (pytest-tokenbudget)")
-    if group.options:  # registered twice (entry point and pytest_plugins): add them once
-        return
-    for setting in SETTINGS:
-        if setting.option is None:
-            continue
-        help_text = setting.help.replace("%", "%%")  # argparse %-formats help strings
-        if setting.key != "update_baseline":
-            help_text += f" [config: {setting.key}]"
-        if setting.flag:
-            # default None, not False: a flag left out must not mask the config value
-            group.addoption(
-                setting.option,
-                action="store_true",
-                default=None,
-                dest=_dest(setting),
-                help=help_text,
-            )
-        else:
-            group.addoption(
-                setting.option,
-                default=None,
-                dest=_dest(setting),
-                type=_argparse_type(setting),
-                metavar=setting.metavar,
-                help=help_text,
-            )
+    add_options(parser)
 
 
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
@@ -97,53 +51,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
         raise pytest.UsageError(f"tokenbudget: {unknown[0]}")
 
 
-def _dest(setting: Setting) -> str:
-    return f"tokenbudget_{setting.key}"
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    if config.pluginmanager.has_plugin(SESSION_PLUGIN):  # registered twice: count once
-        return
-    from ..config import SETTINGS, SettingsError, read_pyproject, resolve
+    from .setup import configure
 
-    config.addinivalue_line("markers", MARKER)
-    pyproject = config.rootpath / "pyproject.toml"
-    cli = {s.key: config.getoption(_dest(s)) for s in SETTINGS if s.option is not None}
-    try:
-        settings = resolve(cli, read_pyproject(pyproject), str(pyproject))
-    except SettingsError as exc:
-        raise pytest.UsageError(f"tokenbudget: {exc}") from None
-    # the run's machinery is loaded now, not when pytest imports the plugin
-    from ..attribution import ATTRIBUTION
-    from ..pricing import LazyPricer
-    from .hooks import wire
-    from .session import TokenBudgetSession
-
-    origin = f"[tool.tokenbudget.prices] of {pyproject}"
-    try:
-        pricer = LazyPricer(settings["prices"], origin)
-    except ValueError as exc:
-        raise pytest.UsageError(f"tokenbudget: {exc}") from None
-    config.add_cleanup(ATTRIBUTION.reset(pricer))
-    ATTRIBUTION.aliases = settings["aliases"] or {}
-    wire(config, pricer)
-    from .. import threads  # new threads and pool tasks inherit their test and label
-
-    config.add_cleanup(threads.install())
-    session = TokenBudgetSession(config, settings, pricer)
-    config.pluginmanager.register(session, SESSION_PLUGIN)
-    if settings["capture"] == "auto":
-        from .. import capture
-
-        config.add_cleanup(capture.install())
-    if getattr(config.option, "htmlpath", None) and not session.is_worker:
-        from .htmlcolumns import HtmlColumns  # pytest-html writes a report: its table's columns
-
-        config.pluginmanager.register(HtmlColumns(session), "tokenbudget-html")
-    if config.pluginmanager.has_plugin("xdist"):
-        from .xdist import XdistHooks
-
-        config.pluginmanager.register(XdistHooks(session, config), "tokenbudget-xdist")
+    configure(config)
 
 
 @pytest.fixture
