@@ -207,3 +207,20 @@ def test_plugin_import_stays_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_lazy_name_follows_its_module_when_it_is_imported_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pytester's in-process runs restore ``sys.modules`` after each run: a module first
+    imported inside one is imported anew in the next, and the package's lazy names must give
+    that module's classes (a stale ``BudgetExceeded`` is not the one spend protection raises)."""
+    import importlib
+
+    import pytest_tokenbudget
+
+    first = pytest_tokenbudget.BudgetExceeded
+    monkeypatch.delitem(sys.modules, "pytest_tokenbudget.gate.budget")
+    anew = importlib.import_module("pytest_tokenbudget.gate.budget")
+    assert anew.BudgetExceeded is not first
+    assert pytest_tokenbudget.BudgetExceeded is anew.BudgetExceeded

@@ -106,9 +106,20 @@ class Attribution:
         return self.bucket(SESSION_BUCKET)
 
     def start(self, nodeid: str) -> None:
-        self.current = None
+        """A test starts: the one before it has ended (see :meth:`close`)."""
+        if self.current is not None:
+            self.close()
         self._nodeid = nodeid
         self._owner = None
+
+    def close(self) -> None:
+        """End a test nobody finished: until some test's reports are watched, the plugin only
+        starts tests (each test's only per-test call in a run that records nothing), so a
+        tracker still here was made after its test's last report was watched for (by a
+        ``logreport`` hook, a thread after the test): what it counted is ``<session>``'s."""
+        left = self.finish()
+        if left is not None:
+            self.session.absorb(left)
 
     def tracker(self) -> TokenTracker:
         """The caller's tracker: for a thread of an ended test, a forwarder to ``<session>``;

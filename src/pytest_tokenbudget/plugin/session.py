@@ -167,6 +167,7 @@ class TokenBudgetSession:
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, None, None]:
+        ATTRIBUTION.close()  # what the last test left (a run that records nothing: nothing)
         buckets: dict[str, dict[str, Any]] = {}
         if ATTRIBUTION.buckets:  # none made: a run that recorded nothing loads no tracker
             from ..tracker import tracker_payload

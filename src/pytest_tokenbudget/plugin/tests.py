@@ -14,7 +14,7 @@ not a rerun: it adds up, as before.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Generator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Generator, Mapping, Protocol
 
 import pytest
 
@@ -108,14 +108,9 @@ class TestBounds(WideFixtures):
         self.pluginmanager = pluginmanager
         self.watching = False
         self._lock = threading.Lock()
-
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        ATTRIBUTION.start(nodeid)
-
-    def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        left = ATTRIBUTION.finish()  # PerTestHooks, once watching, finished it at its teardown
-        if left is not None:  # made after the test's teardown report (by a logreport hook)
-            ATTRIBUTION.session.absorb(left)
+        #: The hook is attribution's own ``start``, with no call in between: it is all that
+        #: each test of a run that records nothing costs (a test's end: ``ATTRIBUTION.close``).
+        self.pytest_runtest_logstart: Callable[[str], None] = ATTRIBUTION.start
 
     def watch(self, during_test: bool) -> None:
         """Watch every test's reports from now on (once; from any thread). ``during_test``:
