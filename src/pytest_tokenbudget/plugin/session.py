@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any, Generator
 import pytest
 
 from ..attribution import ATTRIBUTION
-from ..inert import inert
 from .outputs import Outputs, ran_tests, runs_tests
-from .tests import TESTS_PLUGIN, ControllerHooks, TestBounds, budget_marker, per_test_hooks
+from .tests import TESTS_PLUGIN, ControllerHooks, TestBounds, budget_markers, per_test_hooks
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -128,11 +127,7 @@ class TokenBudgetSession:
         """Read each test's limits once; a test with a malformed marker errors in setup (a
         UsageError raised here would crash xdist workers, and runs must agree)."""
         default = self.settings["test_max_tokens"]
-        inherited: dict[object, pytest.Mark | None] = {}
-        for item in items:
-            marker = budget_marker(item, inherited)
-            if marker is None and default is None:
-                continue
+        for item, marker in budget_markers(items, every=default is not None):
             args, kwargs = (marker.args, marker.kwargs) if marker else ((), {})
             from ..gate.budget import marker_limits  # tests with limits only
 
@@ -292,6 +287,8 @@ class TokenBudgetSession:
         ):
             if note:
                 self.run.notes[f"run {note}"] = 1
+        from ..inert import inert
+
         by_model = self.run.by_model()
         unpriced = sorted(m for m, u in by_model.items() if u.unpriced_calls)
         if unpriced:
@@ -316,6 +313,7 @@ class TokenBudgetSession:
         report = self.report
         if report is None or terminalreporter.verbosity < -1:
             return
+        from ..inert import inert
         from ..render.text import budget_lines, summary_lines
         from ..render.verdict import gate_verdict
 

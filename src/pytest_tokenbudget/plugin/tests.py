@@ -286,20 +286,30 @@ class PerTestHooks:
             self.status = "failed" if report.when == "call" else "error"
 
 
-def budget_marker(
-    item: pytest.Item, inherited: dict[object, pytest.Mark | None]
-) -> pytest.Mark | None:
-    """``item.get_closest_marker("token_budget")``, each parent's read once for all its tests
-    (``inherited``: by parent), not up the chain for every test."""
-    for marker in item.own_markers:  # most tests have none: no generator per test
-        if marker.name == "token_budget":
-            return marker
-    parent = item.parent
-    if parent is None:
-        return None
-    if parent not in inherited:
-        inherited[parent] = parent.get_closest_marker("token_budget")
-    return inherited[parent]
+def budget_markers(
+    items: list[pytest.Item], every: bool
+) -> list[tuple[pytest.Item, pytest.Mark | None]]:
+    """Each test with a ``token_budget`` marker and its closest one, like
+    ``item.get_closest_marker`` but with each parent's read once for all its tests; ``every``:
+    the tests without one too (a default limit applies to them). One loop, no call per test:
+    collection pays it for every test of every run."""
+    found: list[tuple[pytest.Item, pytest.Mark | None]] = []
+    inherited: dict[object, pytest.Mark | None] = {}
+    for item in items:
+        marker = None
+        for own in item.own_markers:
+            if own.name == "token_budget":
+                marker = own
+                break
+        else:
+            parent = item.parent
+            if parent is not None:
+                if parent not in inherited:
+                    inherited[parent] = parent.get_closest_marker("token_budget")
+                marker = inherited[parent]
+        if marker is not None or every:
+            found.append((item, marker))
+    return found
 
 
 def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage | None) -> None:
