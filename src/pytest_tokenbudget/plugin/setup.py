@@ -77,7 +77,7 @@ def configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     # the run's machinery is loaded now, not when pytest imports the plugin
     from ..attribution import ATTRIBUTION
-    from ..pricing import LazyPricer
+    from ..pricing.pricer import LazyPricer
     from .hooks import wire
     from .session import TokenBudgetSession
 

@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..lazy import lazy_names
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .notes import CacheSavings, cache_savings, staleness_note
@@ -41,7 +39,10 @@ _MODULES = {
 }
 
 
-__getattr__ = lazy_names(__name__, _MODULES)
+def __getattr__(name: str) -> Any:
+    from ..lazy import lazy_names  # loaded with the first name asked for, like the names
+
+    return lazy_names(__name__, _MODULES)(name)
 
 __all__ = [
     "RATE_KEYS",
