@@ -1,7 +1,8 @@
 """The plugin's hooks (``hookspecs.py``) wired to capture, the tracker and the pricer, only
 once something implements them: a hook nobody implements costs nothing on the record path.
 
-The built-in providers answer ``pytest_tokenbudget_parse_response`` like any plugin.
+The built-in providers answer ``pytest_tokenbudget_parse_response`` like any plugin. The
+run's session plugin is a ``HookWiring`` (one plugin registered, not two: each costs start-up).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from ..attribution import ATTRIBUTION
 if TYPE_CHECKING:
     from ..pricing import LazyPricer
     from ..usage import Extracted, TokenCounts, Usage
-
-HOOKS_PLUGIN = "tokenbudget-hooks"
 
 
 class HookWiring:
@@ -54,7 +53,9 @@ class HookWiring:
             self.price if self._implemented(hook.pytest_tokenbudget_price) else None
         )
         ATTRIBUTION.recorded = (
-            self.recorded if self._implemented(hook.pytest_tokenbudget_usage_recorded) else None
+            self.usage_recorded
+            if self._implemented(hook.pytest_tokenbudget_usage_recorded)
+            else None
         )
 
     def _implemented(self, caller: Any) -> bool:
@@ -72,12 +73,5 @@ class HookWiring:
         usd = self.hook.pytest_tokenbudget_price(model=model, usage=usage)
         return None if usd is None else usd_to_pico(usd, "pytest_tokenbudget_price")
 
-    def recorded(self, nodeid: str, usage: Usage) -> None:
+    def usage_recorded(self, nodeid: str, usage: Usage) -> None:
         self.hook.pytest_tokenbudget_usage_recorded(nodeid=nodeid, usage=usage)
-
-
-def wire(config: pytest.Config, pricer: LazyPricer) -> None:
-    """Register the built-in parser and wire in the hooks implemented so far."""
-    wiring = HookWiring(config, pricer)
-    config.pluginmanager.register(wiring, HOOKS_PLUGIN)
-    wiring.update()

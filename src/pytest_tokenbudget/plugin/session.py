@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generator
 import pytest
 
 from ..attribution import ATTRIBUTION
+from .hooks import HookWiring
 from .outputs import Outputs, ran_tests, runs_tests
 from .tests import TESTS_PLUGIN, ControllerHooks, TestBounds, budget_markers, per_test_hooks
 
@@ -37,7 +38,7 @@ CONFIRMED_KEY = "tokenbudget_confirmed"
 NO_REFUSALS: dict[str, BudgetExceeded] = {}
 
 
-class TokenBudgetSession:
+class TokenBudgetSession(HookWiring):
     """The run's state and its run-level hooks (registered as ``tokenbudget-session``).
 
     The run's accounting (``run``), its budget (``run_limits``) and spend protection
@@ -45,9 +46,9 @@ class TokenBudgetSession:
     limits, never loads them."""
 
     def __init__(self, config: pytest.Config, settings: Settings, pricer: LazyPricer) -> None:
+        super().__init__(config, pricer)
         self.config = config
         self.settings = settings
-        self.pricer = pricer
         self._run: RunUsage | None = None
         self._run_limits: Limits | None = None
         self._guard: SpendGuard | None = None

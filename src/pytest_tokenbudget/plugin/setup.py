@@ -78,7 +78,6 @@ def configure(config: pytest.Config) -> None:
     # the run's machinery is loaded now, not when pytest imports the plugin
     from ..attribution import ATTRIBUTION
     from ..pricing.pricer import LazyPricer
-    from .hooks import wire
     from .session import TokenBudgetSession
 
     origin = f"[tool.tokenbudget.prices] of {pyproject}"
@@ -88,12 +87,12 @@ def configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     config.add_cleanup(ATTRIBUTION.reset(pricer))
     ATTRIBUTION.aliases = settings["aliases"] or {}
-    wire(config, pricer)
     from .. import threads  # new threads and pool tasks inherit their test and label
 
     config.add_cleanup(threads.install())
     session = TokenBudgetSession(config, settings, pricer)
     config.pluginmanager.register(session, SESSION_PLUGIN)
+    session.update()  # the hooks implemented so far (plugins, the root conftest.py) wired in
     if settings["capture"] == "auto":
         from .. import capture
 

@@ -44,6 +44,7 @@ def __getattr__(name: str) -> Any:
 
     return lazy_names(__name__, _MODULES)(name)
 
+
 __all__ = [
     "RATE_KEYS",
     "TABLE_SOURCE",
