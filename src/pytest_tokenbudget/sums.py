@@ -12,7 +12,7 @@ from itertools import compress
 from operator import add
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 
-from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage
+from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage, _usage
 
 
 class Tracked(Protocol):
@@ -48,25 +48,20 @@ def one_call(
     kept in ``known`` for the same figures again: ``record()``'s hot path (``Rates.cost_pico``
     of a model with every rate, written out)."""
     _, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens = call
-    usage: Usage = _new(Usage)
-    _set(
-        usage,
-        "__dict__",
-        {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_read_tokens": cache_read_tokens,
-            "cache_write_tokens": cache_write_tokens,
-            "reasoning_tokens": reasoning_tokens,
-            "calls": 1,
-            "unpriced_calls": 0,
-            "refused_calls": 0,
-            "uncounted_calls": 0,
-            "cost_pico": (input_tokens - cache_read_tokens - cache_write_tokens) * rates[0]
-            + output_tokens * rates[1]
-            + cache_read_tokens * rates[2]
-            + cache_write_tokens * rates[3],
-        },
+    usage = _usage(  # built once for these figures: ``known`` gives it again
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read_tokens,
+        cache_write_tokens=cache_write_tokens,
+        reasoning_tokens=reasoning_tokens,
+        calls=1,
+        unpriced_calls=0,
+        refused_calls=0,
+        uncounted_calls=0,
+        cost_pico=(input_tokens - cache_read_tokens - cache_write_tokens) * rates[0]
+        + output_tokens * rates[1]
+        + cache_read_tokens * rates[2]
+        + cache_write_tokens * rates[3],
     )
     if len(known) < MAX_CALLS:
         known[call] = usage
