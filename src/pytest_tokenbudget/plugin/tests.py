@@ -1,8 +1,11 @@
 """Per-test pytest hooks, registered by role so every test pays for the fewest hooks.
 
-A serial run or an xdist worker gets ``logstart`` + a ``makereport`` wrapper (which ships the
-test's usage on its teardown report); an xdist controller gets only ``logreport`` (which sums
-what the workers shipped). Serial and xdist runs add up the very same payloads.
+A serial run or an xdist worker gets ``TestBounds``: each test's start (``logstart``), the only
+per-test hook of a run that records nothing. From the first test's tracker on (or from the
+start, when limits, spend protection or confirmation need them), ``PerTestHooks`` add a
+``makereport`` wrapper, which ships each test's usage on its teardown report. An xdist
+controller gets only ``logreport`` (which sums what the workers shipped). Serial and xdist runs
+add up the very same payloads.
 
 A test rerun through the normal protocol (pytest-rerunfailures calls ``logstart`` and logs the
 teardown report of every attempt) is the same item object running again: each attempt after
@@ -97,9 +100,10 @@ class Owner(Protocol):
 
 
 class TestBounds(WideFixtures):
-    """Serial run or xdist worker: each test's start and end for attribution, and the buckets
-    of wider fixtures: the only per-test hooks a suite that never records pays for (a report
-    wrapper would cost it several times more). ``watch`` adds :class:`PerTestHooks` for good:
+    """Serial run or xdist worker: each test's start for attribution (its end is the next
+    start, or the run's: ``ATTRIBUTION.close``), and the buckets of wider fixtures: the only
+    per-test hooks a suite that never records pays for (a report wrapper would cost it about
+    fifteen times more). ``watch`` adds :class:`PerTestHooks` for good:
     when the first test's tracker is made (``ATTRIBUTION.activate``), or before any test when
     limits, spend protection or confirmation need every report."""
 
