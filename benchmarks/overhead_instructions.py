@@ -7,7 +7,8 @@ counts do not. Needs valgrind (``apt-get install valgrind``) and the test set-up
     .venv/bin/python benchmarks/overhead_instructions.py [--tests 1000] [--scale 10000] [--jobs 2]
 
 Every figure is one run with the plugin and one without (``-p no:tokenbudget``), or two
-workloads that differ in one thing, so fixed costs cancel. Other pytest plugins installed in the
+workloads that differ in one thing, so fixed costs cancel; ``--repeat N`` keeps the median of
+N runs of each (when garbage collection runs differs between runs of the same code). Other pytest plugins installed in the
 environment are disabled (``-p no:NAME``): the plugin is measured alone. Prints:
 
 - idle overhead: N trivial tests, plugin on vs off;
@@ -32,6 +33,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import entry_points
 from pathlib import Path
+from statistics import median
 
 HERE = Path(__file__).resolve().parent
 RECORDS_PER_TEST = 10
@@ -116,6 +118,13 @@ def main() -> None:
         "--scale", type=int, default=10000, help="the larger run of trivial tests (0: none)"
     )
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each workload, the median kept (garbage collection makes one run of "
+        "the same code differ by up to ~0.6%% of a suite's instructions)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the callgrind files in this folder")
     parser.add_argument("--no-capture", action="store_true", help="leave out the capture rows")
     args = parser.parse_args()
@@ -133,14 +142,21 @@ def main() -> None:
             args.keep.mkdir(parents=True, exist_ok=True)
         runs = workloads(scale, not args.no_capture)
         with ThreadPoolExecutor(args.jobs) as pool:
-            found = pool.map(lambda name: instructions(runs[name], cwd, name, args.keep), runs)
-            counts = dict(zip(runs, found))
+            jobs = [(name, i) for name in runs for i in range(args.repeat)]
+            found = pool.map(
+                lambda job: instructions(runs[job[0]], cwd, f"{job[0]} {job[1]}", args.keep), jobs
+            )
+            runs_of: dict[str, list[int]] = {name: [] for name in runs}
+            for (name, _), count in zip(jobs, found):
+                runs_of[name].append(count)
+            counts = {name: int(median(values)) for name, values in runs_of.items()}
     idle = counts["trivial on"] / counts["trivial off"] - 1
     imported = counts["import on"] / counts["import off"] - 1
     record = (counts["record on"] - counts["tracker on"]) / (n * RECORDS_PER_TEST)
     tracker = (counts["tracker on"] - counts["trivial on"]) / n
     print(
         f"pytest-tokenbudget, {sys.implementation.name} {sys.version.split()[0]}: CPU instructions"
+        + (f" (median of {args.repeat} runs each)" if args.repeat > 1 else "")
     )
     print("| what | measured | goal |")
     print("|---|---|---|")
