@@ -8,8 +8,9 @@ counts do not. Needs valgrind (``apt-get install valgrind``) and the test set-up
 
 Every figure is one run with the plugin and one without (``-p no:tokenbudget``), or two
 workloads that differ in one thing, so fixed costs cancel; ``--repeat N`` keeps the median of
-N runs of each (when garbage collection runs differs between runs of the same code). Other pytest plugins installed in the
-environment are disabled (``-p no:NAME``): the plugin is measured alone. Prints:
+N runs of each (when garbage collection runs differs between runs of the same code). Other
+pytest plugins installed in the environment are disabled (``-p no:NAME``): the plugin is
+measured alone. Prints:
 
 - idle overhead: N trivial tests, plugin on vs off;
 - ``import pytest`` vs ``import pytest`` plus the plugin's entry point;
