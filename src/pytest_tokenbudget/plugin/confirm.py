@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generator, Protocol
 import pytest
 from _pytest.runner import runtestprotocol
 
+from ..attribution import ATTRIBUTION
 from ..tracker import cells_from_payload
 from ..usage import EMPTY, Usage
 
@@ -106,6 +107,7 @@ class Confirmation:
     def run_again(self, item: pytest.Item, nextitem: pytest.Item | None) -> Usage:
         self.hooks.confirming = True
         try:
+            ATTRIBUTION.start(item.nodeid)  # as TestBounds' logstart does for a logged run
             self.hooks.pytest_runtest_logstart(item.nodeid)
             runtestprotocol(item, nextitem=nextitem, log=False)
         finally:

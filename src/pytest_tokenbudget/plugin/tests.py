@@ -162,7 +162,7 @@ class PerTestHooks:
         self.shipped: dict[str, Any] | None = None
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        ATTRIBUTION.start(nodeid)
+        """A test starts (``TestBounds``, always registered beside, starts its attribution)."""
         self.status = "passed"
         self.budget_reported = False
         self.shipped = None

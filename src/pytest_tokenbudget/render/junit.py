@@ -36,7 +36,7 @@ def properties(usage: Usage) -> list[tuple[str, object]]:
     when some calls could not be read (the figures are then a lower bound)."""
     cost = usage.cost_usd
     found: list[tuple[str, object]] = [
-        (_TOTAL, usage.input_tokens + usage.output_tokens),
+        (_TOTAL, usage.total_tokens),
         (_INPUT, usage.input_tokens),
         (_OUTPUT, usage.output_tokens),
         (_CALLS, usage.calls),
