@@ -24,6 +24,7 @@ FLOORS = {
     "buckets": 0,
     "lazy": 0,
     "version": 0,
+    "installed": 0,
     "fmt": 0,
     "atomicfile": 0,
     "onimport": 0,

@@ -44,15 +44,10 @@ class Environment(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
 
 def sdk_versions() -> dict[str, str]:
     """The installed versions of :data:`SDKS` (read from their metadata, nothing imported)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from .installed import versions
 
-    found = {}
-    for name in SDKS:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
+    found = versions(SDKS)
+    return {name: found[name] for name in SDKS if name in found}  # in SDKS' order
 
 
 def changes(old: Environment, new: Environment) -> List[str]:

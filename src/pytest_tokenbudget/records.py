@@ -22,6 +22,7 @@ from msgspec import UNSET, Raw, UnsetType
 from .sums import total
 from .usage import (
     COUNT_FIELDS,
+    EMPTY,
     NO_MODEL,
     NO_OPERATION,
     PICO_PER_USD,
@@ -302,11 +303,20 @@ def one_cell_record(
     )
 
 
+#: The record of a test that recorded nothing, by status (a frozen value: shared).
+_EMPTY_RECORDS: Dict[str, TestRecord] = {}
+
+
 def test_record(
     cells: Mapping[Cell, Usage], status: str, budget: Optional[Mapping[str, Any]]
 ) -> TestRecord:
     """The record of a test of the run (``run.TestUsage``): its usage by model and operation,
     its status and its budget as shipped (built-in types)."""
+    if not cells and budget is None:  # recorded nothing (most tests of a run that records)
+        found = _EMPTY_RECORDS.get(status)
+        if found is None:
+            found = _EMPTY_RECORDS[status] = make_record(EMPTY, status=status, budget=None)
+        return found
     converted = None if budget is None else msgspec.convert(budget, BudgetRecord)
     if len(cells) == 1:  # one model in one operation (the common test): nothing to group
         ((cell, usage),) = cells.items()

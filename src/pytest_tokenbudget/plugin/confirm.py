@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..gate.verdicts import NoiseGate
     from ..records import TestRecord
-    from .tests import PerTestHooks
+    from .watch import PerTestHooks
 
 
 class Owner(Protocol):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..records import Violation
     from ..report import Report
     from ..run import RunUsage
+    from .watch import PerTestHooks
 
 #: ``config.workeroutput`` key of a worker's buckets (usage outside any test's figure), by name.
 WORKER_OUTPUT_KEY = "tokenbudget_buckets"
@@ -73,6 +74,8 @@ class TokenBudgetSession(HookWiring):
         self.confirmations: dict[str, list[dict[str, Any]]] = {}
         #: Serial run or xdist worker: the per-test hooks until tests' reports are watched.
         self.bounds: TestBounds | None = None
+        #: Serial run or xdist worker: the per-test hooks once they are (``watcher``).
+        self.watching: PerTestHooks | None = None
 
     @property
     def run(self) -> RunUsage:
@@ -153,11 +156,20 @@ class TokenBudgetSession(HookWiring):
             pm.register(ControllerHooks(self), TESTS_PLUGIN)
             return
         confirm = self.settings["confirm"]
-        self.bounds = per_test_hooks(self, pm, watch=bool(confirm) or self._guard is not None)
+        watch = bool(confirm) or self._guard is not None
+        self.bounds = per_test_hooks(self.watcher, pm, watch)
         if confirm:
             from .confirm import Confirmation
 
-            pm.register(Confirmation(self, self.bounds.hooks), "tokenbudget-confirm")
+            assert self.watching is not None  # watching from the start
+            pm.register(Confirmation(self, self.watching), "tokenbudget-confirm")
+
+    def watcher(self) -> PerTestHooks:
+        """The hooks of a run that watches its tests' reports (their module loaded now)."""
+        from .watch import PerTestHooks
+
+        self.watching = PerTestHooks(self)
+        return self.watching
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(

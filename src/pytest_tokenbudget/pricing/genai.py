@@ -67,9 +67,6 @@ def genai_cost_pico(
 
 
 def genai_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from ..installed import version
 
-    try:
-        return version("genai-prices")
-    except PackageNotFoundError:
-        return "unknown"
+    return version("genai-prices") or "unknown"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
-from xml.etree import ElementTree as ET
 
 from ..fmt import plain_number
 from ..usage import Usage
 
 if TYPE_CHECKING:
+    from xml.etree import ElementTree as ET
+
     from ..report import Report
 
 #: Every property name starts with it: a test's properties are found (and replaced) by it.
@@ -70,6 +71,8 @@ def xml_safe(text: str) -> str:
 def render_junit(report: Report) -> str:
     """A JUnit XML document of the tests with usage (by node id), each with its properties
     and its outcome as the report recorded it; the run's totals are the suite's properties."""
+    from xml.etree import ElementTree as ET  # not for the plugin's per-test properties
+
     from ..report import tests_with_usage
 
     rows = sorted(tests_with_usage(report.tests))
@@ -106,6 +109,8 @@ def render_junit(report: Report) -> str:
 
 
 def add_properties(parent: ET.Element, props: list[tuple[str, object]]) -> None:
+    from xml.etree import ElementTree as ET
+
     holder = ET.SubElement(parent, "properties")
     for name, value in props:
         ET.SubElement(holder, "property", name=name, value=str(value))

@@ -1,0 +1,265 @@
+"""The hooks of a run that watches its tests' reports (loaded when the first test's tracker is
+made, or at the start when limits, spend protection or confirmation need every report): each
+test's usage shipped on its teardown report, its budget checked, its JUnit properties set.
+
+A test rerun through the normal protocol (pytest-rerunfailures calls ``logstart`` and logs the
+teardown report of every attempt) is the same item object running again: each attempt after
+the first ships its payload (even an empty one) marked ``rerun``, and the run keeps the last
+attempt as the test's figure. A repeated test id of another item (``--keep-duplicates``) is
+not a rerun: it adds up, as before.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, Generator
+
+import pytest
+
+from ..attribution import ATTRIBUTION
+from ..render.junit import PREFIX, properties
+from ..sums import tracker_payload
+from ..usage import used
+from .tests import REPORT_ATTR
+
+if TYPE_CHECKING:
+    from ..gate.budget import BudgetExceeded, Limits
+    from ..tracker import TokenTracker
+    from ..usage import Usage
+    from .tests import Owner
+
+#: A test's status once it failed: later phases do not change it.
+FAILED = ("failed", "error")
+#: Capture's module: loaded when capture is on (only then can a test leave a stream open).
+CAPTURE_MODULE = "pytest_tokenbudget.capture"
+
+
+def earlier_status(item: pytest.Item) -> str:
+    """The status of ``item`` from the setup and call reports pytest's terminal reporter kept
+    (``TerminalReporter.stats``): for the one test during whose teardown watching began. Without
+    the terminal reporter (``-p no:terminal``): passed."""
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    found = [
+        report
+        for reports in getattr(reporter, "stats", {}).values()
+        for report in reports
+        if isinstance(report, pytest.TestReport)
+        and report.nodeid == item.nodeid
+        and report.when in ("setup", "call")
+    ]
+    status = "passed"
+    for report in sorted(found, key=lambda r: r.when != "setup"):
+        status = next_status(status, report)
+    return status
+
+
+def next_status(status: str, report: pytest.TestReport) -> str:
+    """A test's status after ``report`` of one of its phases: a failure stays."""
+    if (report.when == "call" or report.outcome != "passed") and status not in FAILED:
+        return test_status(report)
+    return status
+
+
+def test_status(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    if report.failed:
+        return "failed" if report.when == "call" else "error"
+    return "skipped" if report.skipped else "passed"
+
+
+class PerTestHooks:
+    """Serial run or xdist worker: attribute usage to the running test, check its budget and
+    ship its usage on the teardown report."""
+
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
+        #: The running test's status so far; None: watching began during it, after phases
+        #: whose reports were not seen (``earlier_status`` finds them).
+        self.status: str | None = "passed"
+        self.budget_reported = False
+        #: The item whose teardown was reported last (the same one again: a rerun).
+        self.finished: pytest.Item | None = None
+        #: Running a confirmation attempt (``--tokenbudget-confirm``): its payload goes to
+        #: the owner's ``confirmed``, never on a report.
+        self.confirming = False
+        #: The payload shipped last (None: the test recorded nothing).
+        self.shipped: dict[str, Any] | None = None
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        """A test starts (``TestBounds``, always registered beside, starts its attribution)."""
+        self.status = "passed"
+        self.budget_reported = False
+        self.shipped = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        when = report.when
+        status = self.status
+        if status is None:
+            status = earlier_status(item) if when == "teardown" else "passed"
+        self.status = next_status(status, report)
+        owner = self.owner
+        if when == "setup" and owner.bad_markers and item.nodeid in owner.bad_markers:
+            report.outcome, report.longrepr = "failed", owner.bad_markers[item.nodeid]
+            self.status = "error"
+        if when != "teardown":
+            tracker = ATTRIBUTION.current
+            raised = call.excinfo is not None and refusal_raised(call.excinfo.value) is not None
+            if (when == "call" and tracker is not None) or raised:
+                limits = owner.limits.get(item.nodeid) if owner.limits else None
+                refusal = owner.refusals.get(item.nodeid)
+                self.check_budget(item, report, call, limits, tracker, refusal)
+            return report
+        capture = sys.modules.get(CAPTURE_MODULE)
+        if ATTRIBUTION.current is not None and capture is not None:  # before its end, which
+            capture.end_streams(ATTRIBUTION.current)  # sends later records away: its streams
+            # left open count from what arrived
+        tracker = ATTRIBUTION.finish()
+        rerun = item is self.finished and not self.confirming
+        self.finished = item
+        if tracker is None:
+            if rerun:  # the earlier attempts' usage is not this test's figure
+                from ..run import UNTRACKED
+
+                self.ship(report, {"cells": [], "rerun": UNTRACKED})
+                record_properties(item, report, None)
+            return report
+        self.finish_tracked(item, report, call, tracker, rerun)
+        return report
+
+    def finish_tracked(
+        self,
+        item: pytest.Item,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+        tracker: TokenTracker,
+        rerun: bool,
+    ) -> None:
+        """Ship the usage of a test that made a tracker (a refusal, too, made it)."""
+        owner = self.owner
+        limits = owner.limits.get(item.nodeid) if owner.limits else None
+        refusal = owner.refusals.pop(item.nodeid, None)
+        payload = tracker_payload(tracker)  # its figures are final: its test ended
+        record_properties(item, report, tracker.usage if payload["cells"] else None)
+        if rerun:
+            payload["rerun"] = True
+        if limits or refusal:
+            import msgspec  # only for tests with limits or refusals: start-up stays cheap
+
+            from ..gate.budget import Limits, budget_record
+
+            self.check_budget(item, report, call, limits, tracker, refusal)
+            record = budget_record(
+                item.nodeid,
+                tracker.usage,
+                tracker.cells(),
+                limits or Limits(),
+                owner.settings["warn_at"],
+                refusal,
+            )
+            payload["budget"] = msgspec.to_builtins(record)
+        payload["status"] = self.status
+        self.ship(report, payload)
+
+    def ship(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+        self.shipped = payload
+        if self.confirming:
+            self.owner.confirmed(report.nodeid, payload)
+            return
+        setattr(report, REPORT_ATTR, payload)
+        self.owner.collect(report.nodeid, payload)
+
+    def check_budget(
+        self,
+        item: pytest.Item,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+        limits: Limits | None,
+        tracker: TokenTracker | None,
+        refusal: BudgetExceeded | None,
+    ) -> None:
+        """Fail the report of a test over its budget or with a refused request, whatever its
+        code caught; an earlier failure stays visible, and a refusal the test let through
+        shows as the budget message, not as the SDK frames it went through."""
+        raised = refusal_raised(call.excinfo.value) if call.excinfo is not None else None
+        if raised is None and (self.budget_reported or self.owner.settings["warn_only"]):
+            return
+        lines = []
+        if tracker is not None and limits:
+            from ..gate.budget import check, message
+
+            exceeded = check(tracker.usage, limits)
+            if exceeded:
+                lines.append(message(exceeded, tracker.usage, tracker.cells()))
+        refusal = refusal or raised
+        if refusal is not None:
+            refused = tracker.usage.refused_calls if tracker is not None else 0
+            lines += refusal_lines(refusal, max(refused, 1), item, call.excinfo, raised is None)
+        if not lines:
+            return
+        self.budget_reported = True
+        text = "\n".join(lines)
+        if raised is not None:
+            report.longrepr = text
+        elif report.failed:
+            report.sections.append(("tokenbudget", text))
+        else:
+            report.outcome = "failed"
+            report.longrepr = text
+            self.status = "failed" if report.when == "call" else "error"
+
+
+def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage | None) -> None:
+    """The test's figures as its JUnit properties, through pytest's own ``user_properties``
+    (what ``record_property`` fills: ``--junitxml`` writes those of the teardown report, and
+    xdist ships them with it); an earlier attempt's are replaced."""
+    new = properties(usage) if usage is not None and used(usage) else []
+    for holder in (item.user_properties, report.user_properties):
+        if holder or new:  # most tests have none to replace and none to add
+            holder[:] = [p for p in holder if not str(p[0]).startswith(PREFIX)] + new
+
+
+def refusal_raised(exc: BaseException) -> BudgetExceeded | None:
+    """The refusal a failed phase raised: itself, or the first of an exception group made of
+    refusals only (``asyncio.TaskGroup`` and anyio task groups wrap what their tasks raise)."""
+    from ..gate.budget import BudgetExceeded  # only for failed phases
+
+    if isinstance(exc, BudgetExceeded):
+        return exc
+    group = getattr(exc, "exceptions", None)  # BaseExceptionGroup, or its backport before 3.11
+    if not isinstance(group, tuple) or not group:
+        return None
+    found = [refusal_raised(inner) if isinstance(inner, BaseException) else None for inner in group]
+    return found[0] if all(found) else None
+
+
+def refusal_lines(
+    refusal: BudgetExceeded,
+    refused: int,
+    item: pytest.Item,
+    excinfo: pytest.ExceptionInfo[BaseException] | None,
+    caught: bool,
+) -> list[str]:
+    """The refusal, and the line of the test's file that made the (first) refused call."""
+    path, line = str(item.path), None
+    for exc in (refusal, excinfo.value if excinfo is not None else None):
+        tb = exc.__traceback__ if exc is not None else None
+        while tb is not None:  # outermost first: keep the innermost frame in the test's file
+            if tb.tb_frame.f_code.co_filename == path:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is not None:  # a task's refusal has no test frame: its group's traceback has
+            break
+    where = []
+    if line is not None:
+        where.append(f"{'first ' if refused > 1 else ''}refused at {item.location[0]}:{line}")
+    if caught:
+        where.append("a refused request fails the test even when its code catches it")
+    from ..gate.budget import refusal_message
+
+    text = refusal_message(refusal.scope, refusal.verdict, refused)
+    return [text, "; ".join(where)] if where else [text]
