@@ -21,7 +21,7 @@ from .fixtures import WideFixtures
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
 
-if TYPE_CHECKING:  # a Protocol class costs start-up ~1M instructions to make: types only
+if TYPE_CHECKING:
     from typing import Any, Mapping, Protocol
 
     from ..config import Settings

@@ -27,7 +27,9 @@ FIGURES = ("total_tokens", "input_tokens", "output_tokens", "calls", "cost_usd")
 #: What ``cost_usd`` holds while a call's model has no price (unknown, never $0).
 UNPRICED = "unpriced"
 #: Characters XML 1.0 cannot hold at all, even escaped (pytest's junitxml replaces them too).
-_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: Compiled on first use (by ``re``'s cache): its character set takes ~50M instructions to
+#: build, which no test's properties need.
+_ILLEGAL = "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 _SKIPPED = ("skipped", "xfailed")
 
 
@@ -65,7 +67,7 @@ def junit_names(nodeid: str) -> tuple[str, str]:
 
 def xml_safe(text: str) -> str:
     """``text`` with what XML cannot hold shown as ``#x1B`` (as pytest's junitxml does)."""
-    return _ILLEGAL.sub(lambda m: f"#x{ord(m.group()):02X}", text)
+    return re.sub(_ILLEGAL, lambda m: f"#x{ord(m.group()):02X}", text)
 
 
 def render_junit(report: Report) -> str:
