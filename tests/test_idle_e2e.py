@@ -77,6 +77,25 @@ def test_a_recording_suite_wraps_reports_from_its_first_tracker(
     assert any("tokenbudget-tests" in names for names in ran_the_test)
 
 
+@pytest.mark.parametrize("dist", DIST)
+def test_trackers_that_count_nothing_load_no_price_table_and_report_its_version(
+    pytester: pytest.Pytester, dist: list[str]
+) -> None:
+    """A run whose tests ask for the tracker but make no call prices nothing: its report still
+    names the table (source and version), as a run that loaded it does."""
+    from pytest_tokenbudget.pricing import load_pricer
+
+    pytester.makeconftest(SEEN)
+    pytester.makepyfile(test_t="def test_a(token_tracker):\n    pass\n")
+    result, report = run_report(pytester, *dist, subprocess=True)
+    result.assert_outcomes(passed=1)
+    table = load_pricer()
+    assert report["pricing"] == {"source": table.source, "version": table.version}
+    assert report["tests"]["test_t.py::test_a"]["calls"] == 0
+    for who, (_, loaded) in seen(pytester).items():
+        assert "pytest_tokenbudget.pricing.table" not in loaded, who
+
+
 #: The first usage of each test comes in its fixture's teardown, after the test's outcome: each
 #: worker's first tracker is made there, after reports it did not watch.
 LATE = """

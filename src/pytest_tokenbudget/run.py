@@ -83,11 +83,13 @@ class RunUsage:
                 self.add_cells(RERUNS_BUCKET, earlier.cells, BUCKET_STATUS)
         if payload.get("rerun") == UNTRACKED:
             return
-        entry = self.add_cells(nodeid, cells_from_payload(payload), "passed")
+        cells = cells_from_payload(payload) if payload["cells"] else {}  # most: none
+        entry = self.add_cells(nodeid, cells, "passed")
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])
-        self.add_notes(nodeid, payload)
+        if payload.get("notes") or payload.get("uncounted") or payload.get("served"):
+            self.add_notes(nodeid, payload)
 
     def add_confirmation(self, nodeid: str, payload: Mapping[str, Any]) -> None:
         """A confirmation attempt of test ``nodeid``: a sample of the test, its usage billed to

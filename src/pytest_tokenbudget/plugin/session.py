@@ -201,9 +201,7 @@ class TokenBudgetSession(HookWiring):
         self.check_run()
         from ..environment import sdk_versions
 
-        table = self.pricer.get()
-        pricing = {"source": table.source, "version": table.version}
-        report = self.run.to_report(pricing=pricing, sdks=sdk_versions())
+        report = self.run.to_report(pricing=self.pricer.identity(), sdks=sdk_versions())
         if self.baseline is not None:
             self.compare(report)
             if self.outputs.baseline_changed(self.baseline_path):
@@ -281,7 +279,6 @@ class TokenBudgetSession(HookWiring):
     def check_run(self) -> None:
         """Collect per-test violations and check the run's own budget."""
         from ..gate.budget import check, message, uncounted_note, unpriced_note, violation
-        from ..pricing import cache_savings, staleness_note
 
         self.violations += self.run.violations()
         for crash in self.crash_notes:
@@ -311,8 +308,12 @@ class TokenBudgetSession(HookWiring):
                 'set prices in [tool.tokenbudget.prices."MODEL"]'
             )
             self.run.notes[note] = 1
+        if not by_model:  # no call: nothing priced, so no note on prices (and no table loaded)
+            return
+        from ..pricing import cache_savings, staleness_note
+
         stale = staleness_note(self.pricer.get().version, date.today())
-        if stale and by_model:
+        if stale:
             self.run.notes[stale] = 1
         savings = cache_savings(self.pricer.get(), by_model)
         note = savings.note() if savings is not None else None

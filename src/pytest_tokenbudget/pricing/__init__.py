@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from .notes import CacheSavings, cache_savings, staleness_note
     from .pricer import LazyPricer
     from .rates import RATE_KEYS, Rates, describe, rates_from_mapping, usd_per_mtok_to_pico
+    from .shipped import TABLE_SOURCE
     from .table import (
-        TABLE_SOURCE,
         PriceTable,
         TableData,
         load_pricer,
@@ -30,7 +30,7 @@ _MODULES = {
     "describe": "rates",
     "rates_from_mapping": "rates",
     "usd_per_mtok_to_pico": "rates",
-    "TABLE_SOURCE": "table",
+    "TABLE_SOURCE": "shipped",
     "LazyPricer": "pricer",
     "PriceTable": "table",
     "TableData": "table",

@@ -13,14 +13,19 @@ MAX_RESOLVED = 4096
 GenaiCost = Callable[[str, TokenCounts, int], "int | None"]
 
 
+def genai_available() -> bool:
+    """Is genai-prices installed (without importing it)?"""
+    import importlib.util
+
+    return importlib.util.find_spec("genai_prices") is not None
+
+
 def genai_fallback() -> GenaiCost | None:
     """A cost function backed by genai-prices, or None when it is not installed.
 
     genai-prices is imported on the first model our table does not know (it takes ~0.2 s).
     """
-    import importlib.util
-
-    if importlib.util.find_spec("genai_prices") is None:
+    if not genai_available():
         return None
     known: dict[str, bool] = {}
 

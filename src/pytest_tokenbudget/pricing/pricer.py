@@ -44,6 +44,17 @@ class LazyPricer:
         self.flat.clear()
         self.calls.clear()
 
+    def identity(self) -> dict[str, str]:
+        """The report's ``pricing`` (source and version), without loading the table when no
+        price was asked (a run that made no call)."""
+        if self._pricer is None:
+            from .shipped import unloaded_identity
+
+            source, version = unloaded_identity()
+        else:
+            source, version = self._pricer.source, self._pricer.version
+        return {"source": source, "version": version}
+
     def get(self) -> PriceTable:
         if self._pricer is None:
             from .table import load_pricer

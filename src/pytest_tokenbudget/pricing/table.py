@@ -29,14 +29,13 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from typing import Mapping
 
 from ..usage import TokenCounts
-from .genai import MAX_RESOLVED, GenaiCost, genai_fallback, genai_version
+from .genai import MAX_RESOLVED, GenaiCost, genai_fallback
 from .rates import RATE_KEYS, Rates, make_rates, rates_from_mapping
+from .shipped import TABLE_SOURCE, identity, table_text
 
-TABLE_SOURCE = "pytest-tokenbudget"
 #: After a family name, a short number is a newer version of it, not a date or a suffix.
 _VERSION_AFTER = re.compile(r"-\d{1,2}(?:\D|$)")
 _SEPARATORS = frozenset("-@:")
@@ -56,8 +55,7 @@ class TableData:
 
 def load_table() -> TableData:
     """The price table shipped in the package."""
-    text = resources.files(__package__).joinpath("prices.json").read_text(encoding="utf-8")
-    raw = json.loads(text, parse_float=Decimal)
+    raw = json.loads(table_text(), parse_float=Decimal)
     models = {
         name: rates_from_mapping(name, entry, origin="prices.json", table=True)
         for name, entry in raw["models"].items()
@@ -182,10 +180,7 @@ def load_pricer(
     """
     table = load_table()
     fallback = genai_fallback() if use_genai_prices else None
-    source, version = TABLE_SOURCE, table.version
-    if fallback is not None:
-        source += "+genai-prices"
-        version += f"; genai-prices {genai_version()}"
+    source, version = identity(table.version, fallback is not None)
     pricer = PriceTable(table.models, version=version, source=source, fallback=fallback)
     if prices_config:
         pricer = pricer.with_overrides(prices_config, origin=origin)
