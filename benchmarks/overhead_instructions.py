@@ -8,7 +8,9 @@ counts do not. Needs valgrind (``apt-get install valgrind``) and the test set-up
 
 Every figure is one run with the plugin and one without (``-p no:tokenbudget``), or two
 workloads that differ in one thing, so fixed costs cancel; ``--repeat N`` keeps the median of
-N runs of each (when garbage collection runs differs between runs of the same code). Other
+N runs of each, run i with ``PYTHONHASHSEED=i`` (runs of one build with one seed give the same
+count; where its strings and types land in memory decides which attribute lookups collide in
+CPython's type cache, and that moves a build's figures by up to ~0.7% of a suite's). Other
 pytest plugins installed in the environment are disabled (``-p no:NAME``): the plugin is
 measured alone. Prints:
 
@@ -49,16 +51,17 @@ def other_plugins() -> list[str]:
     return [arg for name in sorted(names | {"cacheprovider"}) for arg in ("-p", f"no:{name}")]
 
 
-def environment() -> dict[str, str]:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+def environment(seed: int) -> dict[str, str]:
+    env = {**os.environ, "PYTHONHASHSEED": str(seed)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: from bytecode
     return env
 
 
-def instructions(args: list[str], cwd: Path, name: str, keep: Path | None) -> int:
-    """The instructions of one run, after a run without valgrind that wrote the bytecode of
-    every module it imports (else the first measured run would count their compiling)."""
-    env = environment()
+def instructions(args: list[str], cwd: Path, name: str, keep: Path | None, seed: int) -> int:
+    """The instructions of one run (string hashes from ``seed``), after a run without valgrind
+    that wrote the bytecode of every module it imports (else the first measured run would count
+    their compiling)."""
+    env = environment(seed)
     subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, check=False)
     out = (keep or cwd) / f"callgrind.{name.replace(' ', '-')}"
     done = subprocess.run(
@@ -123,8 +126,9 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="runs of each workload, the median kept (garbage collection makes one run of "
-        "the same code differ by up to ~0.6%% of a suite's instructions)",
+        help="runs of each workload, run i with PYTHONHASHSEED=i, the median kept: where "
+        "strings and types land decides which attribute lookups collide in CPython's type "
+        "cache, which moves one build's figures by up to ~0.7%% of a suite's instructions",
     )
     parser.add_argument("--keep", type=Path, help="keep the callgrind files in this folder")
     parser.add_argument("--no-capture", action="store_true", help="leave out the capture rows")
@@ -145,7 +149,10 @@ def main() -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             jobs = [(name, i) for name in runs for i in range(args.repeat)]
             found = pool.map(
-                lambda job: instructions(runs[job[0]], cwd, f"{job[0]} {job[1]}", args.keep), jobs
+                lambda job: instructions(
+                    runs[job[0]], cwd, f"{job[0]} {job[1]}", args.keep, seed=job[1]
+                ),
+                jobs,
             )
             runs_of: dict[str, list[int]] = {name: [] for name in runs}
             for (name, _), count in zip(jobs, found):
