@@ -9,8 +9,9 @@ counts do not. Needs valgrind (``apt-get install valgrind``) and the test set-up
 Every figure is one run with the plugin and one without (``-p no:tokenbudget``), or two
 workloads that differ in one thing, so fixed costs cancel; ``--repeat N`` keeps the median of
 N runs of each, run i with ``PYTHONHASHSEED=i`` (runs of one build with one seed give the same
-count; where its strings and types land in memory decides which attribute lookups collide in
-CPython's type cache, and that moves a build's figures by up to ~0.7% of a suite's). Other
+count; other seeds move it by ~0.1%). Where a build's strings and types land in memory decides
+which attribute lookups collide in CPython's type cache: that alone can move the idle figure
+by ~0.7% between two builds (or two checkout folders) doing the same work. Other
 pytest plugins installed in the environment are disabled (``-p no:NAME``): the plugin is
 measured alone. Prints:
 
@@ -126,9 +127,8 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="runs of each workload, run i with PYTHONHASHSEED=i, the median kept: where "
-        "strings and types land decides which attribute lookups collide in CPython's type "
-        "cache, which moves one build's figures by up to ~0.7%% of a suite's instructions",
+        help="runs of each workload, run i with PYTHONHASHSEED=i, the median kept (runs of "
+        "one build with one seed count the same)",
     )
     parser.add_argument("--keep", type=Path, help="keep the callgrind files in this folder")
     parser.add_argument("--no-capture", action="store_true", help="leave out the capture rows")
