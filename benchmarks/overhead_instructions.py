@@ -7,11 +7,12 @@ counts do not. Needs valgrind (``apt-get install valgrind``) and the test set-up
     .venv/bin/python benchmarks/overhead_instructions.py [--tests 1000] [--scale 10000] [--jobs 2]
 
 Every figure is one run with the plugin and one without (``-p no:tokenbudget``), or two
-workloads that differ in one thing, so fixed costs cancel; ``--repeat N`` keeps the median of
-N runs of each, run i with ``PYTHONHASHSEED=i`` (runs of one build with one seed give the same
-count; other seeds move it by ~0.1%). Where a build's strings and types land in memory decides
-which attribute lookups collide in CPython's type cache: that alone can move the idle figure
-by ~0.7% between two builds (or two checkout folders) doing the same work. Other
+workloads that differ in one thing, so fixed costs cancel; ``--repeat N`` runs every
+workload N times, repeat i in a folder of its own (a name one character longer each time)
+with ``PYTHONHASHSEED=i``, and prints each figure's median over the repeats: one build in one
+folder with one seed counts the same every time, but where its strings and types land in
+memory decides which attribute lookups collide in CPython's type cache, and that alone moves
+the idle figure by up to ~0.7% between two folders or two builds doing the same work. Other
 pytest plugins installed in the environment are disabled (``-p no:NAME``): the plugin is
 measured alone. Prints:
 
@@ -116,6 +117,27 @@ def per_call(counts: dict[str, int], name: str) -> float:
     return (on - off) / (many - few)
 
 
+def write_suites(folder: Path, n: int, scale: int) -> None:
+    folder.mkdir()
+    (folder / "test_one.py").write_text(suite(1))
+    (folder / "test_trivial.py").write_text(suite(n))
+    (folder / "test_tracker.py").write_text(suite(n, "token_tracker"))
+    loop = f"for _ in range({RECORDS_PER_TEST}):\n        {RECORD}"
+    (folder / "test_record.py").write_text(suite(n, "token_tracker", loop))
+    if scale:
+        (folder / "test_scale.py").write_text(suite(scale))
+
+
+def figures(counts: dict[str, int], n: int) -> tuple[float, float, float, float]:
+    """Idle overhead, import overhead, each record(), a token_tracker test: of one repeat."""
+    return (
+        counts["trivial on"] / counts["trivial off"] - 1,
+        counts["import on"] / counts["import off"] - 1,
+        (counts["record on"] - counts["tracker on"]) / (n * RECORDS_PER_TEST),
+        (counts["tracker on"] - counts["trivial on"]) / n,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=1000, help="trivial tests (default 1000)")
@@ -127,44 +149,39 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="runs of each workload, run i with PYTHONHASHSEED=i, the median kept (runs of "
-        "one build with one seed count the same)",
+        help="repeats, repeat i in its own folder with PYTHONHASHSEED=i; each figure is the "
+        "median of the repeats' (one build in one folder with one seed counts the same)",
     )
     parser.add_argument("--keep", type=Path, help="keep the callgrind files in this folder")
     parser.add_argument("--no-capture", action="store_true", help="leave out the capture rows")
     args = parser.parse_args()
     n, scale = args.tests, args.scale
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    runs = workloads(scale, not args.no_capture)
     with tempfile.TemporaryDirectory() as tmp:
-        cwd = Path(tmp)
-        (cwd / "test_one.py").write_text(suite(1))
-        (cwd / "test_trivial.py").write_text(suite(n))
-        (cwd / "test_tracker.py").write_text(suite(n, "token_tracker"))
-        loop = f"for _ in range({RECORDS_PER_TEST}):\n        {RECORD}"
-        (cwd / "test_record.py").write_text(suite(n, "token_tracker", loop))
-        if scale:
-            (cwd / "test_scale.py").write_text(suite(scale))
-        if args.keep:
-            args.keep.mkdir(parents=True, exist_ok=True)
-        runs = workloads(scale, not args.no_capture)
+        # repeat i: its own folder (a name one character longer each time) and hash seed, so
+        # the repeats land strings and types elsewhere; on and off of one repeat share both
+        folders = [Path(tmp) / ("run" + "_" * i) for i in range(args.repeat)]
+        for folder in folders:
+            write_suites(folder, n, scale)
         with ThreadPoolExecutor(args.jobs) as pool:
-            jobs = [(name, i) for name in runs for i in range(args.repeat)]
+            jobs = [(name, i) for i in range(args.repeat) for name in runs]
             found = pool.map(
                 lambda job: instructions(
-                    runs[job[0]], cwd, f"{job[0]} {job[1]}", args.keep, seed=job[1]
+                    runs[job[0]], folders[job[1]], f"{job[0]} {job[1]}", args.keep, seed=job[1]
                 ),
                 jobs,
             )
-            runs_of: dict[str, list[int]] = {name: [] for name in runs}
-            for (name, _), count in zip(jobs, found):
-                runs_of[name].append(count)
-            counts = {name: int(median(values)) for name, values in runs_of.items()}
-    idle = counts["trivial on"] / counts["trivial off"] - 1
-    imported = counts["import on"] / counts["import off"] - 1
-    record = (counts["record on"] - counts["tracker on"]) / (n * RECORDS_PER_TEST)
-    tracker = (counts["tracker on"] - counts["trivial on"]) / n
+            repeats: list[dict[str, int]] = [{} for _ in folders]
+            for (name, i), count in zip(jobs, found):
+                repeats[i][name] = count
+    rows = [figures(counts, n) for counts in repeats]
+    idle, imported, record, tracker = (median(row[k] for row in rows) for k in range(4))
+    counts = {name: int(median(r[name] for r in repeats)) for name in runs}
     print(
         f"pytest-tokenbudget, {sys.implementation.name} {sys.version.split()[0]}: CPU instructions"
-        + (f" (median of {args.repeat} runs each)" if args.repeat > 1 else "")
+        + (f" (median of {args.repeat} repeats)" if args.repeat > 1 else "")
     )
     print("| what | measured | goal |")
     print("|---|---|---|")
