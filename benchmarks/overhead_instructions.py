@@ -8,11 +8,13 @@ counts do not. Needs valgrind (``apt-get install valgrind``) and the test set-up
 
 Every figure is one run with the plugin and one without (``-p no:tokenbudget``), or two
 workloads that differ in one thing, so fixed costs cancel; ``--repeat N`` runs every
-workload N times, repeat i in a folder of its own (a name one character longer each time)
-with ``PYTHONHASHSEED=i``, and prints each figure's median over the repeats: one build in one
-folder with one seed counts the same every time, but where its strings and types land in
-memory decides which attribute lookups collide in CPython's type cache, and that alone moves
-the idle figure by up to ~0.7% between two folders or two builds doing the same work. Other
+workload N times and prints each figure's median over the repeats. One build counts the same
+every time, but which of a run's attribute lookups collide in CPython's type cache depends on
+every type's version tag, and the plugin's own types move the tags of all that come after:
+that alone moved the idle figure by a whole point between two builds whose tests make the
+same Python calls. So repeat i runs in a folder of its own with ``PYTHONHASHSEED=i`` and first
+makes ``i * 97`` classes (a ``sitecustomize`` on ``PYTHONPATH``, on and off alike): each repeat
+draws other collisions, and the median is the figure to quote. Other
 pytest plugins installed in the environment are disabled (``-p no:NAME``): the plugin is
 measured alone. Prints:
 
@@ -53,8 +55,19 @@ def other_plugins() -> list[str]:
     return [arg for name in sorted(names | {"cacheprovider"}) for arg in ("-p", f"no:{name}")]
 
 
-def environment(seed: int) -> dict[str, str]:
-    env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+#: Repeat i makes ``i * PAD_TYPES`` classes first (``sitecustomize``), each given its type
+#: version tag: every later type's tag, and with it which of a run's attribute lookups collide
+#: in CPython's type cache, moves, on and off alike.
+PAD_TYPES = 97
+PAD = """for i in range({n}):
+    getattr(type("_Pad%d" % i, (), {{}}), "x", None)  # a lookup gives the type its tag
+"""
+
+
+def environment(seed: int, folder: Path) -> dict[str, str]:
+    """Repeat ``seed``'s environment: its hash seed and its type padding (``write_suites``)."""
+    paths = [str(folder / "pad"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": os.pathsep.join(paths)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: from bytecode
     return env
 
@@ -63,7 +76,7 @@ def instructions(args: list[str], cwd: Path, name: str, keep: Path | None, seed:
     """The instructions of one run (string hashes from ``seed``), after a run without valgrind
     that wrote the bytecode of every module it imports (else the first measured run would count
     their compiling)."""
-    env = environment(seed)
+    env = environment(seed, cwd)
     subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, check=False)
     out = (keep or cwd) / f"callgrind.{name.replace(' ', '-')}"
     done = subprocess.run(
@@ -117,8 +130,10 @@ def per_call(counts: dict[str, int], name: str) -> float:
     return (on - off) / (many - few)
 
 
-def write_suites(folder: Path, n: int, scale: int) -> None:
-    folder.mkdir()
+def write_suites(folder: Path, repeat: int, n: int, scale: int) -> None:
+    """Repeat ``repeat``'s folder: the test files and its type padding."""
+    (folder / "pad").mkdir(parents=True)
+    (folder / "pad" / "sitecustomize.py").write_text(PAD.format(n=repeat * PAD_TYPES))
     (folder / "test_one.py").write_text(suite(1))
     (folder / "test_trivial.py").write_text(suite(n))
     (folder / "test_tracker.py").write_text(suite(n, "token_tracker"))
@@ -149,8 +164,8 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="repeats, repeat i in its own folder with PYTHONHASHSEED=i; each figure is the "
-        "median of the repeats' (one build in one folder with one seed counts the same)",
+        help="repeats, each with other type-cache collisions (see above); each figure is the "
+        "median of the repeats'",
     )
     parser.add_argument("--keep", type=Path, help="keep the callgrind files in this folder")
     parser.add_argument("--no-capture", action="store_true", help="leave out the capture rows")
@@ -163,8 +178,8 @@ def main() -> None:
         # repeat i: its own folder (a name one character longer each time) and hash seed, so
         # the repeats land strings and types elsewhere; on and off of one repeat share both
         folders = [Path(tmp) / ("run" + "_" * i) for i in range(args.repeat)]
-        for folder in folders:
-            write_suites(folder, n, scale)
+        for i, folder in enumerate(folders):
+            write_suites(folder, i, n, scale)
         with ThreadPoolExecutor(args.jobs) as pool:
             jobs = [(name, i) for i in range(args.repeat) for name in runs]
             found = pool.map(
