@@ -115,9 +115,9 @@ class PerTestHooks:
                 self.check_budget(item, report, call, limits, tracker, refusal)
             return report
         capture = sys.modules.get(CAPTURE_MODULE)
-        if ATTRIBUTION.current is not None and capture is not None:  # before its end, which
-            capture.end_streams(ATTRIBUTION.current)  # sends later records away: its streams
-            # left open count from what arrived
+        if ATTRIBUTION.current is not None and capture is not None:
+            # before its end, which sends later records away: open streams count what arrived
+            capture.end_streams(ATTRIBUTION.current)
         tracker = ATTRIBUTION.finish()
         rerun = item is self.finished and not self.confirming
         self.finished = item
