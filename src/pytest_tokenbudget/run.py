@@ -83,13 +83,11 @@ class RunUsage:
                 self.add_cells(RERUNS_BUCKET, earlier.cells, BUCKET_STATUS)
         if payload.get("rerun") == UNTRACKED:
             return
-        cells = cells_from_payload(payload) if payload["cells"] else {}  # most: none
-        entry = self.add_cells(nodeid, cells, "passed")
+        entry = self.add_cells(nodeid, cells_from_payload(payload), "passed")
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])
-        if payload.get("notes") or payload.get("uncounted") or payload.get("served"):
-            self.add_notes(nodeid, payload)
+        self.add_notes(nodeid, payload)
 
     def add_confirmation(self, nodeid: str, payload: Mapping[str, Any]) -> None:
         """A confirmation attempt of test ``nodeid``: a sample of the test, its usage billed to

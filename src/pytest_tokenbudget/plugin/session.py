@@ -74,8 +74,6 @@ class TokenBudgetSession(HookWiring):
         self.confirmations: dict[str, list[dict[str, Any]]] = {}
         #: Serial run or xdist worker: the per-test hooks until tests' reports are watched.
         self.bounds: TestBounds | None = None
-        #: Serial run or xdist worker: the per-test hooks once they are (``watcher``).
-        self.watching: PerTestHooks | None = None
 
     @property
     def run(self) -> RunUsage:
@@ -160,16 +158,17 @@ class TokenBudgetSession(HookWiring):
         self.bounds = per_test_hooks(self.watcher, pm, watch)
         if confirm:
             from .confirm import Confirmation
+            from .watch import PerTestHooks
 
-            assert self.watching is not None  # watching from the start
-            pm.register(Confirmation(self, self.watching), "tokenbudget-confirm")
+            hooks = self.bounds.hooks
+            assert isinstance(hooks, PerTestHooks)  # watching from the start
+            pm.register(Confirmation(self, hooks), "tokenbudget-confirm")
 
     def watcher(self) -> PerTestHooks:
         """The hooks of a run that watches its tests' reports (their module loaded now)."""
         from .watch import PerTestHooks
 
-        self.watching = PerTestHooks(self)
-        return self.watching
+        return PerTestHooks(self)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(

@@ -77,6 +77,8 @@ class TestBounds(WideFixtures):
     ) -> None:
         #: Makes the hooks of a run that watches (their module is loaded only by such a run).
         self.watcher = watcher
+        #: The hooks it made, once watching began.
+        self.hooks: Watcher | None = None
         self.pluginmanager = pluginmanager
         self.watching = False
         self._lock = threading.Lock()
@@ -92,7 +94,7 @@ class TestBounds(WideFixtures):
                 return
             self.watching = True
         ATTRIBUTION.activate = None
-        hooks = self.watcher()
+        hooks = self.hooks = self.watcher()
         if during_test:
             hooks.status = None
         self.pluginmanager.register(hooks, TESTS_PLUGIN)
