@@ -139,13 +139,10 @@ class Attribution:
         if nodeid is None:
             return self.session
         activate = None
-        from .tracker import TokenTracker
-
         with _create_lock:
             made = self.current
             if made is None:
-                made = self.current = TokenTracker(nodeid, self.pricer, self)
-                made.listener = self.listener
+                made = self.current = self._make(nodeid)
                 activate, self.activate = self.activate, None
         if activate is not None:
             activate()
@@ -164,14 +161,22 @@ class Attribution:
         found = self.buckets.get(name)
         if found is not None:
             return found
-        from .tracker import TokenTracker
-
         with _create_lock:
             found = self.buckets.get(name)
             if found is None:
-                found = self.buckets[name] = TokenTracker(name, self.pricer, self)
-                found.listener = self.listener
+                found = self.buckets[name] = self._make(name)
             return found
+
+    def _make(self, name: str) -> TokenTracker:
+        """A new tracker of this run for ``name`` (a test's node id or a bucket)."""
+        global _tracker_type
+        if _tracker_type is None:  # the first: a run that records nothing never loads them
+            from .tracker import TokenTracker
+
+            _tracker_type = TokenTracker
+        made = _tracker_type(name, self.pricer, self)
+        made.listener = self.listener
+        return made
 
     def inherited(self) -> Inherited:
         """What a thread or pool task that the caller starts takes: the caller's owner (the
@@ -189,12 +194,10 @@ class Attribution:
         return owner, OPERATION.get()
 
     def _forward(self, owner: Owner) -> TokenTracker:
-        from .tracker import TokenTracker
-
         session = self.session  # made outside the lock, which its making takes
         with _create_lock:
             if owner.forward is None:
-                owner.forward = TokenTracker(SESSION_BUCKET, self.pricer, self)
+                owner.forward = self._make(SESSION_BUCKET)
                 owner.forward.end(session, late_note(owner.nodeid))
             return owner.forward
 
@@ -212,6 +215,9 @@ def inherit(inherited: Inherited) -> Callable[[], None]:
 
 
 _create_lock = threading.Lock()
+#: ``tracker.TokenTracker``, once the first tracker is made: an import statement in
+#: ``Attribution.tracker`` would cost every test's tracker about a microsecond more.
+_tracker_type: type[TokenTracker] | None = None
 ATTRIBUTION = Attribution()
 
 

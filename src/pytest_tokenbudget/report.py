@@ -10,7 +10,6 @@ No ``from __future__ import annotations`` here: msgspec reads these annotations 
 every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
 """
 
-from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import attrgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
@@ -237,8 +236,7 @@ def ranked(rows: Mapping[str, Usage]) -> List[Tuple[str, Usage]]:
     return sorted(rows.items(), key=lambda kv: (-kv[1].total_tokens, kv[0]))
 
 
-@dataclass(frozen=True)
-class Counts:
+class Counts(msgspec.Struct, frozen=True, gc=False):
     """How a run stands, counted in one place for every view (the Markdown report and the
     pull-request comment, the Action's outputs, the terminal): the same numbers everywhere.
 

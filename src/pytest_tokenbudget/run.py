@@ -9,29 +9,30 @@ Each process ships its buckets (``<session>``, ``<fixture NAME>``) when it ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
+import msgspec
+
 from .buckets import BUCKET_STATUS, CONFIRMATION_BUCKET, RERUNS_BUCKET, SESSION_BUCKET
 from .fmt import some
-from .sums import total
+from .sums import UNTRACKED, total
 from .tracker import cells_from_payload
 from .usage import EMPTY, Cell, Usage, add_into, group
 
-if TYPE_CHECKING:  # the records (msgspec) are loaded when the run ends, not at plugin import
+if TYPE_CHECKING:  # the records are loaded when the run ends
     from .records import TestRecord, Violation
     from .report import Report
 
 
 #: The figures a confirmed test keeps samples of.
 SAMPLED_FIGURES = ("input_tokens", "output_tokens", "calls")
-#: The ``rerun`` mark of an attempt that recorded nothing (only its earlier attempts did).
-UNTRACKED = "untracked"
 
 
-@dataclass
-class TestUsage:
+class TestUsage(msgspec.Struct):
+    """One test's usage as the run adds it up (a msgspec struct, like the records: a
+    dataclass costs ten times more to define, and a run that records defines it)."""
+
     __test__ = False  # not a pytest test class
 
     cells: dict[Cell, Usage]
@@ -39,7 +40,7 @@ class TestUsage:
     #: The test's BudgetRecord as shipped (built-in types), when it has limits.
     budget: dict[str, Any] | None = None
     #: The usage of each confirmation attempt (``--tokenbudget-confirm``), in order.
-    confirmations: list[Usage] = field(default_factory=list)
+    confirmations: list[Usage] = msgspec.field(default_factory=list)
 
     @property
     def usage(self) -> Usage:
@@ -49,8 +50,6 @@ class TestUsage:
         """``record`` (``records.test_record`` of this test) with its confirmation samples."""
         if not self.confirmations:
             return record
-        import msgspec
-
         from .records import make_samples
 
         runs = [self.usage, *self.confirmations]
@@ -58,18 +57,17 @@ class TestUsage:
         return msgspec.structs.replace(record, samples=make_samples(samples))
 
 
-@dataclass
-class RunUsage:
+class RunUsage(msgspec.Struct):
     """Everything one run recorded, as the controller sees it."""
 
-    tests: dict[str, TestUsage] = field(default_factory=dict)
-    notes: dict[str, int] = field(default_factory=dict)
+    tests: dict[str, TestUsage] = msgspec.field(default_factory=dict)
+    notes: dict[str, int] = msgspec.field(default_factory=dict)
     #: Why calls could not be counted: reason -> {test node id: calls}.
-    uncounted: dict[str, dict[str, int]] = field(default_factory=dict)
+    uncounted: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
     #: Each confirmed test's extra attempts' usage (``--tokenbudget-confirm``), in order.
-    confirmed: dict[str, list[Usage]] = field(default_factory=dict)
+    confirmed: dict[str, list[Usage]] = msgspec.field(default_factory=dict)
     #: The model ids that served the run's calls, with their fingerprints (``environment``).
-    served: dict[str, set[str]] = field(default_factory=dict)
+    served: dict[str, set[str]] = msgspec.field(default_factory=dict)
 
     def add_test(self, nodeid: str, payload: Mapping[str, Any]) -> None:
         """Add one test's payload: a rerun replaces the earlier attempts (they go to the
@@ -144,8 +142,6 @@ class RunUsage:
 
     def violations(self) -> list[Violation]:
         """The per-test budget violations, in test id order."""
-        import msgspec
-
         from .records import Violation
 
         return [

@@ -32,6 +32,8 @@ Table = Dict[Tuple[str, str], Held]
 #: Calls priced before, by (model, their five token counts): ``LazyPricer.calls``.
 Known = Dict[Tuple[Optional[str], int, int, int, int, int], Usage]
 
+#: A payload's ``rerun`` mark of an attempt that recorded nothing (only its earlier attempts did).
+UNTRACKED = "untracked"
 #: How many priced calls a pricer keeps to give again (``LazyPricer.calls``).
 MAX_CALLS = 4096
 

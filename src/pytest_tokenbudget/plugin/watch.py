@@ -18,7 +18,7 @@ import pytest
 
 from ..attribution import ATTRIBUTION
 from ..render.junit import PREFIX, properties
-from ..sums import tracker_payload
+from ..sums import UNTRACKED, tracker_payload
 from ..usage import used
 from .tests import REPORT_ATTR
 
@@ -103,16 +103,18 @@ class PerTestHooks:
             status = earlier_status(item) if when == "teardown" else "passed"
         self.status = next_status(status, report)
         owner = self.owner
-        if when == "setup" and owner.bad_markers and item.nodeid in owner.bad_markers:
-            report.outcome, report.longrepr = "failed", owner.bad_markers[item.nodeid]
+        nodeid = report.nodeid  # the item's, without the property's work
+        if when == "setup" and owner.bad_markers and nodeid in owner.bad_markers:
+            report.outcome, report.longrepr = "failed", owner.bad_markers[nodeid]
             self.status = "error"
         if when != "teardown":
             tracker = ATTRIBUTION.current
             raised = call.excinfo is not None and refusal_raised(call.excinfo.value) is not None
             if (when == "call" and tracker is not None) or raised:
-                limits = owner.limits.get(item.nodeid) if owner.limits else None
-                refusal = owner.refusals.get(item.nodeid)
-                self.check_budget(item, report, call, limits, tracker, refusal)
+                limits = owner.limits.get(nodeid) if owner.limits else None
+                refusal = owner.refusals.get(nodeid)
+                if limits or refusal or raised:  # else nothing to check
+                    self.check_budget(item, report, call, limits, tracker, refusal)
             return report
         capture = sys.modules.get(CAPTURE_MODULE)
         if ATTRIBUTION.current is not None and capture is not None:
@@ -123,8 +125,6 @@ class PerTestHooks:
         self.finished = item
         if tracker is None:
             if rerun:  # the earlier attempts' usage is not this test's figure
-                from ..run import UNTRACKED
-
                 self.ship(report, {"cells": [], "rerun": UNTRACKED})
                 record_properties(item, report, None)
             return report
@@ -141,8 +141,9 @@ class PerTestHooks:
     ) -> None:
         """Ship the usage of a test that made a tracker (a refusal, too, made it)."""
         owner = self.owner
-        limits = owner.limits.get(item.nodeid) if owner.limits else None
-        refusal = owner.refusals.pop(item.nodeid, None)
+        nodeid = report.nodeid
+        limits = owner.limits.get(nodeid) if owner.limits else None
+        refusal = owner.refusals.pop(nodeid, None)
         payload = tracker_payload(tracker)  # its figures are final: its test ended
         record_properties(item, report, tracker.usage if payload["cells"] else None)
         if rerun:
@@ -154,7 +155,7 @@ class PerTestHooks:
 
             self.check_budget(item, report, call, limits, tracker, refusal)
             record = budget_record(
-                item.nodeid,
+                nodeid,
                 tracker.usage,
                 tracker.cells(),
                 limits or Limits(),

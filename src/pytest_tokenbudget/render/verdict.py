@@ -9,7 +9,7 @@ so the terminal, the JSON, the Markdown and the Action's outputs agree (pure).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import msgspec
 
 from ..fmt import plural
 from ..gate.budget import LIMITS
@@ -22,15 +22,14 @@ REGRESSION = "token regression"
 RUN_OVER_BUDGET = "run over token budget"
 
 
-@dataclass(frozen=True)
-class GateVerdict:
+class GateVerdict(msgspec.Struct, frozen=True, gc=False):
     """The verdict line, its colour (pytest's: green, yellow, red) and final-line words."""
 
     text: str
     colour: str
     #: Words for pytest's final line and their counts ("token regression": 2); empty when
     #: nothing is worth a word there.
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _run_limits(report: Report) -> list[str]:
@@ -66,7 +65,7 @@ def gate_verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> 
     the run (or its change) costs a run and a month."""
     verdict = _verdict(report, warn_only=warn_only, baseline_updated=baseline_updated)
     spend = headline_spend(report)
-    return replace(verdict, text=f"{verdict.text}; {spend}") if spend else verdict
+    return msgspec.structs.replace(verdict, text=f"{verdict.text}; {spend}") if spend else verdict
 
 
 def _verdict(report: Report, *, warn_only: bool, baseline_updated: bool) -> GateVerdict:
