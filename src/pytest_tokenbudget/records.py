@@ -84,9 +84,12 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
 
 
 def _fields(usage: Usage) -> Dict[str, Any]:
-    fields: Dict[str, Any] = dict(zip(_COUNTS, map(usage.__dict__.__getitem__, _COUNTS)))
-    fields["total_tokens"] = usage.total_tokens
-    fields["cost_usd"] = usage.cost_usd
+    """``usage``'s record fields: its counts (the instance dict copied at C speed, ``_COUNTS``
+    and ``cost_pico``), the total, and the cost in dollars (None while any call is unpriced)."""
+    fields: Dict[str, Any] = usage.__dict__.copy()
+    pico = fields.pop("cost_pico")
+    fields["total_tokens"] = fields["input_tokens"] + fields["output_tokens"]
+    fields["cost_usd"] = None if fields["unpriced_calls"] else pico / PICO_PER_USD
     return fields
 
 
