@@ -22,6 +22,8 @@ _MODULES = {
 
 
 def __getattr__(name: str) -> Any:
+    if name not in _MODULES:  # a submodule not imported yet (``from . import x`` asks first)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from .lazy import lazy_names
 
     return lazy_names(__name__, _MODULES)(name)
