@@ -7,7 +7,6 @@ order) that each call adds to, and becomes a Usage only when read.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import compress
 from operator import add
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
@@ -118,7 +117,7 @@ def aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
     if not any(part.model in aliases for part in found.parts):
         return found
     parts = tuple(
-        replace(p, model=aliases[p.model]) if p.model is not None and p.model in aliases else p
+        p._replace(model=aliases[p.model]) if p.model is not None and p.model in aliases else p
         for p in found.parts
     )
     return Extracted(parts, found.response_id, found.fingerprint)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from . import sums
@@ -204,7 +203,7 @@ class TokenTracker:
                 )
             if model is not None:
                 found = Extracted(
-                    tuple(replace(p, model=model) for p in found.parts), found.response_id
+                    tuple(p._replace(model=model) for p in found.parts), found.response_id
                 )
             cost = None if cost_usd is None else usd_to_pico(cost_usd)
             return self.add_extracted(

@@ -362,9 +362,10 @@ def make_usage(
     )
 
 
-@dataclass(frozen=True)
-class Part:
-    """The usage of one billed pass of a response, attributed to its own model."""
+class Part(NamedTuple):
+    """The usage of one billed pass of a response, attributed to its own model (a named tuple,
+    like ``Extracted``: every run that counts a call defines them, and a dataclass costs several
+    times more to define)."""
 
     usage: Usage
     model: str | None = None
@@ -375,8 +376,7 @@ class Part:
     billed_pico: int | None = None
 
 
-@dataclass(frozen=True)
-class Extracted:
+class Extracted(NamedTuple):
     """What one provider response billed: one part, or one per iteration (compaction...)."""
 
     parts: tuple[Part, ...]

@@ -15,7 +15,6 @@ import json
 import threading
 import zlib
 from contextvars import ContextVar
-from dataclasses import replace
 from typing import Any
 
 from .. import attribution as _attribution
@@ -198,7 +197,7 @@ class Sink:
         model = None if body is None else self.endpoint.request_model(self.path, body)
         if model is None:
             return found
-        parts = tuple(p if p.model else replace(p, model=model) for p in found.parts)
+        parts = tuple(p if p.model else p._replace(model=model) for p in found.parts)
         return Extracted(parts, found.response_id)
 
 
