@@ -10,8 +10,8 @@ the call was made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 from ..config import Settings, closest
 from ..fmt import UNITS
@@ -35,12 +35,17 @@ LIMITS: dict[str, tuple[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The limits of one test (or of the run), each with where it came from."""
+#: No limits (read-only: shared by every ``Limits()``).
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
-    values: Mapping[str, int] = field(default_factory=dict)
-    sources: Mapping[str, str] = field(default_factory=dict)
+
+class Limits(NamedTuple):
+    """The limits of one test (or of the run), each with where it came from (named tuples,
+    like ``Verdict``: a run that reports defines them, and a dataclass costs several times
+    more to define)."""
+
+    values: Mapping[str, int] = _NONE
+    sources: Mapping[str, str] = _NONE
     enforce: bool | None = None
 
     def __bool__(self) -> bool:
@@ -99,8 +104,7 @@ def marker_limits(
     return Limits(values, sources, enforce)
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     limit_name: str  # max_tokens, max_cost_usd, ...
     limit: int
     actual: int
