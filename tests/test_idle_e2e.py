@@ -156,3 +156,39 @@ def test_usage_after_a_tests_last_report_goes_to_the_session(
     assert report["tests"]["<session>"]["input_tokens"] == 9
     assert "test_after.py::test_quiet" not in report["tests"]
     assert report["totals"]["calls"] == fake_llm.totals()["calls"] == 1
+
+
+#: Each process writes which of our modules pytest's assertion rewriter loaded.
+LOADERS = """
+import sys
+
+def pytest_sessionfinish(session):
+    rewritten = sorted(
+        name for name, module in list(sys.modules.items())
+        if name.startswith("pytest_tokenbudget")
+        and type(getattr(module, "__loader__", None)).__name__ == "AssertionRewritingHook"
+    )
+    loaded = sorted(m for m in sys.modules if m.startswith("pytest_tokenbudget"))
+    who = getattr(session.config, "workerinput", {}).get("workerid", "main")
+    (session.config.rootpath / f"seen-{who}.txt").write_text(repr((rewritten, loaded)))
+"""
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_only_the_package_is_imported_through_the_assertion_rewriter(
+    pytester: pytest.Pytester, dist: list[str]
+) -> None:
+    """pytest marks an installed plugin's package for its assertion rewriter, which loads each
+    module far more slowly than Python's import: the package unmarks itself as it is imported,
+    so its entry point and the run's machinery load plainly (and ``lazy.py``, which only names
+    the package's own exports, is not loaded at all by a run that asks for none)."""
+    pytester.makeconftest(LOADERS)
+    pytester.makepyfile(test_idle="def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess(*dist)
+    result.assert_outcomes(passed=1)
+    processes = seen(pytester)
+    assert "main" in processes
+    for who, (rewritten, loaded) in processes.items():
+        assert rewritten == ["pytest_tokenbudget"], who
+        assert "pytest_tokenbudget.plugin.setup" in loaded, who  # the run's machinery: plainly
+        assert "pytest_tokenbudget.lazy" not in loaded, who

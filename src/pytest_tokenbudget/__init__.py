@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
+
+
+def _import_plainly() -> None:
+    """pytest imports an installed plugin's package through its assertion rewriter, module by
+    module, far more slowly than Python's own import (``plugin.pytest_addhooks`` says why that
+    does not matter here). This package is the plugin's first module pytest imports: from here
+    on its entry point and hooks load as plain Python (a nested pytester run, which finds this
+    package imported already, is unmarked by ``pytest_addhooks``). Without pytest's hook, or
+    its private set of marked names, nothing changes."""
+    for finder in sys.meta_path:
+        marked = getattr(finder, "_must_rewrite", None)
+        if isinstance(marked, set):
+            marked.discard(__name__)
+
+
+_import_plainly()
 
 if TYPE_CHECKING:
     from .gate.budget import BudgetExceeded
