@@ -175,13 +175,14 @@ def pytest_sessionfinish(session):
 
 
 @pytest.mark.parametrize("dist", DIST)
-def test_only_the_package_is_imported_through_the_assertion_rewriter(
+def test_only_the_package_is_imported_through_the_assertion_rewriter_and_no_pricing_loads(
     pytester: pytest.Pytester, dist: list[str]
 ) -> None:
     """pytest marks an installed plugin's package for its assertion rewriter, which loads each
     module far more slowly than Python's import: the package unmarks itself as it is imported,
     so its entry point and the run's machinery load plainly (and ``lazy.py``, which only names
-    the package's own exports, is not loaded at all by a run that asks for none)."""
+    the package's own exports, is not loaded at all by a run that asks for none, nor is the
+    pricing package by a run that prices nothing)."""
     pytester.makeconftest(LOADERS)
     pytester.makepyfile(test_idle="def test_a():\n    pass\n")
     result = pytester.runpytest_subprocess(*dist)
@@ -192,3 +193,4 @@ def test_only_the_package_is_imported_through_the_assertion_rewriter(
         assert rewritten == ["pytest_tokenbudget"], who
         assert "pytest_tokenbudget.plugin.setup" in loaded, who  # the run's machinery: plainly
         assert "pytest_tokenbudget.lazy" not in loaded, who
+        assert not [m for m in loaded if m.startswith("pytest_tokenbudget.pricing")], who

@@ -63,8 +63,10 @@ class Attribution:
         """Start a fresh run; returns a function restoring the previous state (nested runs,
         e.g. pytester's in-process runs, must not disturb the outer run's attribution)."""
         saved = dict(self.__dict__)
-        #: Given to every tracker (None: nothing is priced).
-        self.pricer: Pricer | None = pricer
+        self._pricer: Pricer | None = pricer
+        #: Makes the run's pricer when the first tracker (or request) needs one: the plugin's
+        #: is made then, its module with it.
+        self.pricing: Callable[[], Pricer] | None = None
         #: The running test's tracker, made on first use.
         self.current: TokenTracker | None = None
         self._nodeid: str | None = None
@@ -92,6 +94,13 @@ class Attribution:
         #: to start watching every test's reports (an idle run never does).
         self.activate: Callable[[], None] | None = None
         return lambda: self.__dict__.update(saved)
+
+    @property
+    def pricer(self) -> Pricer | None:
+        """Given to every tracker (None: nothing is priced)."""
+        if self._pricer is None and self.pricing is not None:
+            self._pricer = self.pricing()
+        return self._pricer
 
     def listen(self, listener: Callable[[Usage], None]) -> None:
         """Tell ``listener`` of all usage counted from now on (tests and buckets)."""

@@ -7,7 +7,8 @@ run's session plugin is a ``HookWiring`` (one plugin registered, not two: each c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
 
@@ -24,9 +25,33 @@ class HookWiring:
     run is configured (the root conftest.py, plugins) and once collection has registered every
     conftest.py."""
 
-    def __init__(self, config: pytest.Config, pricer: LazyPricer) -> None:
+    def __init__(
+        self, config: pytest.Config, prices: Mapping[str, Mapping[str, object]] | None, origin: str
+    ) -> None:
         self.hook = config.hook
-        self.pricer = pricer
+        self._prices, self._origin = prices, origin
+        self._pricer: LazyPricer | None = None
+        self._pricer_lock = threading.Lock()
+        #: The ``pytest_tokenbudget_price`` hook's caller, when somebody implements it.
+        self._price_hook: Any = None
+        if prices:  # a bad price in the config stops the run before any test
+            self._made_pricer()
+
+    @property
+    def pricer(self) -> LazyPricer:
+        """The run's pricer, made (and its module loaded) when first needed: a run that prices
+        nothing never imports the pricing package. Config prices make it at once."""
+        return self._made_pricer()
+
+    def _made_pricer(self) -> LazyPricer:
+        with self._pricer_lock:
+            if self._pricer is None:
+                from ..pricing.pricer import LazyPricer
+
+                made = LazyPricer(self._prices, self._origin)
+                made.price_hook = self._price_hook
+                self._pricer = made
+            return self._pricer
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_tokenbudget_parse_response(
@@ -49,9 +74,12 @@ class HookWiring:
         ATTRIBUTION.parse_response = (
             self.parse if self._implemented(hook.pytest_tokenbudget_parse_response) else None
         )
-        self.pricer.price_hook = (
-            self.price if self._implemented(hook.pytest_tokenbudget_price) else None
-        )
+        price = self.price if self._implemented(hook.pytest_tokenbudget_price) else None
+        with self._pricer_lock:
+            self._price_hook = price
+            made = self._pricer
+        if made is not None:
+            made.price_hook = price
         ATTRIBUTION.recorded = (
             self.usage_recorded
             if self._implemented(hook.pytest_tokenbudget_usage_recorded)

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..files.baseline import Baseline
     from ..gate.budget import BudgetExceeded, Limits
-    from ..pricing import LazyPricer
     from ..protection import SpendGuard
     from ..records import Violation
     from ..report import Report
@@ -46,8 +45,8 @@ class TokenBudgetSession(HookWiring):
     (``guard``) are made when first needed: a run in which no test records anything, with no
     limits, never loads them."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, pricer: LazyPricer) -> None:
-        super().__init__(config, pricer)
+    def __init__(self, config: pytest.Config, settings: Settings, origin: str) -> None:
+        super().__init__(config, settings["prices"], origin)
         self.config = config
         self.settings = settings
         self._run: RunUsage | None = None

@@ -77,20 +77,18 @@ def configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     # the run's machinery is loaded now, not when pytest imports the plugin
     from ..attribution import ATTRIBUTION
-    from ..pricing.pricer import LazyPricer
     from .session import TokenBudgetSession
 
-    origin = f"[tool.tokenbudget.prices] of {pyproject}"
-    try:
-        pricer = LazyPricer(settings["prices"], origin)
-    except ValueError as exc:
-        raise pytest.UsageError(f"tokenbudget: {exc}") from None
-    config.add_cleanup(ATTRIBUTION.reset(pricer))
+    config.add_cleanup(ATTRIBUTION.reset())
     ATTRIBUTION.aliases = settings["aliases"] or {}
     from .. import threads  # new threads and pool tasks inherit their test and label
 
     config.add_cleanup(threads.install())
-    session = TokenBudgetSession(config, settings, pricer)
+    try:
+        session = TokenBudgetSession(config, settings, f"[tool.tokenbudget.prices] of {pyproject}")
+    except ValueError as exc:  # a bad price in the config
+        raise pytest.UsageError(f"tokenbudget: {exc}") from None
+    ATTRIBUTION.pricing = lambda: session.pricer  # the run's pricer, made when first needed
     config.pluginmanager.register(session, SESSION_PLUGIN)
     session.update()  # the hooks implemented so far (plugins, the root conftest.py) wired in
     if settings["capture"] == "auto":
