@@ -86,7 +86,7 @@ def configure(config: pytest.Config) -> None:
     config.add_cleanup(threads.install())
     try:
         session = TokenBudgetSession(config, settings, f"[tool.tokenbudget.prices] of {pyproject}")
-    except ValueError as exc:  # a bad price in the config
+    except ValueError as exc:  # a bad price in the config (checked as the session is made)
         raise pytest.UsageError(f"tokenbudget: {exc}") from None
     ATTRIBUTION.pricing = lambda: session.pricer  # the run's pricer, made when first needed
     config.pluginmanager.register(session, SESSION_PLUGIN)
