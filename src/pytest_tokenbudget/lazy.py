@@ -11,12 +11,11 @@ def lazy_names(package: str, modules: Mapping[str, str]) -> Callable[[str], Any]
     """A module ``__getattr__`` for ``package``: each name of ``modules`` (name -> its module,
     relative to the package) is read from its module, imported on first use. It is not kept in
     the package: a module removed from ``sys.modules`` (pytester's in-process runs restore
-    ``sys.modules`` after each) is imported anew, and its names with it, never a stale class."""
+    ``sys.modules`` after each) is imported anew, and its names with it, never a stale class.
+    The package's own ``__getattr__`` refuses a name not in ``modules`` before it loads this
+    module (``from . import submodule`` asks the package first)."""
 
     def __getattr__(name: str) -> Any:
-        module = modules.get(name)
-        if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(import_module(f"{package}.{module}"), name)
+        return getattr(import_module(f"{package}.{modules[name]}"), name)
 
     return __getattr__
