@@ -74,18 +74,19 @@ class RunUsage(msgspec.Struct):
         ``<reruns>`` bucket; a last attempt that recorded nothing leaves no entry, as a run
         without reruns would); a test id that repeats otherwise (``--keep-duplicates``) adds
         up."""
-        earlier = self.tests.get(nodeid)
-        if earlier is not None and payload.get("rerun"):
-            del self.tests[nodeid]
-            if earlier.cells:
+        rerun = payload.get("rerun")
+        if rerun:
+            earlier = self.tests.pop(nodeid, None)
+            if earlier is not None and earlier.cells:
                 self.add_cells(RERUNS_BUCKET, earlier.cells, BUCKET_STATUS)
-        if payload.get("rerun") == UNTRACKED:
-            return
+            if rerun == UNTRACKED:
+                return
         entry = self.add_cells(nodeid, cells_from_payload(payload), "passed")
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])
-        self.add_notes(nodeid, payload)
+        if payload.get("notes") or payload.get("uncounted") or payload.get("served"):
+            self.add_notes(nodeid, payload)  # most payloads bring none of them
 
     def add_confirmation(self, nodeid: str, payload: Mapping[str, Any]) -> None:
         """A confirmation attempt of test ``nodeid``: a sample of the test, its usage billed to

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from typing import Callable
+
     from ..tracker import TokenTracker
 
 
@@ -57,11 +59,19 @@ def pytest_configure(config: pytest.Config) -> None:
     configure(config)
 
 
+#: ``ATTRIBUTION.tracker``, bound by the fixture's first call: an import statement in the
+#: fixture cost each test about 5,000 instructions, one at module level every run's start.
+_tracker: Callable[[], TokenTracker] | None = None
+
+
 @pytest.fixture
 def token_tracker() -> TokenTracker:
     """Token usage of the running test: ``record(...)``, ``operation(name)``, ``usage``,
     ``by_model``, ``by_operation``, ``count(text)``. LLM SDK calls are recorded automatically.
     """
-    from ..attribution import ATTRIBUTION
+    global _tracker
+    if _tracker is None:
+        from ..attribution import ATTRIBUTION
 
-    return ATTRIBUTION.tracker()
+        _tracker = ATTRIBUTION.tracker
+    return _tracker()

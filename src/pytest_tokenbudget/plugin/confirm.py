@@ -108,7 +108,6 @@ class Confirmation:
         self.hooks.confirming = True
         try:
             ATTRIBUTION.start(item.nodeid)  # as TestBounds' logstart does for a logged run
-            self.hooks.pytest_runtest_logstart(item.nodeid)
             runtestprotocol(item, nextitem=nextitem, log=False)
         finally:
             self.hooks.confirming = False

@@ -86,18 +86,14 @@ class PerTestHooks:
         #: The payload shipped last (None: the test recorded nothing).
         self.shipped: dict[str, Any] | None = None
 
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        """A test starts (``TestBounds``, always registered beside, starts its attribution)."""
-        self.status = "passed"
-        self.budget_reported = False
-        self.shipped = None
-
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         when = report.when
+        if when == "setup":  # a test (or another attempt of it) starts: no hook of its own
+            self.status, self.budget_reported, self.shipped = "passed", False, None
         status = self.status
         if status is None:
             status = earlier_status(item) if when == "teardown" else "passed"
