@@ -23,6 +23,9 @@ measured alone. Prints:
 - each ``record()``: N tests each recording 10 times, minus N tests that request
   ``token_tracker`` and record nothing, per record;
 - a test requesting ``token_tracker`` and recording nothing, minus a trivial test (plugin on);
+- each trivial test of a run that records: ``test_0`` makes a tracker, N - 1 trivial tests
+  follow (every test's reports are watched from then on), minus a run of ``test_0`` alone,
+  minus the same trivial tests without the plugin;
 - capture's cost per call, plain and streamed (``capture_instructions.py``, on minus off,
   between two numbers of calls);
 - the idle cost per test beyond a run of one test, at N and at ``--scale`` tests (linear
@@ -111,6 +114,8 @@ def workloads(scale: int, capture: bool) -> dict[str, list[str]]:
         "trivial on": [*pytest, "test_trivial.py"],
         "tracker on": [*pytest, "test_tracker.py"],
         "record on": [*pytest, "test_record.py"],
+        "recording one on": [*pytest, "test_recording_one.py"],
+        "recording on": [*pytest, "test_recording.py"],
     }
     for calls in CAPTURE_CALLS if capture else ():
         for side in ("on", "off"):
@@ -139,6 +144,9 @@ def write_suites(folder: Path, repeat: int, n: int, scale: int) -> None:
     (folder / "test_tracker.py").write_text(suite(n, "token_tracker"))
     loop = f"for _ in range({RECORDS_PER_TEST}):\n        {RECORD}"
     (folder / "test_record.py").write_text(suite(n, "token_tracker", loop))
+    first = suite(1, "token_tracker")  # a run that records: its first test makes a tracker
+    (folder / "test_recording_one.py").write_text(first)
+    (folder / "test_recording.py").write_text(first + suite(n).split("\n", 2)[2])
     if scale:
         (folder / "test_scale.py").write_text(suite(scale))
 
@@ -215,6 +223,12 @@ def main() -> None:
         print(f"capture per call: plain {plain:,.0f}, streamed {streamed:,.0f}")
     print(f"import pytest: {counts['import off']:,}; with the plugin {counts['import on']:,}")
     one = counts["one on"] - counts["one off"]
+    plain = (counts["trivial off"] - counts["one off"]) / (n - 1)
+    watched = (counts["recording on"] - counts["recording one on"]) / (n - 1) - plain
+    print(
+        f"each trivial test of a run that records (after its first test's tracker): "
+        f"{watched:+,.0f} instructions ({watched / plain:+.2%} of such a test's {plain:,.0f})"
+    )
     sizes = [("trivial", n), ("scale", scale)] if scale else [("trivial", n)]
     for name, size in sizes:
         extra = counts[f"{name} on"] - counts[f"{name} off"]
