@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_tokenbudget import sums
 from pytest_tokenbudget.usage import USAGE_FIELDS, Usage, make_usage, usd_to_pico, with_cost
 
 counts = st.integers(min_value=0, max_value=10**9)
@@ -39,6 +40,15 @@ def test_sum_is_independent_of_order_and_grouping(items: list[Usage], rnd: rando
     assert json.dumps(grouped.to_dict(), sort_keys=True) == json.dumps(
         straight.to_dict(), sort_keys=True
     )
+
+
+@given(st.lists(st.tuples(usages, st.booleans()), max_size=12))
+def test_cells_total_equals_plain_addition(cells: list[tuple[Usage, bool]]) -> None:
+    """``sums.total`` adds a figure at a time over Usage cells and running-sum lists alike."""
+    held = [sums.sums_of(u) if as_list else u for u, as_list in cells]
+    found = sums.total(held)
+    assert found == sum((u for u, _ in cells), Usage())
+    assert list(found.__dict__) == list(USAGE_FIELDS)  # a plain Usage, fields in order
 
 
 @given(usages, usages)

@@ -8,7 +8,7 @@ order) that each call adds to, and becomes a Usage only when read.
 from __future__ import annotations
 
 from itertools import compress
-from operator import add
+from operator import add, itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 
 from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage, _usage
@@ -85,16 +85,24 @@ def add_held(table: Table, key: tuple[str, str], usage: Usage) -> None:
     table[key] = sums
 
 
+#: Each figure's getter from a Usage's instance dict (``total`` sums a figure at a time).
+_GETTERS = tuple(map(itemgetter, USAGE_FIELDS))
+
+
 def total(held: Iterable[Held]) -> Usage:
-    """The sum of cells' figures (one cell: its own Usage; none: ``EMPTY``), added at C speed."""
+    """The sum of cells' figures (one cell: its own Usage; none: ``EMPTY``), added at C speed:
+    each figure of every Usage in one ``sum`` (a quarter of the cost of a list per cell), then
+    the running sums."""
     cells = list(held)
     if len(cells) == 1:
         return as_usage(cells[0])
     if not cells:
         return EMPTY
-    sums = [0] * len(USAGE_FIELDS)
+    dicts = [cell.__dict__ for cell in cells if type(cell) is not list]
+    sums = [sum(map(get, dicts)) for get in _GETTERS]
     for cell in cells:
-        sums[:] = map(add, sums, cell if type(cell) is list else sums_of(cell))  # type: ignore[arg-type]
+        if type(cell) is list:
+            sums[:] = map(add, sums, cell)
     return as_usage(sums)
 
 

@@ -167,7 +167,7 @@ class TokenBudgetSession(HookWiring):
         """The hooks of a run that watches its tests' reports (their module loaded now)."""
         from .watch import PerTestHooks
 
-        return PerTestHooks(self)
+        return PerTestHooks(self, junit=bool(getattr(self.config.option, "xmlpath", None)))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(

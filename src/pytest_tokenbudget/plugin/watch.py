@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Generator
 import pytest
 
 from ..attribution import ATTRIBUTION
-from ..render.junit import PREFIX, properties
 from ..sums import UNTRACKED, tracker_payload
 from ..usage import used
 from .tests import REPORT_ATTR
@@ -72,8 +71,11 @@ class PerTestHooks:
     """Serial run or xdist worker: attribute usage to the running test, check its budget and
     ship its usage on the teardown report."""
 
-    def __init__(self, owner: Owner) -> None:
+    def __init__(self, owner: Owner, junit: bool = False) -> None:
         self.owner = owner
+        #: ``--junitxml`` writes a report: each test's figures become its properties (no
+        #: other reader of ``user_properties`` is promised them, and they cost every test).
+        self.junit = junit
         #: The running test's status so far; None: watching began during it, after phases
         #: whose reports were not seen (``earlier_status`` finds them).
         self.status: str | None = "passed"
@@ -122,7 +124,8 @@ class PerTestHooks:
         if tracker is None:
             if rerun:  # the earlier attempts' usage is not this test's figure
                 self.ship(report, {"cells": [], "rerun": UNTRACKED})
-                record_properties(item, report, None)
+                if self.junit:
+                    record_properties(item, report, None)
             return report
         self.finish_tracked(item, report, call, tracker, rerun)
         return report
@@ -141,7 +144,8 @@ class PerTestHooks:
         limits = owner.limits.get(nodeid) if owner.limits else None
         refusal = owner.refusals.pop(nodeid, None)
         payload = tracker_payload(tracker)  # its figures are final: its test ended
-        record_properties(item, report, tracker.usage if payload["cells"] else None)
+        if self.junit:
+            record_properties(item, report, tracker.usage if payload["cells"] else None)
         if rerun:
             payload["rerun"] = True
         if limits or refusal:
@@ -213,7 +217,10 @@ class PerTestHooks:
 def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage | None) -> None:
     """The test's figures as its JUnit properties, through pytest's own ``user_properties``
     (what ``record_property`` fills: ``--junitxml`` writes those of the teardown report, and
-    xdist ships them with it); an earlier attempt's are replaced."""
+    xdist ships them with it); an earlier attempt's are replaced. Only with ``--junitxml``:
+    its module loads then."""
+    from ..render.junit import PREFIX, properties
+
     new = properties(usage) if usage is not None and used(usage) else []
     for holder in (item.user_properties, report.user_properties):
         if holder or new:  # most tests have none to replace and none to add
