@@ -373,11 +373,15 @@ class TokenTracker:
             return sums.read_cells(self._cells)
 
     def payload_cells(self) -> list[list[Any]]:  # model, operation, counts; sorted
+        if not self._cells:  # nothing recorded (yet): nothing to hold the lock for
+            return []
         with self._lock:
             return sums.payload_cells(self._cells)
 
     def served_models(self) -> dict[str, list[str]]:
         """The served model ids, each with its fingerprints (sorted)."""
+        if not self.served:
+            return {}
         with self._lock:
             return {model: sorted(fps) for model, fps in self.served.items()}
 

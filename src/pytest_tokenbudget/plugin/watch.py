@@ -60,11 +60,12 @@ def next_status(status: str, report: pytest.TestReport) -> str:
 
 
 def test_status(report: pytest.TestReport) -> str:
+    outcome = report.outcome  # what BaseReport's failed and skipped read
     if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    if report.failed:
+        return "xfailed" if outcome == "skipped" else "xpassed"
+    if outcome == "failed":
         return "failed" if report.when == "call" else "error"
-    return "skipped" if report.skipped else "passed"
+    return "skipped" if outcome == "skipped" else "passed"
 
 
 class PerTestHooks:
@@ -95,11 +96,15 @@ class PerTestHooks:
         report = yield
         when = report.when
         if when == "setup":  # a test (or another attempt of it) starts: no hook of its own
-            self.status, self.budget_reported, self.shipped = "passed", False, None
-        status = self.status
-        if status is None:
-            status = earlier_status(item) if when == "teardown" else "passed"
-        self.status = next_status(status, report)
+            self.budget_reported, self.shipped = False, None
+            status = "passed"
+        else:
+            status = self.status
+            if status is None:
+                status = earlier_status(item) if when == "teardown" else "passed"
+        if report.outcome != "passed" or when == "call":
+            status = next_status(status, report)
+        self.status = status  # a passed setup or teardown leaves it as it was
         owner = self.owner
         nodeid = report.nodeid  # the item's, without the property's work
         if when == "setup" and owner.bad_markers and nodeid in owner.bad_markers:
