@@ -95,13 +95,13 @@ class PerTestHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         when = report.when
+        status: str | None = "passed"
         if when == "setup":  # a test (or another attempt of it) starts: no hook of its own
             self.budget_reported, self.shipped = False, None
-            status = "passed"
         else:
             status = self.status
-            if status is None:
-                status = earlier_status(item) if when == "teardown" else "passed"
+        if status is None:
+            status = earlier_status(item) if when == "teardown" else "passed"
         if report.outcome != "passed" or when == "call":
             status = next_status(status, report)
         self.status = status  # a passed setup or teardown leaves it as it was
