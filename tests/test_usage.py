@@ -6,11 +6,12 @@ import dataclasses
 import json
 import random
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_tokenbudget import sums
+from pytest_tokenbudget import records, sums
 from pytest_tokenbudget.usage import USAGE_FIELDS, Usage, make_usage, usd_to_pico, with_cost
 
 counts = st.integers(min_value=0, max_value=10**9)
@@ -49,6 +50,24 @@ def test_cells_total_equals_plain_addition(cells: list[tuple[Usage, bool]]) -> N
     found = sums.total(held)
     assert found == sum((u for u, _ in cells), Usage())
     assert list(found.__dict__) == list(USAGE_FIELDS)  # a plain Usage, fields in order
+
+
+@given(usages, st.sampled_from(["gpt-4o", "<>"]), st.sampled_from(["default", "op"]))
+def test_records_made_by_position_hold_each_figure_by_name(
+    usage: Usage, model: str, operation: str
+) -> None:
+    """``records`` makes its structs from positional values: each lands in its named field."""
+    counts = {name: getattr(usage, name) for name in USAGE_FIELDS if name != "cost_pico"}
+    cost = None if usage.unpriced_calls else usage.cost_pico / 10**12
+    by_name = records.Figures(
+        **counts, total_tokens=usage.input_tokens + usage.output_tokens, cost_usd=cost
+    )
+    assert records.figures(usage) == by_name
+    record = records.one_cell_record(usage, model, operation, status="passed")
+    assert msgspec.structs.asdict(record)["by_model"] == {model: by_name}
+    assert record.by_operation[operation].by_model == {model: by_name}
+    assert record.status == "passed"
+    assert records.Figures(**records._fields(usage)) == by_name
 
 
 @given(usages, usages)

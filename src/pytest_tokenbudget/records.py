@@ -14,7 +14,7 @@ every supported Python (``Optional``/``Union`` rather than ``X | Y`` for 3.9).
 
 from itertools import repeat
 from operator import attrgetter, mul, sub
-from typing import Annotated, Any, Dict, List, Mapping, Optional, Union
+from typing import Annotated, Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import msgspec
 from msgspec import UNSET, Raw, UnsetType
@@ -84,18 +84,29 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
 
 
 def _fields(usage: Usage) -> Dict[str, Any]:
-    """``usage``'s record fields: its counts (the instance dict copied at C speed, ``_COUNTS``
-    and ``cost_pico``), the total, and the cost in dollars (None while any call is unpriced)."""
-    fields: Dict[str, Any] = usage.__dict__.copy()
-    pico = fields.pop("cost_pico")
-    fields["total_tokens"] = fields["input_tokens"] + fields["output_tokens"]
-    fields["cost_usd"] = None if fields["unpriced_calls"] else pico / PICO_PER_USD
-    return fields
+    """``usage``'s record fields by name (:func:`_values`)."""
+    return dict(zip(Figures.__struct_fields__, _values(usage)))
+
+
+_counts_of = attrgetter(*_COUNTS)
+
+
+#: A record's fields in :class:`Figures`' order: nine counts, the total, the cost in dollars.
+Values = Tuple[int, int, int, int, int, int, int, int, int, int, Optional[float]]
+
+
+def _values(usage: Usage) -> Values:
+    """``usage``'s record fields in :class:`Figures`' order, to pass by position (a record
+    made from keywords costs twice as much): its counts, the total, and the cost in dollars
+    (None while any call is unpriced)."""
+    cost = None if usage.unpriced_calls else usage.cost_pico / PICO_PER_USD
+    values: Values = (*_counts_of(usage), usage.input_tokens + usage.output_tokens, cost)
+    return values
 
 
 def figures(usage: Usage) -> Figures:
     """``usage`` as a file record."""
-    return Figures(**_fields(usage))
+    return Figures(*_values(usage))
 
 
 def dollars_to_pico(cost: float) -> int:
@@ -263,7 +274,7 @@ class TestRecord(Figures, frozen=True, gc=False):
 
 def make_operation(usage: Usage, by_model: Optional[Mapping[str, Usage]] = None) -> OperationRecord:
     models = {m: figures(u) for m, u in (by_model or {}).items()}
-    return OperationRecord(**_fields(usage), by_model=models)
+    return OperationRecord(*_values(usage), models)
 
 
 def make_record(
@@ -294,16 +305,10 @@ def one_cell_record(
 ) -> TestRecord:
     """:func:`make_record` of a test with one model in one operation (the common test): its
     figures read once, for the test, its model and its operation."""
-    fields = _fields(usage)
-    by_model = {model: Figures(**fields)}
-    by_operation = {operation: OperationRecord(**fields, by_model=by_model)}
-    return TestRecord(
-        **fields,
-        by_model=by_model,
-        operations=Raw(_encoder.encode(by_operation)),
-        budget=budget,
-        status=status,
-    )
+    values = _values(usage)
+    by_model = {model: Figures(*values)}
+    by_operation = {operation: OperationRecord(*values, by_model)}
+    return TestRecord(*values, by_model, Raw(_encoder.encode(by_operation)), budget, status)
 
 
 #: The record of a test that recorded nothing, by status (a frozen value: shared).
