@@ -22,6 +22,9 @@ measured alone. Prints:
 - ``import pytest`` vs ``import pytest`` plus the plugin's entry point;
 - each ``record()``: N tests each recording 10 times, minus N tests that request
   ``token_tracker`` and record nothing, per record;
+- that ``record()`` figure split: a test's first record with all it brings (its test ships a
+  payload, the run a record and a summary row: N tests recording once, minus N recording
+  nothing) and each further record (N tests recording 10 times, minus N recording once);
 - a test requesting ``token_tracker`` and recording nothing, minus a trivial test (plugin on);
 - each trivial test of a run that records: ``test_0`` makes a tracker, N - 1 trivial tests
   follow (every test's reports are watched from then on), minus a run of ``test_0`` alone,
@@ -114,6 +117,7 @@ def workloads(scale: int, capture: bool) -> dict[str, list[str]]:
         "trivial on": [*pytest, "test_trivial.py"],
         "tracker on": [*pytest, "test_tracker.py"],
         "record on": [*pytest, "test_record.py"],
+        "record once on": [*pytest, "test_record_once.py"],
         "recording one on": [*pytest, "test_recording_one.py"],
         "recording on": [*pytest, "test_recording.py"],
     }
@@ -144,6 +148,7 @@ def write_suites(folder: Path, repeat: int, n: int, scale: int) -> None:
     (folder / "test_tracker.py").write_text(suite(n, "token_tracker"))
     loop = f"for _ in range({RECORDS_PER_TEST}):\n        {RECORD}"
     (folder / "test_record.py").write_text(suite(n, "token_tracker", loop))
+    (folder / "test_record_once.py").write_text(suite(n, "token_tracker", RECORD))
     first = suite(1, "token_tracker")  # a run that records: its first test makes a tracker
     (folder / "test_recording_one.py").write_text(first)
     (folder / "test_recording.py").write_text(first + suite(n).split("\n", 2)[2])
@@ -222,6 +227,12 @@ def main() -> None:
         plain, streamed = per_call(counts, "capture"), per_call(counts, "stream")
         print(f"capture per call: plain {plain:,.0f}, streamed {streamed:,.0f}")
     print(f"import pytest: {counts['import off']:,}; with the plugin {counts['import on']:,}")
+    first = (counts["record once on"] - counts["tracker on"]) / n
+    further = (counts["record on"] - counts["record once on"]) / (n * (RECORDS_PER_TEST - 1))
+    print(
+        f"each `record()` split: a test's first, with its payload, record and summary row: "
+        f"{first:,.0f}; each further record of a test: {further:,.0f}"
+    )
     one = counts["one on"] - counts["one off"]
     plain = (counts["trivial off"] - counts["one off"]) / (n - 1)
     watched = (counts["recording on"] - counts["recording one on"]) / (n - 1) - plain

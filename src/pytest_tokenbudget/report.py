@@ -209,8 +209,10 @@ def tests_only(tests: Mapping[str, T]) -> Mapping[str, T]:
 
 
 def buckets(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:
-    """The run's buckets (usage in its totals that is no test's figure), by name."""
-    return sorted(((n, rec) for n, rec in tests.items() if is_bucket(n)), key=lambda kv: kv[0])
+    """The run's buckets (usage in its totals that is no test's figure), by name; only the
+    ids starting with "<" are looked at (at C speed, as :func:`tests_only`)."""
+    named = compress(tests, map(str.startswith, tests, repeat("<")))
+    return sorted((n, tests[n]) for n in named if is_bucket(n))
 
 
 def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRecord]]:

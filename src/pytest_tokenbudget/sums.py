@@ -38,6 +38,8 @@ MAX_CALLS = 4096
 
 _new = object.__new__
 _set = object.__setattr__
+#: ``Cell(model, operation)`` at C speed (the NamedTuple's own ``__new__`` is Python code).
+_tuple_new = tuple.__new__
 
 
 def one_call(
@@ -117,7 +119,10 @@ def as_usage(held: Held) -> Usage:
 
 def read_cells(table: Table) -> dict[Cell, Usage]:
     """``table`` as Usage by Cell, in its order."""
-    return {key if type(key) is Cell else Cell(*key): as_usage(held) for key, held in table.items()}
+    return {
+        key if type(key) is Cell else _tuple_new(Cell, key): as_usage(held)
+        for key, held in table.items()
+    }
 
 
 def aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
@@ -167,7 +172,7 @@ def add_served(served: dict[str, set[str]], found: Extracted) -> None:
 
 
 def cells_from_payload(payload: Mapping[str, Any]) -> dict[Cell, Usage]:
-    return {Cell(m, o): from_counts(counts) for m, o, counts in payload["cells"]}
+    return {_tuple_new(Cell, (m, o)): from_counts(counts) for m, o, counts in payload["cells"]}
 
 
 _ZEROS = dict.fromkeys(USAGE_FIELDS, 0)
