@@ -91,8 +91,7 @@ class TokenTracker:
         self.notes: dict[str, int] = {}
         #: Why calls could not be counted, and how many each time (the summary names the test).
         self.uncounted_reasons: dict[str, int] = {}
-        #: The model ids replies said served them (before aliases), each with the
-        #: ``system_fingerprint`` values seen: the report's ``environment``.
+        #: Served model ids (before aliases), with the ``system_fingerprint``s: ``environment``.
         self.served: dict[str, set[str]] = {}
         #: Told of every usage counted (spend protection keeps the run's running total).
         self.listener: Callable[[Usage], None] | None = None
@@ -318,10 +317,8 @@ class TokenTracker:
         with self._lock:
             for key, usage in cells.items():
                 add_held(self._cells, key, usage)
-            for mine, theirs in (
-                (self.notes, other.notes),
-                (self.uncounted_reasons, other.uncounted_reasons),
-            ):
+            pairs = ((self.notes, other.notes), (self.uncounted_reasons, other.uncounted_reasons))
+            for mine, theirs in pairs:
                 for text, times in theirs.items():
                     mine[text] = mine.get(text, 0) + times
             for model, fingerprints in served.items():
