@@ -5,6 +5,7 @@ travel on the teardown report to the controller's junitxml), equal to the JSON r
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -145,6 +146,37 @@ def test_junit_properties_are_the_reports_figures(
     )
     for name, props in saved.items():
         assert props == [p for p in cases[name] if p[0] != "mine"], name
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_without_junitxml_no_test_gets_properties(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
+) -> None:
+    """The properties are for ``--junitxml`` alone (PRODUCT.md): without it no test pays for
+    them, and a test's own ``record_property`` is all its report carries."""
+    pytester.makepyfile(test_inner=INNER)
+    pytester.makeconftest(
+        """
+        import json
+
+        def pytest_runtest_logreport(report):
+            if report.when == "teardown":
+                with open("props.jsonl", "a") as f:
+                    f.write(json.dumps([report.nodeid, report.user_properties]) + "\\n")
+        """
+    )
+    result, report = run_report(pytester, "-p", "rerunfailures", *dist)
+    assert result.parseoutcomes() == {"passed": 8, "failed": 1, "rerun": 1}
+    assert report["tests"]["test_inner.py::test_sdk"]["calls"] == 2  # usage was counted
+    seen = [json.loads(line) for line in (pytester.path / "props.jsonl").read_text().splitlines()]
+    assert {nodeid for nodeid, _ in seen} >= {
+        "test_inner.py::test_sdk",
+        "test_inner.py::test_param[1]",
+    }
+    # (under xdist the worker and the controller both log each report: the same entries twice)
+    assert {n: props for n, props in seen if props} == {
+        "test_inner.py::test_sdk": [["mine", "kept"]]
+    }
 
 
 def test_junit_from_a_report_has_outcomes_totals_and_safe_names(
