@@ -81,8 +81,7 @@ class RunUsage(msgspec.Struct):
                 self.add_cells(RERUNS_BUCKET, earlier.cells, BUCKET_STATUS)
             if rerun == UNTRACKED:
                 return
-        cells = cells_from_payload(payload) if payload["cells"] else {}
-        entry = self.add_cells(nodeid, cells, "passed")
+        entry = self.add_cells(nodeid, cells_from_payload(payload), "passed")
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])

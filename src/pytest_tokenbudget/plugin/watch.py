@@ -102,9 +102,7 @@ class PerTestHooks:
             status = self.status
         if status is None:
             status = earlier_status(item) if when == "teardown" else "passed"
-        if report.outcome != "passed" or when == "call":
-            status = next_status(status, report)
-        self.status = status  # a passed setup or teardown leaves it as it was
+        self.status = next_status(status, report)
         owner = self.owner
         nodeid = report.nodeid  # the item's, without the property's work
         if when == "setup" and owner.bad_markers and nodeid in owner.bad_markers:
