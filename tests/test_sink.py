@@ -6,9 +6,8 @@ from typing import Callable
 
 import pytest
 
-from pytest_tokenbudget import capture
 from pytest_tokenbudget.attribution import ATTRIBUTION
-from pytest_tokenbudget.capture.sink import NOTE_MALFORMED, Sink
+from pytest_tokenbudget.capture.sink import NOTE_MALFORMED, Sink, finish_open
 from pytest_tokenbudget.providers import endpoint
 from pytest_tokenbudget.tracker import TokenTracker
 from pytest_tokenbudget.usage import Usage
@@ -60,7 +59,7 @@ def test_a_stream_that_cannot_be_decoded_gives_its_reservation_back(
 def test_a_tests_end_records_its_streams_still_open_and_no_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """What ``capture.end_streams`` (the plugin, at each test's end) does: each stream once,
+    """What ``sink.finish_open`` (the plugin, at each test's end) does: each stream once,
     counted from what arrived, on the test it belongs to."""
     monkeypatch.setattr(ATTRIBUTION, "before_request", None)
     found = endpoint("POST", PATH)
@@ -72,9 +71,9 @@ def test_a_tests_end_records_its_streams_still_open_and_no_others(
         sink = BodySink(found, "POST", PATH, None)
         assert sink.start_stream({"content-type": "text/event-stream"})
         sink.feed(b"data: " + usage + b"\n\n")
-    capture.end_streams(mine)
+    finish_open(mine)
     assert (mine.usage.input_tokens, mine.usage.calls) == (3, 1)
     assert not other.usage
-    capture.end_streams(mine)  # recorded once
-    capture.end_streams(other)
+    finish_open(mine)  # recorded once
+    finish_open(other)
     assert (mine.usage.calls, other.usage.calls) == (1, 1)

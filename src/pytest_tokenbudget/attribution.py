@@ -162,7 +162,8 @@ class Attribution:
         final from now on: what is recorded into it later goes to ``<session>``, noted."""
         tracker, self.current, self._nodeid, self._owner = self.current, None, None, None
         if tracker is not None:
-            tracker.end(self.session, late_note(tracker.nodeid))
+            session = self.buckets.get(SESSION_BUCKET)  # made by the first test's end
+            tracker.end(self.session if session is None else session, late_note(tracker.nodeid))
         return tracker
 
     def bucket(self, name: str) -> TokenTracker:

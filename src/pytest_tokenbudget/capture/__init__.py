@@ -12,13 +12,12 @@ patches once and counts every call once.
 from __future__ import annotations
 
 import importlib
-import sys
 from types import ModuleType
 from typing import Any, Callable
 
 from ..onimport import Installs, PatchOnImport
 
-__all__ = ["end_streams", "install", "installed"]
+__all__ = ["install", "installed"]
 
 #: The client modules patched, each by the function of this package's module that patches it.
 MODULES = {
@@ -81,11 +80,3 @@ def replace_method(cls: type, name: str, patch: Callable[[Any], Any]) -> list[Ca
     patched.__tokenbudget__ = True
     setattr(cls, name, patched)
     return [lambda: setattr(cls, name, original)]
-
-
-def end_streams(tracker: Any) -> None:
-    """A test ended with ``tracker``: its streams still open are recorded now, from what
-    arrived (the plugin calls this; without the sink module no stream was ever opened)."""
-    sink = sys.modules.get(__name__ + ".sink")
-    if sink is not None:
-        sink.finish_open(tracker)

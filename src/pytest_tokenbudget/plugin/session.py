@@ -52,6 +52,9 @@ class TokenBudgetSession(HookWiring):
         self._run: RunUsage | None = None
         self._run_limits: Limits | None = None
         self._guard: SpendGuard | None = None
+        #: The first request spend protection refused in each running test, by node id (the
+        #: guard's, once made: an attribute, read by every test's call report).
+        self.refusals: dict[str, BudgetExceeded] = NO_REFUSALS
         self.is_worker = hasattr(config, "workerinput")
         self.is_controller = False
         self.report: Report | None = None
@@ -101,11 +104,8 @@ class TokenBudgetSession(HookWiring):
             from ..protection import SpendGuard
 
             self._guard = SpendGuard(self.settings["enforce"], self.run_limits, self.limits)
+            self.refusals = self._guard.refusals
         return self._guard
-
-    @property
-    def refusals(self) -> dict[str, BudgetExceeded]:
-        return NO_REFUSALS if self._guard is None else self._guard.refusals
 
     def recorded(self) -> bool:
         """Did this process's run count anything yet (without making the run's accounting)?"""
@@ -114,7 +114,8 @@ class TokenBudgetSession(HookWiring):
     def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
         """A test finished in this process; a worker leaves the adding up to the controller."""
         if not self.is_worker:
-            self.run.add_test(nodeid, payload)
+            run = self._run
+            (self.run if run is None else run).add_test(nodeid, payload)
 
     def confirmed(self, nodeid: str, payload: dict[str, Any]) -> None:
         """A confirmation attempt finished in this process (``--tokenbudget-confirm``)."""

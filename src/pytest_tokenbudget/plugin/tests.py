@@ -41,9 +41,8 @@ if TYPE_CHECKING:
         def bad_markers(self) -> Mapping[str, str]:
             """The error of each malformed marker, by node id."""
 
-        @property
-        def refusals(self) -> dict[str, BudgetExceeded]:
-            """The first request spend protection refused in each running test, by node id."""
+        #: The first request spend protection refused in each running test, by node id.
+        refusals: dict[str, BudgetExceeded]
 
         def collect(self, nodeid: str, payload: dict[str, Any]) -> None:
             """A test finished in this process with ``payload``."""

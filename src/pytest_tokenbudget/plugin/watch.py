@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 #: A test's status once it failed: later phases do not change it.
 FAILED = ("failed", "error")
-#: Capture's module: loaded when capture is on (only then can a test leave a stream open).
-CAPTURE_MODULE = "pytest_tokenbudget.capture"
+#: Capture's streams: loaded when a stream is first captured (only then can a test leave one
+#: open).
+SINK_MODULE = "pytest_tokenbudget.capture.sink"
 
 
 def earlier_status(item: pytest.Item) -> str:
@@ -104,29 +105,33 @@ class PerTestHooks:
             status = earlier_status(item) if when == "teardown" else "passed"
         self.status = next_status(status, report)
         owner = self.owner
-        nodeid = report.nodeid  # the item's, without the property's work
-        if when == "setup" and owner.bad_markers and nodeid in owner.bad_markers:
-            report.outcome, report.longrepr = "failed", owner.bad_markers[nodeid]
+        if when == "setup" and owner.bad_markers and report.nodeid in owner.bad_markers:
+            report.outcome, report.longrepr = "failed", owner.bad_markers[report.nodeid]
             self.status = "error"
         if when != "teardown":
-            tracker = ATTRIBUTION.current
             raised = call.excinfo is not None and refusal_raised(call.excinfo.value) is not None
-            if (when == "call" and tracker is not None) or raised:
-                limits = owner.limits.get(nodeid) if owner.limits else None
+            if raised or (
+                when == "call"
+                and (owner.limits or owner.refusals)  # else nothing to check
+                and ATTRIBUTION.current is not None
+            ):
+                nodeid = report.nodeid
+                limits = owner.limits.get(nodeid)
                 refusal = owner.refusals.get(nodeid)
-                if limits or refusal or raised:  # else nothing to check
-                    self.check_budget(item, report, call, limits, tracker, refusal)
+                if limits or refusal or raised:
+                    self.check_budget(item, report, call, limits, ATTRIBUTION.current, refusal)
             return report
-        capture = sys.modules.get(CAPTURE_MODULE)
-        if ATTRIBUTION.current is not None and capture is not None:
+        tracker = ATTRIBUTION.current
+        sink = sys.modules.get(SINK_MODULE)
+        if tracker is not None and sink is not None:
             # before its end, which sends later records away: open streams count what arrived
-            capture.end_streams(ATTRIBUTION.current)
+            sink.finish_open(tracker)
         tracker = ATTRIBUTION.finish()
         rerun = item is self.finished and not self.confirming
         self.finished = item
         if tracker is None:
             if rerun:  # the earlier attempts' usage is not this test's figure
-                self.ship(report, {"cells": [], "rerun": UNTRACKED})
+                self.ship(report.nodeid, report, {"cells": [], "rerun": UNTRACKED})
                 if self.junit:
                     record_properties(item, report, None)
             return report
@@ -143,9 +148,9 @@ class PerTestHooks:
     ) -> None:
         """Ship the usage of a test that made a tracker (a refusal, too, made it)."""
         owner = self.owner
-        nodeid = report.nodeid
+        nodeid = tracker.nodeid  # the report's (a property computing it each time)
         limits = owner.limits.get(nodeid) if owner.limits else None
-        refusal = owner.refusals.pop(nodeid, None)
+        refusal = owner.refusals.pop(nodeid, None) if owner.refusals else None
         payload = tracker_payload(tracker)  # its figures are final: its test ended
         if self.junit:
             record_properties(item, report, tracker.usage if payload["cells"] else None)
@@ -167,15 +172,16 @@ class PerTestHooks:
             )
             payload["budget"] = msgspec.to_builtins(record)
         payload["status"] = self.status
-        self.ship(report, payload)
+        self.ship(nodeid, report, payload)
 
-    def ship(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+    def ship(self, nodeid: str, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+        """``payload`` on test ``nodeid``'s teardown ``report``, and to the run."""
         self.shipped = payload
         if self.confirming:
-            self.owner.confirmed(report.nodeid, payload)
+            self.owner.confirmed(nodeid, payload)
             return
         setattr(report, REPORT_ATTR, payload)
-        self.owner.collect(report.nodeid, payload)
+        self.owner.collect(nodeid, payload)
 
     def check_budget(
         self,
