@@ -32,7 +32,6 @@ from .usage import (
     group,
     usd_to_pico,
 )
-from .usage import _usage as fast_usage
 
 _COUNTS = TOKEN_FIELDS + COUNT_FIELDS
 Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -78,9 +77,8 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def usage(self) -> Usage:
-        return fast_usage(
-            **{name: getattr(self, name) for name in _COUNTS}, cost_pico=self.cost_pico
-        )
+        figures: Tuple[int, ...] = (*_counts_of(self), self.cost_pico)
+        return Usage(*figures)
 
 
 def _fields(usage: Usage) -> Dict[str, Any]:

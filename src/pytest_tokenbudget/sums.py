@@ -11,7 +11,7 @@ from itertools import compress
 from operator import add, itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 
-from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage, _usage
+from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage
 
 
 class Tracked(Protocol):
@@ -51,7 +51,7 @@ def one_call(
     kept in ``known`` for the same figures again: ``record()``'s hot path (``Rates.cost_pico``
     of a model with every rate, written out)."""
     _, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens = call
-    usage = _usage(  # built once for these figures: ``known`` gives it again
+    usage = Usage(  # built once for these figures: ``known`` gives it again
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cache_read_tokens=cache_read_tokens,
