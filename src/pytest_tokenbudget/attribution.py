@@ -184,7 +184,8 @@ class Attribution:
             from .tracker import TokenTracker
 
             _tracker_type = TokenTracker
-        made = _tracker_type(name, self.pricer, self)
+        pricer = self._pricer  # the property's work, once it made the run's
+        made = _tracker_type(name, self.pricer if pricer is None else pricer, self)
         made.listener = self.listener
         return made
 

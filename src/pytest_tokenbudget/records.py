@@ -222,6 +222,10 @@ class BudgetRecord(msgspec.Struct, frozen=True, gc=False):
     note: Optional[str] = None
 
 
+#: The per-operation breakdown of a test that recorded nothing, as its record holds it.
+NO_OPERATIONS = Raw(b"{}")
+
+
 class TestRecord(Figures, frozen=True, gc=False):
     """Usage of one test with the breakdowns that explain a regression.
 
@@ -231,7 +235,7 @@ class TestRecord(Figures, frozen=True, gc=False):
     __test__ = False  # not a pytest test class
 
     by_model: Dict[str, Figures] = {}
-    operations: Raw = msgspec.field(name="by_operation", default=Raw(b"{}"))
+    operations: Raw = msgspec.field(name="by_operation", default=NO_OPERATIONS)
     budget: Union["BudgetRecord", UnsetType, None] = UNSET
     status: Union[str, UnsetType, None] = UNSET
     samples: Union[Samples, UnsetType] = UNSET

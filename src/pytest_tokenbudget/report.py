@@ -19,7 +19,7 @@ from msgspec import UNSET, UnsetType
 
 from .buckets import is_bucket
 from .environment import Environment
-from .records import Figures, Number, TestRecord, Violation, total_cost_pico
+from .records import NO_OPERATIONS, Figures, Number, TestRecord, Violation, total_cost_pico
 from .usage import COUNT_FIELDS, TOKEN_FIELDS, Usage, used
 
 T = TypeVar("T")
@@ -226,8 +226,14 @@ def tests_with_usage(tests: Mapping[str, TestRecord]) -> List[Tuple[str, TestRec
 def breakdown(tests: Mapping[str, TestRecord], by: str) -> Dict[str, Usage]:
     """The run's usage per model (``by="model"``) or per operation (``by="operation"``)."""
     found: Dict[str, List[Figures]] = {}
+    table: Mapping[str, Figures]
     for rec in tests.values():
-        table = rec.by_model if by == "model" else rec.by_operation
+        if by == "model":
+            table = rec.by_model
+        elif rec.operations == NO_OPERATIONS:  # nothing to decode (a test that recorded nothing)
+            continue
+        else:
+            table = rec.by_operation
         for name, figures in table.items():
             found.setdefault(name, []).append(figures)
     return {name: sum_figures(records) for name, records in found.items()}
