@@ -321,3 +321,52 @@ def test_failed_budget_outcomes_match_between_serial_and_xdist(
     outcomes = result.parseoutcomes()
     assert (outcomes.get("failed"), outcomes.get("passed"), result.ret) == (6, 2, 1)
     assert len(report["violations"]) == 7
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_statuses_in_the_report_follow_each_phase_and_the_budget(
+    pytester: pytest.Pytester, dist: list[str]
+) -> None:
+    """Each test's status comes from all its phases' reports, and a budget check that fails a
+    passing report outranks what the report alone would say (an xpass over budget failed)."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def broken_teardown():
+            yield
+            raise RuntimeError("teardown")
+
+        @pytest.mark.token_budget(10)
+        @pytest.mark.xfail(strict=False)
+        def test_xpass_over(token_tracker):
+            token_tracker.record(input_tokens=100)
+
+        @pytest.mark.xfail(strict=False)
+        def test_xpass(token_tracker):
+            token_tracker.record(input_tokens=1)
+
+        @pytest.mark.xfail(strict=False)
+        def test_xfail(token_tracker):
+            token_tracker.record(input_tokens=1)
+            assert False
+
+        def test_teardown_error(token_tracker, broken_teardown):
+            token_tracker.record(input_tokens=1)
+
+        def test_skipped(token_tracker):
+            token_tracker.record(input_tokens=1)
+            pytest.skip("no")
+        """
+    )
+    result, report = run_report(pytester, *dist)
+    assert result.ret == 1
+    statuses = {nodeid.split("::")[1]: t["status"] for nodeid, t in report["tests"].items()}
+    assert statuses == {
+        "test_xpass_over": "failed",
+        "test_xpass": "xpassed",
+        "test_xfail": "xfailed",
+        "test_teardown_error": "error",
+        "test_skipped": "skipped",
+    }

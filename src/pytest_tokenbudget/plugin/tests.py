@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     class Watcher(Protocol):
         """The hooks of a run that watches its tests' reports (``watch.PerTestHooks``)."""
 
-        #: The running test's status so far (None: its earlier phases were not seen).
-        status: str | None
+        #: The running test's reports so far (None: its earlier phases were not seen).
+        reports: list[pytest.TestReport] | None
 
 
 #: The plugin name of ``PerTestHooks`` (or, on an xdist controller, ``ControllerHooks``).
@@ -87,7 +87,7 @@ class TestBounds(WideFixtures):
 
     def watch(self, during_test: bool) -> None:
         """Watch every test's reports from now on (once; from any thread). ``during_test``:
-        the running test's earlier phases were not seen (see ``PerTestHooks.status``)."""
+        the running test's earlier phases were not seen (see ``PerTestHooks.reports``)."""
         with self._lock:
             if self.watching:
                 return
@@ -95,7 +95,7 @@ class TestBounds(WideFixtures):
         ATTRIBUTION.activate = None
         hooks = self.hooks = self.watcher()
         if during_test:
-            hooks.status = None
+            hooks.reports = None
         self.pluginmanager.register(hooks, TESTS_PLUGIN)
 
 

@@ -34,10 +34,10 @@ FAILED = ("failed", "error")
 SINK_MODULE = "pytest_tokenbudget.capture.sink"
 
 
-def earlier_status(item: pytest.Item) -> str:
-    """The status of ``item`` from the setup and call reports pytest's terminal reporter kept
-    (``TerminalReporter.stats``): for the one test during whose teardown watching began. Without
-    the terminal reporter (``-p no:terminal``): passed."""
+def earlier_reports(item: pytest.Item) -> list[pytest.TestReport]:
+    """The setup and call reports of ``item`` that pytest's terminal reporter kept
+    (``TerminalReporter.stats``), setup first: for the one test during whose call or teardown
+    watching began. Without the terminal reporter (``-p no:terminal``): none."""
     reporter = item.config.pluginmanager.get_plugin("terminalreporter")
     found = [
         report
@@ -47,16 +47,15 @@ def earlier_status(item: pytest.Item) -> str:
         and report.nodeid == item.nodeid
         and report.when in ("setup", "call")
     ]
+    return sorted(found, key=lambda r: r.when != "setup")
+
+
+def fold_status(reports: list[pytest.TestReport]) -> str:
+    """A test's status from the reports of its phases, in order: a failure stays."""
     status = "passed"
-    for report in sorted(found, key=lambda r: r.when != "setup"):
-        status = next_status(status, report)
-    return status
-
-
-def next_status(status: str, report: pytest.TestReport) -> str:
-    """A test's status after ``report`` of one of its phases: a failure stays."""
-    if (report.when == "call" or report.outcome != "passed") and status not in FAILED:
-        return test_status(report)
+    for report in reports:
+        if (report.when == "call" or report.outcome != "passed") and status not in FAILED:
+            status = test_status(report)
     return status
 
 
@@ -78,9 +77,13 @@ class PerTestHooks:
         #: ``--junitxml`` writes a report: each test's figures become its properties (no
         #: other reader of ``user_properties`` is promised them, and they cost every test).
         self.junit = junit
-        #: The running test's status so far; None: watching began during it, after phases
-        #: whose reports were not seen (``earlier_status`` finds them).
-        self.status: str | None = "passed"
+        #: The running test's reports so far (its status is read from them when it ships);
+        #: None: watching began during it, after phases whose reports were not seen
+        #: (``earlier_reports`` finds them).
+        self.reports: list[pytest.TestReport] | None = []
+        #: The status a bad marker or a budget check gave the running test: it outranks what
+        #: its reports say (a failed xpass is failed).
+        self.forced: str | None = None
         self.budget_reported = False
         #: The item whose teardown was reported last (the same one again: a rerun).
         self.finished: pytest.Item | None = None
@@ -96,18 +99,18 @@ class PerTestHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         when = report.when
-        status: str | None = "passed"
+        reports = self.reports
         if when == "setup":  # a test (or another attempt of it) starts: no hook of its own
-            self.budget_reported, self.shipped = False, None
-        else:
-            status = self.status
-        if status is None:
-            status = earlier_status(item) if when == "teardown" else "passed"
-        self.status = next_status(status, report)
+            self.budget_reported, self.shipped, self.forced = False, None, None
+            self.reports = [report]
+        elif reports is not None:
+            reports.append(report)
+        elif when == "call":  # watching began during its call: its setup passed
+            self.reports = [report]
         owner = self.owner
         if when == "setup" and owner.bad_markers and report.nodeid in owner.bad_markers:
             report.outcome, report.longrepr = "failed", owner.bad_markers[report.nodeid]
-            self.status = "error"
+            self.forced = "error"
         if when != "teardown":
             raised = call.excinfo is not None and refusal_raised(call.excinfo.value) is not None
             if raised or (
@@ -171,7 +174,9 @@ class PerTestHooks:
                 refusal,
             )
             payload["budget"] = msgspec.to_builtins(record)
-        payload["status"] = self.status
+        payload["status"] = self.forced or fold_status(
+            self.reports if self.reports is not None else [*earlier_reports(item), report]
+        )
         self.ship(nodeid, report, payload)
 
     def ship(self, nodeid: str, report: pytest.TestReport, payload: dict[str, Any]) -> None:
@@ -220,7 +225,7 @@ class PerTestHooks:
         else:
             report.outcome = "failed"
             report.longrepr = text
-            self.status = "failed" if report.when == "call" else "error"
+            self.forced = "failed" if report.when == "call" else "error"
 
 
 def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage | None) -> None:
