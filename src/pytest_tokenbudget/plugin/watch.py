@@ -112,17 +112,15 @@ class PerTestHooks:
             report.outcome, report.longrepr = "failed", owner.bad_markers[report.nodeid]
             self.forced = "error"
         if when != "teardown":
+            tracker = ATTRIBUTION.current
             raised = call.excinfo is not None and refusal_raised(call.excinfo.value) is not None
-            if raised or (
-                when == "call"
-                and (owner.limits or owner.refusals)  # else nothing to check
-                and ATTRIBUTION.current is not None
-            ):
+            checked = owner.limits or owner.refusals  # else nothing to check
+            if raised or (when == "call" and tracker is not None and checked):
                 nodeid = report.nodeid
                 limits = owner.limits.get(nodeid)
                 refusal = owner.refusals.get(nodeid)
                 if limits or refusal or raised:
-                    self.check_budget(item, report, call, limits, ATTRIBUTION.current, refusal)
+                    self.check_budget(item, report, call, limits, tracker, refusal)
             return report
         tracker = ATTRIBUTION.current
         sink = sys.modules.get(SINK_MODULE)
