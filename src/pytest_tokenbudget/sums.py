@@ -58,9 +58,6 @@ def one_call(
         cache_write_tokens=cache_write_tokens,
         reasoning_tokens=reasoning_tokens,
         calls=1,
-        unpriced_calls=0,
-        refused_calls=0,
-        uncounted_calls=0,
         cost_pico=(input_tokens - cache_read_tokens - cache_write_tokens) * rates[0]
         + output_tokens * rates[1]
         + cache_read_tokens * rates[2]

@@ -354,10 +354,6 @@ def make_usage(
         cache_write_tokens=write,
         reasoning_tokens=reasoning,
         calls=calls,
-        unpriced_calls=0,
-        refused_calls=0,
-        uncounted_calls=0,
-        cost_pico=0,
     )
 
 
