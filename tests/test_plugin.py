@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from pytest_tokenbudget.files.baseline import load_report
+from pytest_tokenbudget.render.text import summary_lines
 from runs import DIST, run_report
 
 
@@ -86,6 +88,40 @@ def test_serial_and_xdist_reports_are_byte_identical(pytester: pytest.Pytester) 
         data.pop("created")
         texts.append(json.dumps(data, indent=2, sort_keys=True))
     assert texts[0] == texts[1] == texts[2]
+
+
+@pytest.mark.parametrize("dist", DIST)
+def test_the_summary_adds_up_as_the_report_it_wrote(
+    pytester: pytest.Pytester, dist: list[str]
+) -> None:
+    """The terminal's tables come from the run's own sums; read back from the report's records
+    (the CLI's view of the same run) they are line for line the same: several models, an
+    unpriced one, several operations per test, a session fixture's bucket."""
+    plan = make_suite(pytester, seed=3, tests=16)
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session", autouse=True)
+        def warm_up():
+            from pytest_tokenbudget.attribution import ATTRIBUTION
+
+            tracker = ATTRIBUTION.tracker()
+            tracker.record(input_tokens=40, output_tokens=2, model="local-llm", operation="warm")
+            tracker.record(input_tokens=9, model="gpt-4o-mini", operation="plan")
+        """
+    )
+    result, _ = run_report(pytester, "--tokenbudget-top=0", *dist)
+    result.assert_outcomes(passed=16)
+    assert sum(len({(r["model"], r["operation"]) for r in recs}) > 1 for recs in plan) >= 5
+    report = load_report(pytester.path / "r.json")
+    lines = summary_lines(report, top=0)
+    shown = result.stdout.lines
+    start = shown.index(lines[0])
+    assert shown[start : start + len(lines)] == lines
+    assert "by operation:" in lines
+    assert any("local-llm" in line for line in lines)
+    assert any("unpriced (" in line for line in lines)
 
 
 @pytest.mark.parametrize("dist", DIST)

@@ -141,6 +141,11 @@ class RunUsage(msgspec.Struct):
     def by_model(self) -> dict[str, Usage]:
         return group(self.cells(), "model")
 
+    def breakdowns(self) -> tuple[dict[str, Usage], dict[str, Usage]]:
+        """The run's usage by model and by operation (what the report's records add up to)."""
+        cells = self.cells()
+        return group(cells, "model"), group(cells, "operation")
+
     def violations(self) -> list[Violation]:
         """The per-test budget violations, in test id order."""
         from .records import Violation

@@ -338,7 +338,10 @@ class TokenBudgetSession(HookWiring):
         if not self.run:
             write("no LLM token usage recorded")
         else:
-            for line in summary_lines(report, top=self.settings["top"]):
+            lines = summary_lines(
+                report, top=self.settings["top"], breakdowns=self.run.breakdowns()
+            )
+            for line in lines:
                 write(line)
         for line in budget_lines(
             report, self.run.totals, self.run_limits, self.settings["warn_only"]

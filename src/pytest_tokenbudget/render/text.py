@@ -97,8 +97,15 @@ def _rows(title: str, shown: list[tuple[str, Usage]], count: int, show_all: str)
 
 
 def summary_lines(
-    report: Report, *, top: int = TOP_TESTS, show_all: str = "--tokenbudget-top=0"
+    report: Report,
+    *,
+    top: int = TOP_TESTS,
+    show_all: str = "--tokenbudget-top=0",
+    breakdowns: tuple[Mapping[str, Usage], Mapping[str, Usage]] | None = None,
 ) -> list[str]:
+    """The report's summary. ``breakdowns``: the run's usage by model and by operation when
+    the caller holds them in memory (the plugin: the same sums, without decoding each record's
+    ``by_operation``); read from the report's records otherwise."""
     tests = report.tests
     lines = [f"run total: {describe(report.usage)}"]
     spend = run_spend(report)
@@ -111,10 +118,11 @@ def summary_lines(
         title = f"top tests by tokens ({len(real_tests)} with usage)"
         shown = real_tests[:top] if top else real_tests  # only these are read as Usage
         lines += _rows(title, [(n, rec.usage) for n, rec in shown], len(real_tests), show_all)
-    by_model = breakdown(tests, "model")
+    if breakdowns is None:
+        breakdowns = (breakdown(tests, "model"), breakdown(tests, "operation"))
+    by_model, by_operation = breakdowns
     if by_model:
         lines += _table("by model", by_model, top, show_all)
-    by_operation = breakdown(tests, "operation")
     if set(by_operation) - {NO_OPERATION}:
         lines += _table("by operation", by_operation, top, show_all)
     pricing = report.pricing
