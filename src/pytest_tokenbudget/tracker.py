@@ -153,7 +153,9 @@ class TokenTracker:
                 known = self._calls.get(call)
                 counted = known if known is not None else one_call(self._calls, rates, call)
             key = (named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
-            with self._lock:
+            lock = self._lock
+            lock.acquire()  # not ``with``: its __enter__/__exit__ calls cost ~1k more a record
+            try:
                 ended = self._late is not None
                 if not ended:
                     cells = self._cells
@@ -172,6 +174,8 @@ class TokenTracker:
                         add_held(cells, key, counted)
                     if model is not None and model not in self.served:  # as ``add_served``
                         self.served[model] = set()
+            finally:
+                lock.release()
             if not ended:
                 if self.listener is not None:
                     self.listener(counted)
@@ -182,13 +186,8 @@ class TokenTracker:
         if response is not None:
             from .providers import extract
 
-            if (
-                input_tokens
-                or output_tokens
-                or cache_read_tokens
-                or cache_write_tokens
-                or (reasoning_tokens)
-            ):
+            given = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+            if any(given) or reasoning_tokens:
                 raise ValueError(
                     "record(response) reads the token figures from the response; "
                     "do not pass input_tokens/output_tokens/... as well"
