@@ -12,7 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_tokenbudget import records, sums
-from pytest_tokenbudget.usage import USAGE_FIELDS, Usage, make_usage, usd_to_pico, with_cost
+from pytest_tokenbudget.usage import (
+    USAGE_FIELDS,
+    Usage,
+    make_usage,
+    usage_counts,
+    usd_to_pico,
+    with_cost,
+)
 
 counts = st.integers(min_value=0, max_value=10**9)
 usages = st.builds(
@@ -84,6 +91,9 @@ def test_fast_construction_is_a_plain_usage(a: Usage, b: Usage) -> None:
         total.calls = 0  # type: ignore[misc]
     priced = with_cost(a, 7, 1)
     assert priced == dataclasses.replace(a, cost_pico=7, unpriced_calls=1)
+    made_fast = (total, priced, sums.from_counts(usage_counts(a)), sums.as_usage(sums.sums_of(b)))
+    for made in made_fast:
+        assert list(vars(made)) == list(USAGE_FIELDS)  # what the fast paths read
 
 
 @given(usages)

@@ -85,8 +85,10 @@ class RunUsage(msgspec.Struct):
         entry.status = str(payload.get("status", entry.status))
         if payload.get("budget") is not None:
             entry.budget = dict(payload["budget"])
-        if payload.get("notes") or payload.get("uncounted") or payload.get("served"):
+        if payload.get("notes") or payload.get("uncounted"):
             self.add_notes(nodeid, payload)  # most payloads bring none of them
+        elif "served" in payload:  # most that record: their models, without fingerprints
+            self.add_served(payload["served"])
 
     def add_confirmation(self, nodeid: str, payload: Mapping[str, Any]) -> None:
         """A confirmation attempt of test ``nodeid``: a sample of the test, its usage billed to
@@ -123,8 +125,17 @@ class RunUsage(msgspec.Struct):
         for reason, count in payload.get("uncounted", {}).items():
             tests = self.uncounted.setdefault(reason, {})
             tests[nodeid] = tests.get(nodeid, 0) + int(count)
-        for model, fingerprints in payload.get("served", {}).items():
-            self.served.setdefault(model, set()).update(fingerprints)
+        self.add_served(payload.get("served", {}))
+
+    def add_served(self, served: Mapping[str, list[str]]) -> None:
+        """The model ids that served a payload's calls, each with its fingerprints."""
+        known = self.served
+        for model, fingerprints in served.items():
+            seen = known.get(model)
+            if seen is None:
+                seen = known[model] = set()
+            if fingerprints:
+                seen.update(fingerprints)
 
     @property
     def totals(self) -> Usage:

@@ -150,9 +150,13 @@ def payload_cells(table: Table) -> list[list[Any]]:
     """``table``'s cells as a payload's: [model, operation, the figures that are not zero (as
     ``usage_counts``)], sorted."""
     out = []
-    for (model, operation), held in sorted(table.items()):
-        values = held if type(held) is list else sums_of(held)  # type: ignore[arg-type]
-        out.append([model, operation, dict(compress(zip(USAGE_FIELDS, values), values))])
+    for (model, operation), held in sorted(table.items()) if len(table) > 1 else table.items():
+        if type(held) is list:
+            counts = dict(compress(zip(USAGE_FIELDS, held), held))
+        else:  # a Usage keeps its figures in USAGE_FIELDS order in its instance dict
+            figures = held.__dict__
+            counts = dict(compress(figures.items(), figures.values()))
+        out.append([model, operation, counts])
     return out
 
 

@@ -160,6 +160,9 @@ class Usage:
     unpriced, so an unknown model never reads as $0. ``uncounted_calls`` are replies capture
     recognised as LLM calls but could not read: not in ``calls``, their tokens unknown, so the
     figures of a usage that has any are a lower bound.
+
+    Every figure is in its instance dict, in ``USAGE_FIELDS`` order, however it was made (the
+    fast paths read them from there).
     """
 
     input_tokens: int = 0
