@@ -77,6 +77,19 @@ def test_records_made_by_position_hold_each_figure_by_name(
     assert records.Figures(**records._fields(usage)) == by_name
 
 
+@given(usages, st.text(), st.text())
+def test_a_one_cell_records_breakdown_is_the_nested_encoding(
+    usage: Usage, model: str, operation: str
+) -> None:
+    """``one_cell_record`` writes its ``by_operation`` JSON from its figures' own: byte for
+    byte what encoding the nested records gives, whatever the names hold (quotes, controls)."""
+    record = records.one_cell_record(usage, model, operation)
+    figures = records.figures(usage)
+    nested = {operation: records.OperationRecord(*records._values(usage), {model: figures})}
+    assert bytes(record.operations) == records._encoder.encode(nested)
+    assert record == records.make_record(usage, {model: usage}, nested)
+
+
 @given(usages, usages)
 def test_fast_construction_is_a_plain_usage(a: Usage, b: Usage) -> None:
     """``+`` and ``with_cost`` skip the dataclass ``__init__``: the result must not differ."""
