@@ -209,6 +209,26 @@ def test_usd_per_million_is_exact_integer_pico() -> None:
     assert usd_per_mtok_to_pico(150, where="x") == 150_000_000
 
 
+@given(
+    st.sampled_from(sorted(load_table().models)),
+    st.sampled_from(["", "-2024-08-06", "@001", ":free", "-3"]),
+    st.integers(0, 300_000),
+    st.integers(0, 5_000),
+)
+def test_the_shipped_table_parsed_on_read_prices_as_parsed_at_once(
+    name: str, suffix: str, input_tokens: int, output_tokens: int
+) -> None:
+    """The shipped table's entries are parsed when first read (a run prices a few models):
+    a table of them all parsed up front, in another order, prices every id the same."""
+    lazy = PriceTable(load_table().models, version="v")
+    eager = PriceTable(dict(reversed(list(load_table().models.items()))), version="v")
+    usage = make_usage(input_tokens=input_tokens, output_tokens=output_tokens, calls=1)
+    model = name + suffix
+    assert lazy.cost_pico(model, usage) == eager.cost_pico(model, usage)
+    assert lazy.rates(model) == eager.rates(model)
+    assert (lazy.rates(model) is None) is (lazy.resolve(model) is None)
+
+
 def test_every_table_entry_is_well_formed() -> None:
     data = load_table()
     assert len(data.models) > 50

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from ..fmt import usd
 from ..usage import PICO_PER_USD, Pricer, Usage
 
 
-@dataclass(frozen=True)
-class CacheSavings:
+class CacheSavings(NamedTuple):
     """What prompt caching did to the run's input cost, at the price table's rates.
 
     Cache reads cost less than fresh input; cache writes cost more (Anthropic: 1.25x). The

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Mapping
+from typing import Iterator, Mapping, NamedTuple
 
 from ..usage import TokenCounts
 from .genai import MAX_RESOLVED, GenaiCost, genai_fallback
@@ -46,22 +45,43 @@ _VENDORS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class TableData:
+class TableData(NamedTuple):
     version: str
-    models: dict[str, Rates]
+    models: Mapping[str, Rates]
     providers: dict[str, str]
 
 
+class ShippedRates(Mapping[str, Rates]):
+    """The shipped table's rates by model name, each entry parsed when it is first read: a run
+    prices a few of its models, and parsing all of them cost more than the rest of loading."""
+
+    def __init__(self, entries: dict[str, object]) -> None:
+        self._entries = entries
+        self._parsed: dict[str, Rates] = {}
+
+    def __getitem__(self, name: str) -> Rates:
+        rates = self._parsed.get(name)
+        if rates is None:
+            entry = self._entries[name]
+            rates = rates_from_mapping(name, entry, origin="prices.json", table=True)
+            self._parsed[name] = rates
+        return rates
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 def load_table() -> TableData:
-    """The price table shipped in the package."""
+    """The price table shipped in the package (its names are lower case)."""
     raw = json.loads(table_text(), parse_float=Decimal)
-    models = {
-        name: rates_from_mapping(name, entry, origin="prices.json", table=True)
-        for name, entry in raw["models"].items()
-    }
     providers = {name: str(entry.get("provider", "")) for name, entry in raw["models"].items()}
-    return TableData(str(raw["version"]), models, providers)
+    return TableData(str(raw["version"]), ShippedRates(raw["models"]), providers)
 
 
 def _bedrock_model(key: str) -> str:
@@ -86,11 +106,16 @@ class PriceTable:
         source: str = TABLE_SOURCE,
         fallback: GenaiCost | None = None,
     ) -> None:
-        self.models = {name.lower(): rates for name, rates in models.items()}
+        if isinstance(models, ShippedRates):  # its names are lower case; parsed when read
+            self.models: Mapping[str, Rates] = models
+        else:
+            self.models = {name.lower(): rates for name, rates in models.items()}
         self.version = version
         self.source = source
         self._fallback = fallback
         self._resolved: dict[str, str | None] = {}
+        #: The rates of each model priced so far (None: unpriced by the table).
+        self._rates: dict[str, Rates | None] = {}
 
     def resolve(self, model: str) -> str | None:
         """The table entry that prices ``model`` (see the module docstring), or None."""
@@ -125,16 +150,18 @@ class PriceTable:
 
     def rates(self, model: str) -> Rates | None:
         name = self.resolve(model)
-        return None if name is None else self.models[name]
+        found = None if name is None else self.models[name]
+        if len(self._rates) < MAX_RESOLVED:
+            self._rates[model] = found
+        return found
 
     def cost_pico(
         self, model: str | None, usage: TokenCounts, *, cache_write_1h_tokens: int = 0
     ) -> int | None:
         if model is None:
             return None
-        resolved = self._resolved  # the cached lookup, inline: this runs for every call
-        name = resolved[model] if model in resolved else self.resolve(model)
-        rates = None if name is None else self.models[name]
+        known = self._rates  # the cached lookup, inline: this runs for every call
+        rates = known[model] if model in known else self.rates(model)
         if rates is not None:
             return rates.cost_pico(usage, cache_write_1h_tokens=cache_write_1h_tokens)
         if self._fallback is not None:
