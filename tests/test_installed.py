@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -70,3 +71,23 @@ def test_a_zip_on_sys_path_is_left_to_importlib_metadata(
 def test_names_are_normalized_as_importlib_metadata_does() -> None:
     assert normalize("Google.GenAI") == normalize("google-genai") == "google_genai"
     assert normalize("a__b--c") == "a_b_c"
+
+
+def test_sys_path_is_listed_once_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's end asks for versions twice (the SDKs, genai-prices): one listing serves both;
+    another ``sys.path`` is listed again."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    dist_info(first, "one-1.0.dist-info", "Name: one\nVersion: 1.0\n")
+    dist_info(second, "two-2.0.dist-info", "Name: two\nVersion: 2.0\n")
+    listed: list[str] = []
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: listed.append(path) or real(path))
+    monkeypatch.setattr(sys, "path", [str(first)])
+    assert versions(["one", "two"]) == {"one": "1.0"}
+    assert version("one") == "1.0"
+    assert listed == [str(first)]
+    sys.path.append(str(second))  # changed in place, as site and pytest change it
+    assert versions(["one", "two"]) == {"one": "1.0", "two": "2.0"}
+    assert listed == [str(first), str(first), str(second)]

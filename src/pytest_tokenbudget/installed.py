@@ -4,9 +4,10 @@ in one pass over ``sys.path`` (pure but for the file system).
 ``importlib.metadata.version`` searches every ``sys.path`` entry again for each name and parses
 the whole metadata file with the ``email`` package: about 0.5 ms a name, and a run's end asks
 for a dozen (the report's ``environment``, the price table's version). Here each directory is
-listed once and only a metadata file's ``Version:`` header line is read. An entry that is not
-a directory (a zip file, an egg) is left to ``importlib.metadata``, as are the names it might
-hold; a finder on ``sys.meta_path`` that knows distributions of its own is not asked.
+listed once a process (again when ``sys.path`` changes: a distribution installed into a listed
+folder later is not seen) and only a metadata file's ``Version:`` header line is read. An entry
+that is not a directory (a zip file, an egg) is left to ``importlib.metadata``, as are the names
+it might hold; a finder on ``sys.meta_path`` that knows distributions of its own is not asked.
 """
 
 from __future__ import annotations
@@ -28,29 +29,51 @@ def normalize(name: str) -> str:
 def versions(names: Iterable[str]) -> dict[str, str]:
     """``name -> version`` for each of ``names`` installed (the first found on ``sys.path``,
     as ``importlib.metadata`` finds it); a name not installed is left out."""
-    wanted = {normalize(name): name for name in names}
+    wanted = list(names)
+    listed, stopped = _listing()
     found: dict[str, str] = {}
-    for entry in sys.path:
-        if len(found) == len(wanted):
-            break
+    for name in wanted:
+        for path, dist_info in listed.get(normalize(name), ()):
+            version = _version(path, dist_info)
+            if version is not None:
+                found[name] = version
+                break
+    if stopped:  # a zip file or an egg: importlib.metadata reads what was not found before it
+        return {**_from_importlib(n for n in wanted if n not in found), **found}
+    return found
+
+
+#: The last listing of ``sys.path`` (``_listing``), with the path it was made for.
+_listed: tuple[list[str], dict[str, list[tuple[str, bool]]], bool] | None = None
+
+
+def _listing() -> tuple[dict[str, list[tuple[str, bool]]], bool]:
+    """Each distribution's metadata on ``sys.path`` by normalized name (its folders or files in
+    path order, each with whether it is a ``.dist-info``), and whether an entry that is not a
+    directory stopped the listing. Made once for a ``sys.path``: a run's end asks twice."""
+    global _listed
+    path = sys.path
+    if _listed is not None and _listed[0] == path:
+        return _listed[1], _listed[2]
+    where: dict[str, list[tuple[str, bool]]] = {}
+    stopped = False
+    for entry in path:
         root = entry or "."
         try:
             children = os.listdir(root)
-        except NotADirectoryError:  # a zip file or an egg: importlib.metadata reads those
-            return {**_from_importlib(n for n in wanted.values() if n not in found), **found}
+        except NotADirectoryError:
+            stopped = True
+            break
         except OSError:  # missing or unreadable: importlib.metadata skips it too
             continue
         for child in children:
             low = child.lower()
-            if not low.endswith(_SUFFIXES):
-                continue
-            name = wanted.get(normalize(low.rpartition(".")[0].partition("-")[0]))
-            if name is None or name in found:
-                continue
-            version = _version(os.path.join(root, child), low.endswith(".dist-info"))
-            if version is not None:
-                found[name] = version
-    return found
+            if low.endswith(_SUFFIXES):
+                name = normalize(low.rpartition(".")[0].partition("-")[0])
+                found = (os.path.join(root, child), low.endswith(".dist-info"))
+                where.setdefault(name, []).append(found)
+    _listed = (list(path), where, stopped)
+    return where, stopped
 
 
 def _version(path: str, dist_info: bool) -> str | None:
