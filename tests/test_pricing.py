@@ -233,6 +233,7 @@ def test_every_table_entry_is_well_formed() -> None:
     data = load_table()
     assert len(data.models) > 50
     for name, rates in data.models.items():
+        assert name == name.lower(), name  # a PriceTable keeps the shipped names as they are
         assert rates.input is not None, name
         providers = {"openai", "anthropic", "google", "deepseek", "mistral", "groq", "bedrock"}
         assert data.providers[name] in providers, name

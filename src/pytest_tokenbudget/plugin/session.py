@@ -338,10 +338,8 @@ class TokenBudgetSession(HookWiring):
         if not self.run:
             write("no LLM token usage recorded")
         else:
-            lines = summary_lines(
-                report, top=self.settings["top"], breakdowns=self.run.breakdowns()
-            )
-            for line in lines:
+            breakdowns = self.run.breakdowns()  # what the records add up to, already added
+            for line in summary_lines(report, top=self.settings["top"], breakdowns=breakdowns):
                 write(line)
         for line in budget_lines(
             report, self.run.totals, self.run_limits, self.settings["warn_only"]
