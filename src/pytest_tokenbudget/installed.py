@@ -61,7 +61,7 @@ def _listing() -> tuple[dict[str, list[tuple[str, bool]]], bool]:
         root = entry or "."
         try:
             children = os.listdir(root)
-        except NotADirectoryError:
+        except NotADirectoryError:  # a zip file or an egg: importlib.metadata reads those
             stopped = True
             break
         except OSError:  # missing or unreadable: importlib.metadata skips it too
@@ -70,8 +70,8 @@ def _listing() -> tuple[dict[str, list[tuple[str, bool]]], bool]:
             low = child.lower()
             if low.endswith(_SUFFIXES):
                 name = normalize(low.rpartition(".")[0].partition("-")[0])
-                found = (os.path.join(root, child), low.endswith(".dist-info"))
-                where.setdefault(name, []).append(found)
+                place = (os.path.join(root, child), low.endswith(".dist-info"))
+                where.setdefault(name, []).append(place)
     _listed = (list(path), where, stopped)
     return where, stopped
 

@@ -94,7 +94,7 @@ Values = Tuple[int, int, int, int, int, int, int, int, int, int, Optional[float]
 
 
 #: A Usage's counts in :class:`Figures`' order, read from its instance dict (where Usage keeps
-#: every figure): a quarter of the cost of reading them as attributes.
+#: every figure): a quarter cheaper than reading them as attributes.
 _usage_counts = itemgetter(*_COUNTS)
 
 
