@@ -138,7 +138,6 @@ class TokenTracker:
             named = model
             if model is not None and run is not None and model in run.aliases:
                 named = run.aliases[model]
-            rates = None if named is None else self._flat.get(named)
             call = (
                 named,
                 input_tokens,
@@ -147,11 +146,13 @@ class TokenTracker:
                 cache_write_tokens,
                 reasoning_tokens,
             )
-            if rates is None:
-                counted = priced_call(self._pricer, named, call[1:])
-            else:  # priced before at these rates: the same figures give the same Usage
-                known = self._calls.get(call)
-                counted = known if known is not None else one_call(self._calls, rates, call)
+            counted = self._calls.get(call)  # the same figures priced before: the same Usage
+            if counted is None:
+                rates = None if named is None else self._flat.get(named)
+                if rates is None:
+                    counted = priced_call(self._pricer, named, call[1:])
+                else:  # a model priced before at flat rates
+                    counted = one_call(self._calls, rates, call)
             key = (named or NO_MODEL, operation or OPERATION.get() or NO_OPERATION)
             lock = self._lock
             lock.acquire()  # not ``with``: its __enter__/__exit__ calls cost ~1k more a record
