@@ -95,7 +95,7 @@ Values = Tuple[int, int, int, int, int, int, int, int, int, int, Optional[float]
 
 #: A Usage's counts in :class:`Figures`' order, read from its instance dict (where Usage keeps
 #: every figure): a quarter cheaper than reading them as attributes.
-_usage_counts = itemgetter(*_COUNTS)
+_dict_counts = itemgetter(*_COUNTS)
 
 
 def _values(usage: Usage) -> Values:
@@ -105,7 +105,7 @@ def _values(usage: Usage) -> Values:
     held = usage.__dict__
     cost = None if held["unpriced_calls"] else held["cost_pico"] / PICO_PER_USD
     total = held["input_tokens"] + held["output_tokens"]
-    values: Values = (*_usage_counts(held), total, cost)
+    values: Values = (*_dict_counts(held), total, cost)
     return values
 
 

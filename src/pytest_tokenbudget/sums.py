@@ -11,7 +11,7 @@ from itertools import compress
 from operator import add, itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 
-from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage
+from .usage import EMPTY, USAGE_FIELDS, Cell, Extracted, Usage, usage_counts
 
 
 class Tracked(Protocol):
@@ -153,9 +153,8 @@ def payload_cells(table: Table) -> list[list[Any]]:
     for (model, operation), held in sorted(table.items()) if len(table) > 1 else table.items():
         if type(held) is list:
             counts = dict(compress(zip(USAGE_FIELDS, held), held))
-        else:  # a Usage keeps its figures in USAGE_FIELDS order in its instance dict
-            figures = held.__dict__
-            counts = dict(compress(figures.items(), figures.values()))
+        else:
+            counts = usage_counts(held)  # type: ignore[arg-type]
         out.append([model, operation, counts])
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import FrozenInstanceError, dataclass
 from decimal import Decimal, InvalidOperation
+from itertools import compress
 from operator import attrgetter
 from typing import Any, Mapping, NamedTuple, Protocol, TypeVar
 
@@ -284,7 +285,8 @@ UNCOUNTED = Usage(uncounted_calls=1)
 
 def usage_counts(usage: Usage) -> dict[str, int]:
     """The fields of ``usage`` that are not zero, by name (built-in types: crosses execnet)."""
-    return {name: value for name in USAGE_FIELDS if (value := getattr(usage, name))}
+    figures = usage.__dict__  # every figure, in USAGE_FIELDS order: read in one C pass
+    return dict(compress(figures.items(), figures.values()))
 
 
 def with_cost(usage: Usage, cost_pico: int, unpriced_calls: int) -> Usage:
