@@ -148,11 +148,14 @@ class Attribution:
         if nodeid is None:
             return self.session
         activate = None
-        with _create_lock:
+        _create_lock.acquire()  # not ``with``: every tracker test makes one
+        try:
             made = self.current
             if made is None:
                 made = self.current = self._make(nodeid)
                 activate, self.activate = self.activate, None
+        finally:
+            _create_lock.release()
         if activate is not None:
             activate()
         return made
@@ -163,7 +166,7 @@ class Attribution:
         tracker, self.current, self._nodeid, self._owner = self.current, None, None, None
         if tracker is not None:
             session = self.buckets.get(SESSION_BUCKET)  # made by the first test's end
-            tracker.end(self.session if session is None else session, late_note(tracker.nodeid))
+            tracker.end(self.session if session is None else session, late_note)
         return tracker
 
     def bucket(self, name: str) -> TokenTracker:
@@ -209,7 +212,7 @@ class Attribution:
         with _create_lock:
             if owner.forward is None:
                 owner.forward = self._make(SESSION_BUCKET)
-                owner.forward.end(session, late_note(owner.nodeid))
+                owner.forward.end(session, late_note, owner.nodeid)
             return owner.forward
 
 

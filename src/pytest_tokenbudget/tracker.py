@@ -68,11 +68,9 @@ class Run(Protocol):
 
 
 class TokenTracker:
-    """Usage of one test (or of the session bucket), thread-safe.
-
-    Usage is kept per :class:`~pytest_tokenbudget.usage.Cell` (model, operation) so that both
-    breakdowns, and what grew in a regression, can be derived from one table.
-    """
+    """Usage of one test (or of the session bucket), thread-safe, kept per
+    :class:`~pytest_tokenbudget.usage.Cell` (model, operation) so that both breakdowns, and
+    what grew in a regression, can be derived from one table."""
 
     def __init__(self, nodeid: str, pricer: Pricer | None = None, run: Run | None = None) -> None:
         self.nodeid = nodeid
@@ -85,8 +83,8 @@ class TokenTracker:
         #: The Usage of calls priced from ``_flat`` before (``LazyPricer.calls``): reused.
         self._calls: Known = getattr(pricer, "calls", {})
         self._seen_ids: set[str] = set()
-        #: Once its test ended: the tracker that gets what is recorded later, and its note.
-        self._late: tuple[TokenTracker, str] | None = None
+        #: Once its test ended: the tracker that gets what is recorded later, its note's maker.
+        self._late: tuple[TokenTracker, Callable[[str], str], str] | None = None
         #: Notes for the summary (never ``warnings.warn``: suites run with filterwarnings=error).
         self.notes: dict[str, int] = {}
         #: Why calls could not be counted, and how many each time (the summary names the test).
@@ -273,12 +271,12 @@ class TokenTracker:
                     add_held(self._cells, key, usage)
                 if uncounted is None:
                     add_served(self.served, found)
-                if uncounted is not None:
+                else:
                     reasons = self.uncounted_reasons
                     reasons[uncounted] = reasons.get(uncounted, 0) + 1
         if late is not None:  # a thread of an ended test (or a reply that came after its end)
-            target, note = late
-            target.note(note)
+            target, note, about = late
+            target.note(note(about))
             return target._add(found, op, response_id, cost_pico, uncounted)
         if self.listener is not None:
             self.listener(counted)
@@ -304,11 +302,13 @@ class TokenTracker:
                 return
         late[0].note(message)
 
-    def end(self, late: TokenTracker, note: str) -> None:
+    def end(self, late: TokenTracker, note: Callable[[str], str], about: str = "") -> None:
         """Its test ended (its figures are final): what is recorded later goes to ``late``,
-        which gets ``note`` each time."""
-        with self._lock:
-            self._late = (late, note)
+        which gets ``note(about or this tracker's test)`` each time."""
+        late_now = (late, note, about or self.nodeid)  # the note itself is made when needed
+        self._lock.acquire()  # not ``with`` (every tracker test ends); nothing here can raise
+        self._late = late_now
+        self._lock.release()
 
     def absorb(self, other: TokenTracker) -> None:
         """Take all that ``other`` counted (a test's tracker made after the test's last report:
