@@ -36,11 +36,20 @@ class Switch:
 class WideFixtures:
     """Serial run or xdist worker: attribute wider-scope fixtures' usage to their buckets."""
 
+    def __init__(self) -> None:
+        #: The function-scoped fixtures set up so far: ``FixtureDef.scope`` is a property over
+        #: an enum's ``value`` (about 2,000 instructions), and every test sets up its own.
+        self.functions: set[pytest.FixtureDef[Any]] = set()
+
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, Any, Any]:
-        if fixturedef.scope == "function":  # every test's own fixtures: nothing more
+        functions = self.functions
+        if fixturedef in functions:  # every test's own fixtures: nothing more
+            return (yield)
+        if fixturedef.scope == "function":  # its scope is read once (it never changes)
+            functions.add(fixturedef)
             return (yield)
         switch = Switch(FIXTURE_BUCKET.format(fixturedef.argname))
         # FixtureDef.finish runs its finalizers last in, first out: ``back`` (added before the

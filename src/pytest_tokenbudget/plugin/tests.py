@@ -74,6 +74,7 @@ class TestBounds(WideFixtures):
     def __init__(
         self, watcher: Callable[[], Watcher], pluginmanager: pytest.PytestPluginManager
     ) -> None:
+        super().__init__()
         #: Makes the hooks of a run that watches (their module is loaded only by such a run).
         self.watcher = watcher
         #: The hooks it made, once watching began.
