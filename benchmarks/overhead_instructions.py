@@ -18,7 +18,9 @@ draws other collisions, and the median is the figure to quote. Other
 pytest plugins installed in the environment are disabled (``-p no:NAME``): the plugin is
 measured alone. Prints:
 
-- idle overhead: N trivial tests, plugin on vs off;
+- idle overhead: N trivial tests, plugin on vs off; and N tests that each set up three
+  function-scoped fixtures (most real tests have some, and each set-up passes the plugin's
+  ``pytest_fixture_setup`` wrapper);
 - ``import pytest`` vs ``import pytest`` plus the plugin's entry point;
 - each ``record()``: N tests each recording 10 times, minus N tests that request
   ``token_tracker`` and record nothing, per record;
@@ -26,6 +28,9 @@ measured alone. Prints:
   payload, the run a record and a summary row: N tests recording once, minus N recording
   nothing) and each further record (N tests recording 10 times, minus N recording once);
 - a test requesting ``token_tracker`` and recording nothing, minus a trivial test (plugin on);
+  split into the fixed cost of a run that reports (a run of one such test, minus a run of one
+  trivial test) and each such test beyond it (N of them minus one, against N trivial tests
+  minus one);
 - each trivial test of a run that records: ``test_0`` makes a tracker, N - 1 trivial tests
   follow (every test's reports are watched from then on), minus a run of ``test_0`` alone,
   minus the same trivial tests without the plugin;
@@ -53,6 +58,11 @@ RECORDS_PER_TEST = 10
 #: Calls of the two capture runs whose difference is measured.
 CAPTURE_CALLS = (50, 550)
 RECORD = 'token_tracker.record(input_tokens=120, output_tokens=30, model="gpt-4o-mini")'
+#: The suite whose tests set up three function-scoped fixtures (its folder has their conftest).
+FIXTURES = "fixtures/test_fixtures.py"
+FIXTURE_CONFTEST = "import pytest\n" + "".join(
+    f"\n\n@pytest.fixture\ndef fixture_{i}():\n    return None\n" for i in range(3)
+)
 
 
 def other_plugins() -> list[str]:
@@ -115,6 +125,8 @@ def workloads(scale: int, capture: bool) -> dict[str, list[str]]:
         "one on": [*pytest, "test_one.py"],
         "trivial off": [*pytest, *off, "test_trivial.py"],
         "trivial on": [*pytest, "test_trivial.py"],
+        "fixtures off": [*pytest, *off, FIXTURES],
+        "fixtures on": [*pytest, FIXTURES],
         "tracker on": [*pytest, "test_tracker.py"],
         "record on": [*pytest, "test_record.py"],
         "record once on": [*pytest, "test_record_once.py"],
@@ -145,6 +157,9 @@ def write_suites(folder: Path, repeat: int, n: int, scale: int) -> None:
     (folder / "pad" / "sitecustomize.py").write_text(PAD.format(n=repeat * PAD_TYPES))
     (folder / "test_one.py").write_text(suite(1))
     (folder / "test_trivial.py").write_text(suite(n))
+    (folder / FIXTURES).parent.mkdir()
+    (folder / FIXTURES).with_name("conftest.py").write_text(FIXTURE_CONFTEST)
+    (folder / FIXTURES).write_text(suite(n, "fixture_0, fixture_1, fixture_2"))
     (folder / "test_tracker.py").write_text(suite(n, "token_tracker"))
     loop = f"for _ in range({RECORDS_PER_TEST}):\n        {RECORD}"
     (folder / "test_record.py").write_text(suite(n, "token_tracker", loop))
@@ -232,6 +247,16 @@ def main() -> None:
     print(
         f"each `record()` split: a test's first, with its payload, record and summary row: "
         f"{first:,.0f}; each further record of a test: {further:,.0f}"
+    )
+    fixtures = counts["fixtures on"] / counts["fixtures off"] - 1
+    print(f"idle overhead, {n:,} tests with three function-scoped fixtures each: {fixtures:+.2%}")
+    fixed = counts["recording one on"] - counts["one on"]
+    tracked = (counts["tracker on"] - counts["recording one on"]) / (n - 1)
+    each = tracked - (counts["trivial on"] - counts["one on"]) / (n - 1)
+    print(
+        f"a `token_tracker` test recording nothing, split: the fixed cost of a run that reports "
+        f"{fixed / 1e6:,.1f}M instructions ({fixed / n:,.0f} a test at {n:,}); each such test "
+        f"beyond it, over a trivial test: {each:,.0f}"
     )
     one = counts["one on"] - counts["one off"]
     plain = (counts["trivial off"] - counts["one off"]) / (n - 1)
