@@ -27,6 +27,10 @@ measured alone. Prints:
 - that ``record()`` figure split: a test's first record with all it brings (its test ships a
   payload, the run a record and a summary row: N tests recording once, minus N recording
   nothing) and each further record (N tests recording 10 times, minus N recording once);
+- the same three figures of ``contract_floor.py``, a plugin doing only what PRODUCT.md asks of
+  a manual record and of a test that records (checked figures, a price, a label, sums under a
+  lock, a report entry with both breakdowns and the status), run in place of this one: the
+  floor of that row;
 - a test requesting ``token_tracker`` and recording nothing, minus a trivial test (plugin on);
   split into the fixed cost of a run that reports (a run of one such test, minus a run of one
   trivial test) and each such test beyond it (N of them minus one, against N trivial tests
@@ -58,6 +62,8 @@ RECORDS_PER_TEST = 10
 #: Calls of the two capture runs whose difference is measured.
 CAPTURE_CALLS = (50, 550)
 RECORD = 'token_tracker.record(input_tokens=120, output_tokens=30, model="gpt-4o-mini")'
+#: The plugin measured as the floor of the ``record()`` row (copied beside the suites).
+FLOOR = HERE / "contract_floor.py"
 #: The suite whose tests set up three function-scoped fixtures (its folder has their conftest).
 FIXTURES = "fixtures/test_fixtures.py"
 FIXTURE_CONFTEST = "import pytest\n" + "".join(
@@ -133,6 +139,10 @@ def workloads(scale: int, capture: bool) -> dict[str, list[str]]:
         "recording one on": [*pytest, "test_recording_one.py"],
         "recording on": [*pytest, "test_recording.py"],
     }
+    floor = [*pytest, *off, "-p", FLOOR.stem]
+    for name, suite_file in (("tracker", "test_tracker.py"), ("record", "test_record.py")):
+        runs[f"floor {name}"] = [*floor, suite_file]
+    runs["floor record once"] = [*floor, "test_record_once.py"]
     for calls in CAPTURE_CALLS if capture else ():
         for side in ("on", "off"):
             runs[f"capture {side} {calls}"] = [*script, side, "--calls", str(calls)]
@@ -157,6 +167,7 @@ def write_suites(folder: Path, repeat: int, n: int, scale: int) -> None:
     (folder / "pad" / "sitecustomize.py").write_text(PAD.format(n=repeat * PAD_TYPES))
     (folder / "test_one.py").write_text(suite(1))
     (folder / "test_trivial.py").write_text(suite(n))
+    (folder / FLOOR.name).write_text(FLOOR.read_text())
     (folder / FIXTURES).parent.mkdir()
     (folder / FIXTURES).with_name("conftest.py").write_text(FIXTURE_CONFTEST)
     (folder / FIXTURES).write_text(suite(n, "fixture_0, fixture_1, fixture_2"))
@@ -257,6 +268,15 @@ def main() -> None:
         f"a `token_tracker` test recording nothing, split: the fixed cost of a run that reports "
         f"{fixed / 1e6:,.1f}M instructions ({fixed / n:,.0f} a test at {n:,}); each such test "
         f"beyond it, over a trivial test: {each:,.0f}"
+    )
+    floor_first = (counts["floor record once"] - counts["floor tracker"]) / n
+    floor_further = (counts["floor record"] - counts["floor record once"]) / (
+        n * (RECORDS_PER_TEST - 1)
+    )
+    floor_row = (counts["floor record"] - counts["floor tracker"]) / (n * RECORDS_PER_TEST)
+    print(
+        f"the floor of the `record()` row ({FLOOR.name}, the contract's least): {floor_row:,.0f}"
+        f" each; a test's first {floor_first:,.0f}, each further record {floor_further:,.0f}"
     )
     one = counts["one on"] - counts["one off"]
     plain = (counts["trivial off"] - counts["one off"]) / (n - 1)
