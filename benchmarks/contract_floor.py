@@ -20,18 +20,13 @@ from typing import Any, Generator
 import msgspec
 import pytest
 
+from pytest_tokenbudget.usage import TOKEN_FIELDS
+
 OPERATION: ContextVar[str | None] = ContextVar("floor_operation", default=None)
 #: pico-USD per input and output token.
 RATES = {"gpt-4o-mini": (150_000, 600_000)}
-FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "calls",
-    "cost_pico",
-)
+#: The figures it keeps: the token counts, calls and cost (named as this plugin names them).
+FIELDS = (*TOKEN_FIELDS, "calls", "cost_pico")
 MAX_COUNT = 10**12
 
 
