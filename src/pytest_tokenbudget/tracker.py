@@ -302,13 +302,11 @@ class TokenTracker:
                 return
         late[0].note(message)
 
-    def end(self, late: TokenTracker, note: Callable[[str], str], about: str = "") -> None:
+    def end(self, late: TokenTracker, note: Callable[[str], str], about: str | None = None) -> None:
         """Its test ended (its figures are final): what is recorded later goes to ``late``,
-        which gets ``note(about or this tracker's test)`` each time."""
-        late_now = (late, note, about or self.nodeid)  # the note itself is made when needed
-        self._lock.acquire()  # not ``with`` (every tracker test ends); nothing here can raise
-        self._late = late_now
-        self._lock.release()
+        which gets ``note(about)`` each time (``about``: this tracker's test, by default)."""
+        with self._lock:  # the note itself is made only if something comes late
+            self._late = (late, note, self.nodeid if about is None else about)
 
     def absorb(self, other: TokenTracker) -> None:
         """Take all that ``other`` counted (a test's tracker made after the test's last report:
