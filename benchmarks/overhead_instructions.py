@@ -139,10 +139,9 @@ def workloads(scale: int, capture: bool) -> dict[str, list[str]]:
         "recording one on": [*pytest, "test_recording_one.py"],
         "recording on": [*pytest, "test_recording.py"],
     }
-    floor = [*pytest, *off, "-p", FLOOR.stem]
-    for name, suite_file in (("tracker", "test_tracker.py"), ("record", "test_record.py")):
-        runs[f"floor {name}"] = [*floor, suite_file]
-    runs["floor record once"] = [*floor, "test_record_once.py"]
+    floor = [*pytest, *off, "-p", FLOOR.stem]  # the same suites, the floor's plugin instead
+    for name in ("tracker", "record", "record once"):
+        runs[f"floor {name}"] = [*floor, f"test_{name.replace(' ', '_')}.py"]
     for calls in CAPTURE_CALLS if capture else ():
         for side in ("on", "off"):
             runs[f"capture {side} {calls}"] = [*script, side, "--calls", str(calls)]
