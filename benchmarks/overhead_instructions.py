@@ -242,7 +242,12 @@ def main() -> None:
     shown = f"{idle:+.3%}" + (f" ({draws})" if len(rows) > 1 else "")
     print(f"| idle overhead, {n:,} trivial tests | {shown} | <= +1.0% |")
     print(f"| `import pytest` with the plugin | {imported:+.2%} | <= +2% |")
-    print(f"| each `record()` ({RECORDS_PER_TEST} per test) | {record:,.0f} | <= 10,000 |")
+    floor_row = (counts["floor record"] - counts["floor tracker"]) / (n * RECORDS_PER_TEST)
+    # the goal of 10,000 was withdrawn: the contract done the least way costs more (README)
+    print(
+        f"| each `record()` ({RECORDS_PER_TEST} per test) | {record:,.0f} "
+        f"({record / floor_row:.2f}x its floor) | floor: {floor_row:,.0f} |"
+    )
     print(
         "| a `token_tracker` test recording nothing, minus a trivial test "
         f"| {tracker:,.0f} | <= 300,000 |"
@@ -272,7 +277,6 @@ def main() -> None:
     floor_further = (counts["floor record"] - counts["floor record once"]) / (
         n * (RECORDS_PER_TEST - 1)
     )
-    floor_row = (counts["floor record"] - counts["floor tracker"]) / (n * RECORDS_PER_TEST)
     print(
         f"the floor of the `record()` row ({FLOOR.name}, the contract's least): {floor_row:,.0f}"
         f" each; a test's first {floor_first:,.0f}, each further record {floor_further:,.0f}"
