@@ -1,6 +1,6 @@
 """A suite that records nothing pays only for each test's start and end (issue 26): no report
-wrapper, no accounting loaded. The report wrapper starts with the first test's tracker, which
-may be made in any phase of any test, and no figure or status changes for it."""
+hook, no accounting loaded. Watching each test's reports starts with the first test's tracker,
+which may be made in any phase of any test, and no figure or status changes for it."""
 
 from __future__ import annotations
 
@@ -14,13 +14,18 @@ from test_attribution_e2e import ASK
 
 pytest.importorskip("openai")
 
-#: Each process (serial run, xdist controller and workers) writes which plugins wrap
-#: ``pytest_runtest_makereport`` and which of our modules it loaded.
+#: Each process (serial run, xdist controller and workers) writes which plugins see each report
+#: (``pytest_runtest_makereport`` or ``pytest_runtest_logreport``) and which of our modules it
+#: loaded.
 SEEN = """
 import sys
 
 def pytest_sessionfinish(session):
-    names = [i.plugin_name for i in session.config.hook.pytest_runtest_makereport.get_hookimpls()]
+    names = [
+        f"{hook}:{impl.plugin_name}"
+        for hook in ("makereport", "logreport")
+        for impl in getattr(session.config.hook, "pytest_runtest_" + hook).get_hookimpls()
+    ]
     loaded = sorted(m for m in sys.modules if m.startswith(("pytest_tokenbudget", "msgspec")))
     who = getattr(session.config, "workerinput", {}).get("workerid", "main")
     (session.config.rootpath / f"seen-{who}.txt").write_text(repr((names, loaded)))
@@ -46,7 +51,7 @@ def seen(pytester: pytest.Pytester) -> dict[str, tuple[list[str], list[str]]]:
 
 
 @pytest.mark.parametrize("dist", DIST)
-def test_a_suite_that_records_nothing_has_no_report_wrapper_and_loads_no_accounting(
+def test_a_suite_that_records_nothing_has_no_report_hook_and_loads_no_accounting(
     pytester: pytest.Pytester, dist: list[str]
 ) -> None:
     pytester.makeconftest(SEEN)
@@ -57,24 +62,42 @@ def test_a_suite_that_records_nothing_has_no_report_wrapper_and_loads_no_account
     assert "main" in processes  # and under xdist the workers that wrote theirs in time
     assert not dist or any(who.startswith("gw") for who in processes)
     for who, (names, loaded) in processes.items():
-        assert not [name for name in names if "tokenbudget" in name], who
+        if who != "main" or not dist:  # an xdist controller sums what its workers report
+            assert not [name for name in names if "tokenbudget" in name], who
         assert not set(ACCOUNTING) & set(loaded), who
 
 
+@pytest.mark.parametrize(
+    ("options", "hook"),
+    [
+        ([], "logreport"),  # a plain run: one plain hook, half a wrapper's cost
+        (["--junitxml=j.xml"], "makereport"),  # needs the item: the test's properties
+        (["--tokenbudget-test-max-tokens=100"], "makereport"),  # fails reports over budget
+        (["--tokenbudget-max-tokens=100"], "makereport"),  # spend protection: refusals
+        (["--keep-duplicates"], "makereport"),  # a repeated id is not always a rerun
+    ],
+)
 @pytest.mark.parametrize("dist", DIST)
-def test_a_recording_suite_wraps_reports_from_its_first_tracker(
-    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
+def test_a_recording_suite_watches_reports_from_its_first_tracker(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str], options: list[str], hook: str
 ) -> None:
+    """Watching starts with the first test's tracker, in the run's shape: a plain run's one
+    ``logreport`` hook, or a ``makereport`` wrapper for a run that checks its tests' reports."""
     pytester.makeconftest(SEEN)
     pytester.makepyfile(ask=ASK)
     pytester.makepyfile(test_calls="from ask import ask\ndef test_a():\n    ask(3)\n")
-    result, report = run_report(pytester, *dist, subprocess=True)
+    result, report = run_report(pytester, *dist, *options, subprocess=True)
     result.assert_outcomes(passed=1)
     assert report["tests"]["test_calls.py::test_a"]["input_tokens"] == 3
     ran_the_test = [
         names for who, (names, _) in seen(pytester).items() if who != "main" or not dist
     ]
-    assert any("tokenbudget-tests" in names for names in ran_the_test)
+    assert any(f"{hook}:tokenbudget-tests" in names for names in ran_the_test)
+    for names in ran_the_test:
+        assert (
+            names.count("makereport:tokenbudget-tests") + names.count("logreport:tokenbudget-tests")
+            <= 1
+        ), names
 
 
 @pytest.mark.parametrize("dist", DIST)
@@ -194,3 +217,48 @@ def test_only_the_package_is_imported_through_the_assertion_rewriter_and_no_pric
         assert "pytest_tokenbudget.plugin.setup" in loaded, who  # the run's machinery: plainly
         assert "pytest_tokenbudget.lazy" not in loaded, who
         assert not [m for m in loaded if m.startswith("pytest_tokenbudget.pricing")], who
+
+
+#: Statuses a plain run reads from logged reports and a run with checks from made ones: a failed
+#: subtest is logged as its own call report (pytest's ``subtests`` fixture).
+STATUSES = """
+import pytest
+
+def test_subtest_fails(token_tracker, subtests):
+    token_tracker.record(input_tokens=5)
+    with subtests.test(msg="one"):
+        assert False
+    with subtests.test(msg="two"):
+        pass
+
+def test_subtests_pass(token_tracker, subtests):
+    token_tracker.record(input_tokens=5)
+    with subtests.test(msg="one"):
+        pass
+
+@pytest.mark.xfail(strict=True)
+def test_xpass_strict(token_tracker):
+    token_tracker.record(input_tokens=5)
+
+def test_skips(token_tracker):
+    token_tracker.record(input_tokens=5)
+    pytest.skip("later")
+"""
+
+
+@pytest.mark.parametrize("options", [[], ["--junitxml=j.xml"]], ids=["plain", "checked"])
+@pytest.mark.parametrize("dist", DIST)
+def test_both_shapes_of_watching_give_the_same_statuses(
+    pytester: pytest.Pytester, dist: list[str], options: list[str]
+) -> None:
+    pytest.importorskip("_pytest.subtests")
+    pytester.makepyfile(test_statuses=STATUSES)
+    result, report = run_report(pytester, *dist, *options)
+    result.assert_outcomes(passed=1, failed=3, skipped=1)  # a failed subtest counts too
+    assert {n.split("::")[1]: t["status"] for n, t in report["tests"].items()} == {
+        "test_subtest_fails": "failed",
+        "test_subtests_pass": "passed",
+        "test_xpass_strict": "failed",
+        "test_skips": "skipped",
+    }
+    assert all(t["input_tokens"] == 5 for t in report["tests"].values())

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..records import Violation
     from ..report import Report
     from ..run import RunUsage
-    from .watch import PerTestHooks
+    from .watch import Watching
 
 #: ``config.workeroutput`` key of a worker's buckets (usage outside any test's figure), by name.
 WORKER_OUTPUT_KEY = "tokenbudget_buckets"
@@ -164,11 +164,17 @@ class TokenBudgetSession(HookWiring):
             assert isinstance(hooks, PerTestHooks)  # watching from the start
             pm.register(Confirmation(self, hooks), "tokenbudget-confirm")
 
-    def watcher(self) -> PerTestHooks:
-        """The hooks of a run that watches its tests' reports (their module loaded now)."""
-        from .watch import PerTestHooks
+    def watcher(self) -> Watching:
+        """The hooks of a run that watches its tests' reports (their module loaded now): a
+        plain run's, or those of a run with checks (``watch.Watching`` says which need them)."""
+        from .watch import PerTestHooks, ReportHooks
 
-        return PerTestHooks(self, junit=bool(getattr(self.config.option, "xmlpath", None)))
+        option = self.config.option
+        junit = bool(getattr(option, "xmlpath", None))
+        checks = self.limits or self.bad_markers or self._guard is not None
+        if checks or junit or self.settings["confirm"] or getattr(option, "keepduplicates", 0):
+            return PerTestHooks(self, self.config, junit)
+        return ReportHooks(self, self.config)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(

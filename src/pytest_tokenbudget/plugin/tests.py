@@ -2,10 +2,11 @@
 
 A serial run or an xdist worker gets ``TestBounds``: each test's start (``logstart``), the only
 per-test hook of a run that records nothing. From the first test's tracker on (or from the
-start, when limits, spend protection or confirmation need them), ``watch.py``'s
-``PerTestHooks`` add a ``makereport`` wrapper, which ships each test's usage on its teardown
-report. An xdist controller gets only ``logreport`` (which sums what the workers shipped).
-Serial and xdist runs add up the very same payloads.
+start, when limits, spend protection or confirmation need them), ``watch.py``'s hooks watch
+each test's reports and ship its usage on its teardown report: a plain run's one ``logreport``
+hook, or a ``makereport`` wrapper for a run that checks its tests. An xdist controller gets
+only ``logreport`` (which sums what the workers shipped). Serial and xdist runs add up the very
+same payloads.
 """
 
 from __future__ import annotations
@@ -51,13 +52,13 @@ if TYPE_CHECKING:
             """A confirmation attempt of a test finished in this process with ``payload``."""
 
     class Watcher(Protocol):
-        """The hooks of a run that watches its tests' reports (``watch.PerTestHooks``)."""
+        """The hooks of a run that watches its tests' reports (``watch.Watching``)."""
 
         #: The running test's reports so far (None: its earlier phases were not seen).
         reports: list[pytest.TestReport] | None
 
 
-#: The plugin name of ``PerTestHooks`` (or, on an xdist controller, ``ControllerHooks``).
+#: The plugin name of the watching hooks (or, on an xdist controller, ``ControllerHooks``).
 TESTS_PLUGIN = "tokenbudget-tests"
 #: The plugin name of ``TestBounds`` (each test's start and end, wider fixtures' buckets).
 BOUNDS_PLUGIN = "tokenbudget-test-bounds"
@@ -67,7 +68,7 @@ class TestBounds(WideFixtures):
     """Serial run or xdist worker: each test's start for attribution (its end is the next
     start, or the run's: ``ATTRIBUTION.close``), and the buckets of wider fixtures: the only
     per-test hooks a suite that never records pays for (a report wrapper would cost it about
-    fifteen times more). ``watch`` adds :class:`PerTestHooks` for good:
+    fifteen times more). ``watch`` adds the watching hooks (``watch.Watching``) for good:
     when the first test's tracker is made (``ATTRIBUTION.activate``), or before any test when
     limits, spend protection or confirmation need every report."""
 
@@ -88,7 +89,7 @@ class TestBounds(WideFixtures):
 
     def watch(self, during_test: bool) -> None:
         """Watch every test's reports from now on (once; from any thread). ``during_test``:
-        the running test's earlier phases were not seen (see ``PerTestHooks.reports``)."""
+        the running test's earlier phases were not seen (see ``Watching.reports``)."""
         with self._lock:
             if self.watching:
                 return
@@ -104,7 +105,7 @@ def per_test_hooks(
     watcher: Callable[[], Watcher], pluginmanager: pytest.PytestPluginManager, watch: bool
 ) -> TestBounds:
     """Register a serial run's or xdist worker's per-test hooks: :class:`TestBounds`, handing
-    over to the hooks ``watcher`` makes (``watch.PerTestHooks``) at once (``watch``) or when the
+    over to the hooks ``watcher`` makes (``watch.Watching``) at once (``watch``) or when the
     first test's tracker is made."""
     bounds = TestBounds(watcher, pluginmanager)
     pluginmanager.register(bounds, BOUNDS_PLUGIN)

@@ -3,10 +3,10 @@ made, or at the start when limits, spend protection or confirmation need every r
 test's usage shipped on its teardown report, its budget checked, its JUnit properties set.
 
 A test rerun through the normal protocol (pytest-rerunfailures calls ``logstart`` and logs the
-teardown report of every attempt) is the same item object running again: each attempt after
-the first ships its payload (even an empty one) marked ``rerun``, and the run keeps the last
-attempt as the test's figure. A repeated test id of another item (``--keep-duplicates``) is
-not a rerun: it adds up, as before.
+teardown report of every attempt) is the same test running again: each attempt after the first
+ships its payload (even an empty one) marked ``rerun``, and the run keeps the last attempt as
+the test's figure. A repeated test id of another item (``--keep-duplicates``) is not a rerun:
+it adds up, as before (such a run tells them apart by their items: ``PerTestHooks``).
 """
 
 from __future__ import annotations
@@ -34,17 +34,17 @@ FAILED = ("failed", "error")
 SINK_MODULE = "pytest_tokenbudget.capture.sink"
 
 
-def earlier_reports(item: pytest.Item) -> list[pytest.TestReport]:
-    """The setup and call reports of ``item`` that pytest's terminal reporter kept
+def earlier_reports(config: pytest.Config, nodeid: str) -> list[pytest.TestReport]:
+    """The setup and call reports of test ``nodeid`` that pytest's terminal reporter kept
     (``TerminalReporter.stats``), setup first: for the one test during whose call or teardown
     watching began. Without the terminal reporter (``-p no:terminal``): none."""
-    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
     found = [
         report
         for reports in getattr(reporter, "stats", {}).values()
         for report in reports
         if isinstance(report, pytest.TestReport)
-        and report.nodeid == item.nodeid
+        and report.nodeid == nodeid
         and report.when in ("setup", "call")
     ]
     return sorted(found, key=lambda r: r.when != "setup")
@@ -68,15 +68,18 @@ def test_status(report: pytest.TestReport) -> str:
     return "skipped" if outcome == "skipped" else "passed"
 
 
-class PerTestHooks:
-    """Serial run or xdist worker: attribute usage to the running test, check its budget and
-    ship its usage on the teardown report."""
+class Watching:
+    """Serial run or xdist worker: each test's reports so far, its end (its tracker finished,
+    its usage shipped on the teardown report) -- what both shapes of watching share.
 
-    def __init__(self, owner: Owner, junit: bool = False) -> None:
+    :class:`ReportHooks` is the shape of a plain run: one ``logreport`` hook. A run with
+    limits, malformed markers, spend protection, confirmation, a JUnit report or test ids that
+    may repeat (``--keep-duplicates``) needs more of each test (its item, its reports before
+    anyone reads them): :class:`PerTestHooks`, a ``makereport`` wrapper."""
+
+    def __init__(self, owner: Owner, config: pytest.Config) -> None:
         self.owner = owner
-        #: ``--junitxml`` writes a report: each test's figures become its properties (no
-        #: other reader of ``user_properties`` is promised them, and they cost every test).
-        self.junit = junit
+        self.config = config
         #: The running test's reports so far (its status is read from them when it ships);
         #: None: watching began during it, after phases whose reports were not seen
         #: (``earlier_reports`` finds them).
@@ -84,14 +87,104 @@ class PerTestHooks:
         #: The status a bad marker or a budget check gave the running test: it outranks what
         #: its reports say (a failed xpass is failed).
         self.forced: str | None = None
-        self.budget_reported = False
-        #: The item whose teardown was reported last (the same one again: a rerun).
-        self.finished: pytest.Item | None = None
+        #: The test whose teardown was seen last (the same one again: a rerun); its item, or
+        #: its node id where ids do not repeat.
+        self.finished: object = None
         #: Running a confirmation attempt (``--tokenbudget-confirm``): its payload goes to
         #: the owner's ``confirmed``, never on a report.
         self.confirming = False
         #: The payload shipped last (None: the test recorded nothing).
         self.shipped: dict[str, Any] | None = None
+
+    def ended(
+        self,
+        report: pytest.TestReport,
+        finished: object,
+        item: pytest.Item | None = None,
+        call: pytest.CallInfo[None] | None = None,
+    ) -> None:
+        """The test's teardown ``report``: its tracker's figures are final, its usage ships.
+        ``finished`` names the test's attempt (the same again: a rerun)."""
+        tracker = ATTRIBUTION.current
+        sink = sys.modules.get(SINK_MODULE)
+        if tracker is not None and sink is not None:
+            # before its end, which sends later records away: open streams count what arrived
+            sink.finish_open(tracker)
+        tracker = ATTRIBUTION.finish()
+        rerun = finished == self.finished and not self.confirming
+        self.finished = finished
+        if tracker is None:
+            if rerun:
+                self.untracked_rerun(report, item)
+            return
+        payload = tracker_payload(tracker)  # its figures are final: its test ended
+        if rerun:
+            payload["rerun"] = True
+        if item is not None and call is not None:
+            self.check_tracked(item, report, call, tracker, payload)
+        reports = self.reports
+        if reports is None:
+            reports = [*earlier_reports(self.config, report.nodeid), report]
+        payload["status"] = self.forced or fold_status(reports)
+        self.ship(tracker.nodeid, report, payload)
+
+    def untracked_rerun(self, report: pytest.TestReport, item: pytest.Item | None) -> None:
+        """Another attempt of a test that recorded nothing this time: the earlier attempts'
+        usage is not its figure."""
+        self.ship(report.nodeid, report, {"cells": [], "rerun": UNTRACKED})
+
+    def check_tracked(
+        self,
+        item: pytest.Item,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+        tracker: TokenTracker,
+        payload: dict[str, Any],
+    ) -> None:
+        """What a run with checks adds to the payload of a test that made a tracker."""
+
+    def ship(self, nodeid: str, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+        """``payload`` on test ``nodeid``'s teardown ``report``, and to the run."""
+        self.shipped = payload
+        if self.confirming:
+            self.owner.confirmed(nodeid, payload)
+            return
+        setattr(report, REPORT_ATTR, payload)
+        self.owner.collect(nodeid, payload)
+
+
+class ReportHooks(Watching):
+    """A plain run's watching: one plain ``logreport`` hook, first of all (before xdist
+    serialises the report, and JUnit or HTML reports read it), about half what a report
+    wrapper costs each phase. A test id seen again at once is a rerun: ids do not repeat
+    without ``--keep-duplicates``."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        when = report.when
+        if when == "setup":  # a test (or another attempt of it) starts: no hook of its own
+            self.reports = [report]
+            self.shipped = None
+            return
+        reports = self.reports
+        if reports is not None:
+            reports.append(report)
+        elif when == "call":  # watching began during its call: its setup passed
+            self.reports = [report]
+        if when == "teardown":
+            self.ended(report, report.nodeid)
+
+
+class PerTestHooks(Watching):
+    """A run with checks: a ``makereport`` wrapper sees each report before anyone reads it,
+    fails a test over its budget and gives the item (JUnit properties, the refused line)."""
+
+    def __init__(self, owner: Owner, config: pytest.Config, junit: bool = False) -> None:
+        super().__init__(owner, config)
+        #: ``--junitxml`` writes a report: each test's figures become its properties (no
+        #: other reader of ``user_properties`` is promised them, and they cost every test).
+        self.junit = junit
+        self.budget_reported = False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -122,41 +215,24 @@ class PerTestHooks:
                 if limits or refusal or raised:
                     self.check_budget(item, report, call, limits, tracker, refusal)
             return report
-        tracker = ATTRIBUTION.current
-        sink = sys.modules.get(SINK_MODULE)
-        if tracker is not None and sink is not None:
-            # before its end, which sends later records away: open streams count what arrived
-            sink.finish_open(tracker)
-        tracker = ATTRIBUTION.finish()
-        rerun = item is self.finished and not self.confirming
-        self.finished = item
-        if tracker is None:
-            if rerun:  # the earlier attempts' usage is not this test's figure
-                self.ship(report.nodeid, report, {"cells": [], "rerun": UNTRACKED})
-                if self.junit:
-                    record_properties(item, report, None)
-            return report
-        self.finish_tracked(item, report, call, tracker, rerun)
+        self.ended(report, item, item, call)
         return report
 
-    def finish_tracked(
+    def check_tracked(
         self,
         item: pytest.Item,
         report: pytest.TestReport,
         call: pytest.CallInfo[None],
         tracker: TokenTracker,
-        rerun: bool,
+        payload: dict[str, Any],
     ) -> None:
-        """Ship the usage of a test that made a tracker (a refusal, too, made it)."""
+        """The test's JUnit properties, its budget checked and its budget record."""
         owner = self.owner
         nodeid = tracker.nodeid  # the report's (a property computing it each time)
         limits = owner.limits.get(nodeid) if owner.limits else None
         refusal = owner.refusals.pop(nodeid, None) if owner.refusals else None
-        payload = tracker_payload(tracker)  # its figures are final: its test ended
         if self.junit:
             record_properties(item, report, tracker.usage if payload["cells"] else None)
-        if rerun:
-            payload["rerun"] = True
         if limits or refusal:
             import msgspec  # only for tests with limits or refusals: start-up stays cheap
 
@@ -172,19 +248,11 @@ class PerTestHooks:
                 refusal,
             )
             payload["budget"] = msgspec.to_builtins(record)
-        payload["status"] = self.forced or fold_status(
-            self.reports if self.reports is not None else [*earlier_reports(item), report]
-        )
-        self.ship(nodeid, report, payload)
 
-    def ship(self, nodeid: str, report: pytest.TestReport, payload: dict[str, Any]) -> None:
-        """``payload`` on test ``nodeid``'s teardown ``report``, and to the run."""
-        self.shipped = payload
-        if self.confirming:
-            self.owner.confirmed(nodeid, payload)
-            return
-        setattr(report, REPORT_ATTR, payload)
-        self.owner.collect(nodeid, payload)
+    def untracked_rerun(self, report: pytest.TestReport, item: pytest.Item | None) -> None:
+        super().untracked_rerun(report, item)
+        if self.junit and item is not None:
+            record_properties(item, report, None)  # an earlier attempt's are replaced
 
     def check_budget(
         self,
