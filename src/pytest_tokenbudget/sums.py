@@ -134,12 +134,13 @@ def aliased(found: Extracted, aliases: Mapping[str, str]) -> Extracted:
 
 
 def tracker_payload(tracker: Tracked) -> dict[str, Any]:
-    """Built-in types only, for the test report (crosses execnet under xdist)."""
-    payload: dict[str, Any] = {
-        "cells": tracker.payload_cells(),
-        "notes": dict(tracker.notes),
-        "uncounted": dict(tracker.uncounted_reasons),
-    }
+    """Built-in types only, for the test report (crosses execnet under xdist): its cells, and
+    its notes, uncounted calls and served models when it has any."""
+    payload: dict[str, Any] = {"cells": tracker.payload_cells()}
+    if tracker.notes:  # most trackers have none: their payloads leave them out
+        payload["notes"] = dict(tracker.notes)
+    if tracker.uncounted_reasons:
+        payload["uncounted"] = dict(tracker.uncounted_reasons)
     served = tracker.served_models()
     if served:
         payload["served"] = served

@@ -154,8 +154,7 @@ class TokenBudgetSession(HookWiring):
             pm.register(ControllerHooks(self), TESTS_PLUGIN)
             return
         confirm = self.settings["confirm"]
-        watch = bool(confirm) or self._guard is not None
-        self.bounds = per_test_hooks(self.watcher, pm, watch)
+        self.bounds = per_test_hooks(self.watcher, pm, bool(confirm) or self._guard is not None)
         if confirm:
             from .confirm import Confirmation
             from .watch import PerTestHooks
@@ -165,16 +164,11 @@ class TokenBudgetSession(HookWiring):
             pm.register(Confirmation(self, hooks), "tokenbudget-confirm")
 
     def watcher(self) -> Watching:
-        """The hooks of a run that watches its tests' reports (their module loaded now): a
-        plain run's, or those of a run with checks (``watch.Watching`` says which need them)."""
-        from .watch import PerTestHooks, ReportHooks
+        """The hooks of a run that watches its tests' reports (their module loaded now)."""
+        from .watch import watching
 
-        option = self.config.option
-        junit = bool(getattr(option, "xmlpath", None))
-        checks = self.limits or self.bad_markers or self._guard is not None
-        if checks or junit or self.settings["confirm"] or getattr(option, "keepduplicates", 0):
-            return PerTestHooks(self, self.config, junit)
-        return ReportHooks(self, self.config)
+        checks = self.limits or self.bad_markers or self._guard or self.settings["confirm"]
+        return watching(self, self.config, checks=bool(checks))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(

@@ -54,8 +54,11 @@ def fold_status(reports: list[pytest.TestReport]) -> str:
     """A test's status from the reports of its phases, in order: a failure stays."""
     status = "passed"
     for report in reports:
-        if (report.when == "call" or report.outcome != "passed") and status not in FAILED:
-            status = test_status(report)
+        if report.outcome == "passed" and report.when != "call":
+            continue  # a phase that passed says nothing but the call's outcome
+        status = test_status(report)
+        if status in FAILED:
+            break
     return status
 
 
@@ -292,6 +295,17 @@ class PerTestHooks(Watching):
             report.outcome = "failed"
             report.longrepr = text
             self.forced = "failed" if report.when == "call" else "error"
+
+
+def watching(owner: Owner, config: pytest.Config, checks: bool) -> Watching:
+    """The hooks that watch a run's tests: a plain run's :class:`ReportHooks`, or
+    :class:`PerTestHooks` when it ``checks`` its tests (limits, malformed markers, spend
+    protection, confirmation), writes JUnit properties or may repeat test ids."""
+    option = config.option
+    junit = bool(getattr(option, "xmlpath", None))
+    if checks or junit or getattr(option, "keepduplicates", False):
+        return PerTestHooks(owner, config, junit)
+    return ReportHooks(owner, config)
 
 
 def record_properties(item: pytest.Item, report: pytest.TestReport, usage: Usage | None) -> None:
