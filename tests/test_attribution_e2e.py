@@ -178,9 +178,12 @@ def test_steady():
 """
 
 
+@pytest.mark.parametrize(
+    "shape", [[], ["--junitxml=j.xml"]], ids=["logreport", "makereport"]
+)  # a plain run's watching knows a rerun by its test id, a run with checks by its item
 @pytest.mark.parametrize("dist", DIST)
 def test_a_rerun_test_keeps_its_last_attempt_and_the_earlier_go_to_reruns(
-    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str]
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str], shape: list[str]
 ) -> None:
     pytest.importorskip("pytest_rerunfailures")
     pytester.makepyfile(ask=ASK, test_rerun=RERUN)
@@ -192,7 +195,7 @@ def test_a_rerun_test_keeps_its_last_attempt_and_the_earlier_go_to_reruns(
         (pytester.path / name).unlink()
     fake_llm.clear()
 
-    result, report = run_report(pytester, "--reruns", "1", *dist)
+    result, report = run_report(pytester, "--reruns", "1", *dist, *shape)
     assert result.parseoutcomes() == {"passed": 3, "rerun": 2}
     assert result.ret == pytest.ExitCode.OK  # no false regression against the baseline
     tests = report["tests"]
