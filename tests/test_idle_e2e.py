@@ -50,6 +50,16 @@ def seen(pytester: pytest.Pytester) -> dict[str, tuple[list[str], list[str]]]:
     return found
 
 
+def run_one_call(pytester: pytest.Pytester, conftest: str, *args: str) -> None:
+    """A run (in a subprocess) whose one test makes one call, with ``conftest``."""
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(ask=ASK)
+    pytester.makepyfile(test_calls="from ask import ask\ndef test_a():\n    ask(3)\n")
+    result, report = run_report(pytester, *args, subprocess=True)
+    result.assert_outcomes(passed=1)
+    assert report["tests"]["test_calls.py::test_a"]["input_tokens"] == 3
+
+
 @pytest.mark.parametrize("dist", DIST)
 def test_a_suite_that_records_nothing_has_no_report_hook_and_loads_no_accounting(
     pytester: pytest.Pytester, dist: list[str]
@@ -65,6 +75,40 @@ def test_a_suite_that_records_nothing_has_no_report_hook_and_loads_no_accounting
         if who != "main" or not dist:  # an xdist controller sums what its workers report
             assert not [name for name in names if "tokenbudget" in name], who
         assert not set(ACCOUNTING) & set(loaded), who
+
+
+#: Each process writes, for every plugin object of ours, what ``dir()`` lists and the hooks
+#: pluggy registered of it.
+LISTED = """
+def pytest_sessionfinish(session):
+    pm = session.config.pluginmanager
+    objects = {
+        name: (sorted(dir(plugin)), sorted(c.name for c in pm.get_hookcallers(plugin) or ()))
+        for name, plugin in pm.list_name_plugin()
+        if name.startswith("tokenbudget-")
+    }
+    who = getattr(session.config, "workerinput", {}).get("workerid", "main")
+    (session.config.rootpath / f"listed-{who}.txt").write_text(repr(objects))
+"""
+
+
+@pytest.mark.parametrize("options", [[], ["--junitxml=j.xml"]])
+@pytest.mark.parametrize("dist", DIST)
+def test_our_plugin_objects_list_only_their_hooks(
+    pytester: pytest.Pytester, fake_llm: FakeLLM, dist: list[str], options: list[str]
+) -> None:
+    """pytest looks for fixtures at every name ``dir()`` gives of a registered plugin (about
+    200 Python instructions a name): ours list their hooks alone, and every one of them."""
+    run_one_call(pytester, LISTED, *dist, *options)
+    processes = {p.stem: ast.literal_eval(p.read_text()) for p in pytester.path.glob("listed-*")}
+    assert "listed-main" in processes
+    names = set()
+    for who, objects in processes.items():
+        for name, (listed, hooks) in objects.items():
+            assert listed == hooks, (who, name)
+            names.add(name)
+    expected = {"tokenbudget-session", "tokenbudget-tests"}
+    assert expected | ({"tokenbudget-xdist"} if dist else {"tokenbudget-test-bounds"}) <= names
 
 
 @pytest.mark.parametrize(
@@ -83,12 +127,7 @@ def test_a_recording_suite_watches_reports_from_its_first_tracker(
 ) -> None:
     """Watching starts with the first test's tracker, in the run's shape: a plain run's one
     ``logreport`` hook, or a ``makereport`` wrapper for a run that checks its tests' reports."""
-    pytester.makeconftest(SEEN)
-    pytester.makepyfile(ask=ASK)
-    pytester.makepyfile(test_calls="from ask import ask\ndef test_a():\n    ask(3)\n")
-    result, report = run_report(pytester, *dist, *options, subprocess=True)
-    result.assert_outcomes(passed=1)
-    assert report["tests"]["test_calls.py::test_a"]["input_tokens"] == 3
+    run_one_call(pytester, SEEN, *dist, *options)
     ran_the_test = [
         names for who, (names, _) in seen(pytester).items() if who != "main" or not dist
     ]

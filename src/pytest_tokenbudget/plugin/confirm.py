@@ -19,6 +19,7 @@ from _pytest.runner import runtestprotocol
 from ..attribution import ATTRIBUTION
 from ..tracker import cells_from_payload
 from ..usage import EMPTY, Usage
+from .hooks import PluginObject
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -40,7 +41,7 @@ class Owner(Protocol):
         """A confirmation attempt finished in this process with ``payload``."""
 
 
-class Confirmation:
+class Confirmation(PluginObject):
     """Serial run or xdist worker: re-run each test that looks regressed."""
 
     def __init__(self, owner: Owner, hooks: PerTestHooks) -> None:

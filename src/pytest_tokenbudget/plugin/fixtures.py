@@ -14,6 +14,7 @@ import pytest
 
 from ..attribution import ATTRIBUTION
 from ..buckets import FIXTURE_BUCKET
+from .hooks import PluginObject
 
 
 class Switch:
@@ -33,7 +34,7 @@ class Switch:
         ATTRIBUTION.fixture = self.saved
 
 
-class WideFixtures:
+class WideFixtures(PluginObject):
     """Serial run or xdist worker: attribute wider-scope fixtures' usage to their buckets."""
 
     def __init__(self) -> None:

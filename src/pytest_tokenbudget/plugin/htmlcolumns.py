@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
+from .hooks import PluginObject
+
 if TYPE_CHECKING:
     from ..run import RunUsage
     from ..usage import Usage
@@ -30,7 +32,7 @@ class Owner(Protocol):
 EMPTY_CELLS = ('<td class="col-tokens"></td>', '<td class="col-cost"></td>')
 
 
-class HtmlColumns:
+class HtmlColumns(PluginObject):
     """Registered as ``tokenbudget-html`` on the process that writes the report."""
 
     def __init__(self, owner: Owner) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from ..attribution import ATTRIBUTION
 from .fixtures import WideFixtures
+from .hooks import PluginObject
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
@@ -142,7 +143,7 @@ def budget_markers(
     return found
 
 
-class ControllerHooks:
+class ControllerHooks(PluginObject):
     """xdist controller: sum what the workers shipped on their teardown reports."""
 
     def __init__(self, owner: Owner) -> None:

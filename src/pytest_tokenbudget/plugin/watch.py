@@ -19,6 +19,7 @@ import pytest
 from ..attribution import ATTRIBUTION
 from ..sums import UNTRACKED, tracker_payload
 from ..usage import used
+from .hooks import PluginObject
 from .tests import REPORT_ATTR
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def test_status(report: pytest.TestReport) -> str:
     return "skipped" if outcome == "skipped" else "passed"
 
 
-class Watching:
+class Watching(PluginObject):
     """Serial run or xdist worker: each test's reports so far, its end (its tracker finished,
     its usage shipped on the teardown report) -- what both shapes of watching share.
 

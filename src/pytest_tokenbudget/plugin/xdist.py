@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .hooks import PluginObject
 from .session import CONFIRMED_KEY, WORKER_OUTPUT_KEY, TokenBudgetSession
 from .tests import REPORT_ATTR
 
@@ -28,7 +29,7 @@ SHARED_KEY = "tokenbudget_shared"
 CRASHED_BUCKET = "<worker {} crashed>"
 
 
-class XdistHooks:
+class XdistHooks(PluginObject):
     def __init__(self, owner: TokenBudgetSession, config: pytest.Config) -> None:
         self.owner = owner
         self.folder: str | None = None
