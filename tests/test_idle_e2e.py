@@ -111,6 +111,19 @@ def test_our_plugin_objects_list_only_their_hooks(
     assert expected | ({"tokenbudget-xdist"} if dist else {"tokenbudget-test-bounds"}) <= names
 
 
+def test_our_hookspec_and_entry_point_modules_list_only_what_pytest_reads() -> None:
+    """pluggy asks of each name a hookspec module lists whether it is a spec (about 500 Python
+    instructions a name) and pytest looks for fixtures at each name of a plugin module."""
+    from pytest_tokenbudget import pytest_entry
+    from pytest_tokenbudget.plugin import hookspecs
+
+    specs = [name for name in vars(hookspecs) if name.startswith("pytest_")]
+    assert dir(hookspecs) == sorted(specs)
+    assert len(specs) == 3
+    assert dir(pytest_entry) == sorted(pytest_entry.__all__)
+    assert "token_tracker" in dir(pytest_entry)
+
+
 @pytest.mark.parametrize(
     ("options", "hook"),
     [
