@@ -266,7 +266,7 @@ def test_only_the_package_is_imported_through_the_assertion_rewriter_and_no_pric
     assert "main" in processes
     for who, (rewritten, loaded) in processes.items():
         assert rewritten == ["pytest_tokenbudget"], who
-        assert "pytest_tokenbudget.plugin.setup" in loaded, who  # the run's machinery: plainly
+        assert "pytest_tokenbudget.plugin.session" in loaded, who  # the run's machinery: plainly
         assert "pytest_tokenbudget.lazy" not in loaded, who
         assert not [m for m in loaded if m.startswith("pytest_tokenbudget.pricing")], who
 

@@ -6,25 +6,26 @@ start, when limits, spend protection or confirmation need them), ``watch.py``'s 
 each test's reports and ship its usage on its teardown report: a plain run's one ``logreport``
 hook, or a ``makereport`` wrapper for a run that checks its tests. An xdist controller gets
 only ``logreport`` (which sums what the workers shipped). Serial and xdist runs add up the very
-same payloads.
+same payloads. Wider fixtures' usage goes to their buckets (``WideFixtures``, the base of
+``TestBounds``).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generator
 
 import pytest
 
 from ..attribution import ATTRIBUTION
-from .fixtures import WideFixtures
+from ..buckets import FIXTURE_BUCKET
 from .hooks import PluginObject
 
 #: The teardown report's attribute that carries a test's usage (built-in types only).
 REPORT_ATTR = "tokenbudget"
 
 if TYPE_CHECKING:
-    from typing import Any, Mapping, Protocol
+    from typing import Mapping, Protocol
 
     from ..config import Settings
     from ..gate.budget import BudgetExceeded, Limits
@@ -63,6 +64,58 @@ if TYPE_CHECKING:
 TESTS_PLUGIN = "tokenbudget-tests"
 #: The plugin name of ``TestBounds`` (each test's start and end, wider fixtures' buckets).
 BOUNDS_PLUGIN = "tokenbudget-test-bounds"
+
+
+class Switch:
+    """Attribution to one fixture's bucket (by name: made when something records into it),
+    on and back (each ``on`` is followed by ``back``)."""
+
+    __slots__ = ("bucket", "saved")
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+        self.saved: str | None = None
+
+    def on(self) -> None:
+        self.saved, ATTRIBUTION.fixture = ATTRIBUTION.fixture, self.bucket
+
+    def back(self) -> None:
+        ATTRIBUTION.fixture = self.saved
+
+
+class WideFixtures(PluginObject):
+    """Serial run or xdist worker: usage in a fixture wider than function scope goes to that
+    fixture's bucket. Such a fixture is set up by whichever test first needs it, and under xdist
+    once per worker: billing that test would make per-test figures differ between serial and
+    xdist runs. So while it is set up, and while its own teardown runs, attribution switches to
+    ``<fixture NAME>`` (a run total, never a test's figure). Nested ones: the innermost being
+    set up or torn down."""
+
+    def __init__(self) -> None:
+        #: The function-scoped fixtures set up so far: ``FixtureDef.scope`` is a property over
+        #: an enum's ``value`` (about 2,000 instructions), and every test sets up its own.
+        self.functions: set[pytest.FixtureDef[Any]] = set()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
+        functions = self.functions
+        if fixturedef in functions:  # every test's own fixtures: nothing more
+            return (yield)
+        if fixturedef.scope == "function":  # its scope is read once (it never changes)
+            functions.add(fixturedef)
+            return (yield)
+        switch = Switch(FIXTURE_BUCKET.format(fixturedef.argname))
+        # FixtureDef.finish runs its finalizers last in, first out: ``back`` (added before the
+        # set-up) after the fixture's own teardown, ``on`` (added after) before it
+        fixturedef.addfinalizer(switch.back)
+        switch.on()
+        try:
+            return (yield)
+        finally:
+            switch.back()
+            fixturedef.addfinalizer(switch.on)
 
 
 class TestBounds(WideFixtures):
